@@ -1,0 +1,249 @@
+"""The installed distributions on a path, read straight from their metadata files.
+
+``importlib.metadata`` costs 60 ms just to import (email, zipfile, csv...)
+and the run-time layer needs this inventory before the application starts,
+so this module reads ``*.dist-info`` (and legacy ``*.egg-info``) folders
+itself: the ``METADATA`` header lines it needs, ``RECORD`` for the files a
+distribution owns, ``direct_url.json`` and ``.pth`` files for editable
+installs. The first distribution of a name on the path wins, as with
+``importlib.metadata``.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+from urllib.parse import unquote, urlparse
+
+from packaging.utils import canonicalize_name
+
+#: Extensions of compiled modules a distribution may ship.
+NATIVE_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
+
+
+@dataclass
+class Distribution:
+    """One installed distribution, as its metadata folder describes it."""
+
+    name: str                      # canonical (PEP 503)
+    display_name: str              # as written in METADATA
+    version: str
+    location: str                  # the folder on sys.path that holds it
+    info_dir: str                  # its *.dist-info or *.egg-info folder
+    requires: tuple[str, ...] = ()
+    provides_extras: tuple[str, ...] = ()
+    _files: Optional[tuple[str, ...]] = field(default=None, repr=False)
+
+    # -- files ----------------------------------------------------------------------
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Absolute, normalised paths of the files RECORD lists (read once)."""
+        if self._files is None:
+            self._files = tuple(_read_record(self))
+        return self._files
+
+    @property
+    def top_level(self) -> tuple[str, ...]:
+        """Top-level import names: top_level.txt, else the first segment of RECORD paths."""
+        path = os.path.join(self.info_dir, "top_level.txt")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                names = [line.strip() for line in handle if line.strip()]
+            if names:
+                return tuple(names)
+        except OSError:
+            pass
+        names = set()
+        for file in self.files:
+            rel = os.path.relpath(file, self.location)
+            if rel.startswith("..") or rel.split(os.sep, 1)[0].endswith((".dist-info", ".egg-info")):
+                continue
+            head = rel.split(os.sep, 1)[0]
+            if head == "__pycache__" or head.endswith(".pth"):
+                continue
+            names.add(head[:-3] if head.endswith(".py") else head.split(".", 1)[0])
+        return tuple(sorted(names))
+
+    @property
+    def native_files(self) -> tuple[str, ...]:
+        """Compiled extension modules and shared libraries the distribution ships."""
+        return tuple(f for f in self.files if f.endswith(NATIVE_SUFFIXES) or ".so." in os.path.basename(f))
+
+    @property
+    def is_native(self) -> bool:
+        return bool(self.native_files)
+
+    # -- editable installs ------------------------------------------------------------
+
+    @property
+    def editable_project(self) -> Optional[str]:
+        """The project folder of an editable install (from direct_url.json), else None."""
+        try:
+            with open(os.path.join(self.info_dir, "direct_url.json"), encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or not (data.get("dir_info") or {}).get("editable"):
+            return None
+        url = urlparse(str(data.get("url", "")))
+        if url.scheme != "file":
+            return None
+        return os.path.realpath(unquote(url.path))
+
+    @property
+    def source_roots(self) -> tuple[str, ...]:
+        """Folders whose code belongs to this distribution although RECORD does not list it.
+
+        For an editable install: the package folders a setuptools finder maps,
+        else the path lines of its ``.pth`` files, else the project folder.
+        """
+        project = self.editable_project
+        if project is None:
+            return ()
+        roots: list[str] = []
+        for file in self.files:
+            if file.endswith(".pth"):
+                roots.extend(_pth_paths(file))
+            elif os.path.basename(file).startswith("__editable__") and file.endswith("_finder.py"):
+                roots.extend(_finder_mapping(file))
+        roots = [os.path.realpath(r) for r in roots if os.path.isabs(r)]
+        return tuple(dict.fromkeys(roots)) or (project,)
+
+
+def find_distributions(paths: Optional[Iterable[str]] = None) -> dict[str, Distribution]:
+    """Every distribution installed on *paths* (default ``sys.path``), by canonical name."""
+    found: dict[str, Distribution] = {}
+    for entry in (sys.path if paths is None else paths):
+        folder = entry or os.getcwd()
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith((".dist-info", ".egg-info")):
+                continue
+            dist = _read_distribution(folder, name)
+            if dist is not None and dist.name not in found:
+                found[dist.name] = dist
+    return found
+
+
+def _read_distribution(folder: str, name: str) -> Optional[Distribution]:
+    info_dir = os.path.join(folder, name)
+    if name.endswith(".dist-info"):
+        headers = _read_headers(os.path.join(info_dir, "METADATA"))
+    elif os.path.isdir(info_dir):
+        headers = _read_headers(os.path.join(info_dir, "PKG-INFO"))
+        headers.setdefault("requires-dist", []).extend(_egg_requires(info_dir))
+    else:  # a bare PKG-INFO file named *.egg-info
+        headers = _read_headers(info_dir)
+    names = headers.get("name")
+    versions = headers.get("version")
+    if not names or not versions:
+        return None
+    return Distribution(
+        name=canonicalize_name(names[0]),
+        display_name=names[0],
+        version=versions[0],
+        location=os.path.realpath(folder),
+        info_dir=info_dir,
+        requires=tuple(headers.get("requires-dist", ())),
+        provides_extras=tuple(headers.get("provides-extra", ())),
+    )
+
+
+def _read_headers(path: str) -> dict[str, list[str]]:
+    """The RFC 822 header block of METADATA/PKG-INFO, keys lowercased; continuation lines folded."""
+    headers: dict[str, list[str]] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            last = None
+            for line in handle:
+                if line in ("\n", "\r\n"):
+                    break
+                if line[:1] in (" ", "\t") and last is not None:
+                    headers[last][-1] += " " + line.strip()
+                    continue
+                key, sep, value = line.partition(":")
+                if not sep:
+                    continue
+                last = key.strip().lower()
+                headers.setdefault(last, []).append(value.strip())
+    except OSError:
+        pass
+    return headers
+
+
+def _egg_requires(info_dir: str) -> list[str]:
+    """requires.txt of an egg-info folder, with ``[extra:marker]`` sections as markers."""
+    out: list[str] = []
+    section = ""
+    try:
+        with open(os.path.join(info_dir, "requires.txt"), encoding="utf-8") as handle:
+            for raw in handle:
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                if line.startswith("[") and line.endswith("]"):
+                    section = line[1:-1]
+                    continue
+                extra, _, marker = section.partition(":")
+                markers = [f'extra == "{extra}"'] if extra else []
+                if marker:
+                    markers.append(f"({marker})")
+                out.append(f"{line}; {' and '.join(markers)}" if markers else line)
+    except OSError:
+        pass
+    return out
+
+
+def _read_record(dist: Distribution) -> list[str]:
+    record = os.path.join(dist.info_dir, "RECORD")
+    files: list[str] = []
+    try:
+        with open(record, encoding="utf-8", newline="") as handle:
+            for row in csv.reader(handle):
+                if row and row[0]:
+                    files.append(os.path.normpath(os.path.join(dist.location, row[0])))
+    except (OSError, csv.Error):
+        for listing in ("installed-files.txt",):  # legacy egg-info
+            try:
+                with open(os.path.join(dist.info_dir, listing), encoding="utf-8") as handle:
+                    files.extend(os.path.normpath(os.path.join(dist.info_dir, line.strip()))
+                                 for line in handle if line.strip())
+            except OSError:
+                pass
+    return files
+
+
+def _pth_paths(pth_file: str) -> list[str]:
+    """Plain path lines of a .pth file (import lines are code, not paths)."""
+    try:
+        with open(pth_file, encoding="utf-8") as handle:
+            return [line.strip() for line in handle
+                    if line.strip() and not line.startswith(("#", "import ", "import\t"))]
+    except OSError:
+        return []
+
+
+def _finder_mapping(finder_file: str) -> list[str]:
+    """Values of ``MAPPING = {...}`` in a setuptools editable finder, read without running it."""
+    try:
+        with open(finder_file, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "MAPPING" for t in node.targets):
+            try:
+                mapping = ast.literal_eval(node.value)
+            except ValueError:
+                return []
+            return [str(v) for v in mapping.values()] if isinstance(mapping, dict) else []
+    return []

@@ -1,0 +1,73 @@
+"""Exceptions and diagnostics shared by every part of capimport.
+
+Configuration problems are collected as :class:`Diagnostic` values (file,
+line, column, message) so that one run reports every mistake in a file, the
+way a compiler does, and then refuses to go on. Nothing malformed is ever
+read as a wider grant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in a policy file."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.column}" if self.line else self.path
+        return f"{where}: {self.severity}: {self.message}"
+
+
+class CapimportError(Exception):
+    """Base class for capimport's own errors (not capability denials)."""
+
+
+class ConfigError(CapimportError):
+    """One or more errors in configuration or manifests; the command exits 2."""
+
+    exit_code = 2
+
+    def __init__(self, diagnostics: Iterable[Diagnostic] | str):
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic("<capimport>", 0, 0, diagnostics)]
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class CapabilityError(PermissionError):
+    """Raised by enforcement when code acts without the capability it needs.
+
+    It is a :class:`PermissionError` so that code which already copes with
+    the operating system refusing an operation copes with capimport too.
+    """
+
+    def __init__(self, message: str, *, distribution: Optional[str] = None,
+                 capability: Optional[str] = None, api: Optional[str] = None,
+                 target: object = None):
+        super().__init__(message)
+        self.distribution = distribution
+        self.capability = capability
+        self.api = api
+        self.target = target
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else ""
+
+
+class CapabilityImportError(ImportError):
+    """An import denied in strict mode: an ImportError carrying the capability message."""
+
+    def __init__(self, message: str, *, name: Optional[str] = None,
+                 distribution: Optional[str] = None, capability: Optional[str] = None):
+        super().__init__(message, name=name)
+        self.distribution = distribution
+        self.capability = capability

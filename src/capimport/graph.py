@@ -1,0 +1,178 @@
+"""The dependency graph of installed distributions, rooted at the application.
+
+Edges come from ``Requires-Dist`` parsed by ``packaging``: markers are
+evaluated for the running interpreter, an ``extra == "x"`` requirement is
+followed only when some dependent asked for ``D[x]``, names are canonical.
+Requirements that are not installed are kept as ``missing``; cycles are
+ordinary (unification takes the least fixpoint).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional
+
+from packaging.markers import default_environment
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from .distributions import Distribution
+
+#: The node that stands for the application itself.
+ROOT = ":app:"
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``parent`` requires ``child`` (with ``extras``), as written in ``requirement``."""
+
+    parent: str
+    child: str
+    requirement: str
+    extras: frozenset = frozenset()
+
+
+@dataclass
+class DependencyGraph:
+    """Distributions reachable from the application and the edges between them."""
+
+    distributions: Mapping[str, Distribution]
+    edges: dict[str, list[Edge]] = field(default_factory=dict)          # parent -> edges
+    missing: list[tuple[str, str]] = field(default_factory=list)        # (parent, requirement)
+    invalid: list[tuple[str, str]] = field(default_factory=list)        # (parent, requirement)
+    active_extras: dict[str, set] = field(default_factory=dict)
+    root_is_project: bool = False
+
+    @property
+    def nodes(self) -> list[str]:
+        """ROOT first, then every reachable distribution, sorted."""
+        reached = {edge.child for edges in self.edges.values() for edge in edges}
+        return [ROOT] + sorted(reached - {ROOT})
+
+    def children(self, parent: str) -> list[Edge]:
+        return self.edges.get(parent, [])
+
+    def parents(self, child: str) -> list[Edge]:
+        return [edge for edges in self.edges.values() for edge in edges if edge.child == child]
+
+    def unreachable(self) -> list[str]:
+        """Installed distributions the application does not (transitively) depend on."""
+        reached = set(self.nodes)
+        return sorted(name for name in self.distributions if name not in reached)
+
+    def dependents_closure(self, name: str) -> set:
+        """Every node that (transitively) depends on *name*, ROOT included."""
+        seen: set = set()
+        queue = deque([name])
+        while queue:
+            for edge in self.parents(queue.popleft()):
+                if edge.parent not in seen:
+                    seen.add(edge.parent)
+                    queue.append(edge.parent)
+        return seen
+
+    def dependencies_closure(self, name: str) -> set:
+        """Every distribution *name* (transitively) depends on."""
+        seen: set = set()
+        queue = deque([name])
+        while queue:
+            for edge in self.children(queue.popleft()):
+                if edge.child not in seen:
+                    seen.add(edge.child)
+                    queue.append(edge.child)
+        return seen
+
+
+def build_graph(distributions: Mapping[str, Distribution],
+                root_requirements: Optional[Iterable[str]] = None,
+                environment: Optional[Mapping[str, str]] = None) -> DependencyGraph:
+    """The graph from the application's requirements, or from every distribution nothing requires."""
+    env = dict(default_environment() if environment is None else environment)
+    graph = DependencyGraph(distributions=distributions, root_is_project=root_requirements is not None)
+    requirements = {name: _parse_all(graph, name, dist.requires) for name, dist in distributions.items()}
+    if root_requirements is not None:
+        requirements[ROOT] = _parse_all(graph, ROOT, root_requirements)
+    else:
+        requirements[ROOT] = [Requirement(name) for name in _unrequired(distributions, requirements, env)]
+
+    graph.active_extras = {ROOT: {""}}
+    queue = deque([ROOT])
+    while queue:
+        parent = queue.popleft()
+        extras = graph.active_extras[parent]
+        found: dict[str, Edge] = {e.child: e for e in graph.edges.get(parent, [])}
+        for req in requirements.get(parent, []):
+            if not _marker_holds(req, extras, env):
+                continue
+            child = canonicalize_name(req.name)
+            if child not in distributions:
+                if (parent, str(req)) not in graph.missing:
+                    graph.missing.append((parent, str(req)))
+                continue
+            old = found.get(child)
+            wanted = frozenset(canonicalize_name(e) for e in req.extras)
+            found[child] = Edge(parent, child, old.requirement if old else str(req),
+                                (old.extras if old else frozenset()) | wanted)
+            active = graph.active_extras.setdefault(child, set())
+            new = ({""} | wanted) - active
+            if new:
+                active.update(new)
+                queue.append(child)
+        graph.edges[parent] = sorted(found.values(), key=lambda e: e.child)
+    if root_requirements is None:
+        _root_leftovers(graph, requirements, env)
+    return graph
+
+
+def _parse_all(graph: DependencyGraph, parent: str, lines: Iterable[str]) -> list[Requirement]:
+    out = []
+    for line in lines:
+        try:
+            out.append(Requirement(line))
+        except InvalidRequirement:
+            graph.invalid.append((parent, line))
+    return out
+
+
+def _marker_holds(req: Requirement, extras: Iterable[str], env: Mapping[str, str]) -> bool:
+    if req.marker is None:
+        return True
+    for extra in extras:
+        try:
+            if req.marker.evaluate({**env, "extra": extra}):
+                return True
+        except Exception:  # an undefined marker variable: treat as false
+            continue
+    return False
+
+
+def _unrequired(distributions: Mapping[str, Distribution],
+                requirements: Mapping[str, list[Requirement]], env: Mapping[str, str]) -> list[str]:
+    """Distributions no other installed distribution requires (with its base extras)."""
+    required = set()
+    for parent, reqs in requirements.items():
+        for req in reqs:
+            if _marker_holds(req, [""], env):
+                child = canonicalize_name(req.name)
+                if child != parent:
+                    required.add(child)
+    return sorted(name for name in distributions if name not in required)
+
+
+def _root_leftovers(graph: DependencyGraph, requirements: Mapping[str, list[Requirement]],
+                    env: Mapping[str, str]) -> None:
+    """With no project, distributions only a cycle requires still hang from the root."""
+    left = graph.unreachable()
+    while left:
+        name = left[0]
+        graph.edges[ROOT].append(Edge(ROOT, name, name))
+        # Re-run reachability from the new root child.
+        sub = build_graph(graph.distributions, [name], env)
+        for parent, edges in sub.edges.items():
+            if parent == ROOT:
+                continue
+            known = {e.child for e in graph.edges.get(parent, [])}
+            graph.edges.setdefault(parent, []).extend(e for e in edges if e.child not in known)
+        left = graph.unreachable()
+    graph.edges[ROOT].sort(key=lambda e: e.child)

@@ -1,0 +1,177 @@
+"""The policy: every distribution's declaration, the graph, and the effective grants.
+
+This is where the parts meet. For each installed distribution the first
+declaration found wins, in this order: the application's
+``[tool.capimport.packages]``, its ``manifests/`` folder, a ``capimport.toml``
+the distribution ships in its own top-level package, capimport's bundled
+library of reviewed manifests, then ``default``.
+
+A shipped ``capimport.toml`` is a declaration of need, never a grant on its
+own: what it asks for is capped by ``default`` (what the application gives
+unreviewed distributions) until someone reviews it into ``manifests/``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional
+
+from packaging.utils import canonicalize_name
+
+from .config import Config, discover, load_config
+from .distributions import Distribution, find_distributions
+from .errors import ConfigError, Diagnostic
+from .grant import NOTHING, Grant
+from .graph import ROOT, DependencyGraph, build_graph
+from .manifest import GrantParser, Manifest, default_manifest, parse_manifest
+from .tomlfile import load
+from .unify import unify
+
+SHIPPED_MANIFEST = "capimport.toml"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything enforcement and audit need, computed once."""
+
+    config: Config
+    distributions: Mapping[str, Distribution]
+    graph: DependencyGraph
+    declarations: Mapping[str, Manifest]      # canonical name -> the declaration that won
+    effective: Mapping[str, Grant]            # canonical name -> effective grant (ROOT: app)
+    warnings: tuple[Diagnostic, ...] = ()
+
+    @property
+    def mode(self) -> str:
+        return self.config.mode
+
+    @property
+    def app(self) -> Grant:
+        return self.config.app
+
+    def grant_for(self, name: str) -> Grant:
+        """The effective grant of distribution *name* (canonicalised); NOTHING if unknown."""
+        return self.effective.get(canonicalize_name(name), NOTHING)
+
+    def declared_for(self, name: str) -> Grant:
+        manifest = self.declarations.get(canonicalize_name(name))
+        return manifest.grant if manifest else NOTHING
+
+    def stale(self, name: str) -> bool:
+        """True when the winning manifest's ``version`` range does not cover the installed version."""
+        manifest = self.declarations.get(name)
+        dist = self.distributions.get(name)
+        return bool(manifest and dist and not manifest.covers_version(dist.version))
+
+
+def bundled_manifests_dir() -> Optional[str]:
+    """capimport's library of reviewed manifests: in the wheel, or the checkout's ``manifests/``."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "_manifests"),
+                      os.path.join(os.path.dirname(os.path.dirname(here)), "manifests")):
+        if os.path.isdir(candidate):
+            return candidate
+    try:
+        import importlib.util
+        spec = importlib.util.find_spec("capimport._manifests")
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return locations[0] if locations else None
+
+
+def load_policy(config_path: Optional[str] = None, *, script: Optional[str] = None,
+                paths: Optional[Iterable[str]] = None, cwd: Optional[str] = None,
+                use_bundled: bool = True, discover_config: bool = True) -> Policy:
+    """Discover and load configuration, read the installed distributions, unify."""
+    path = discover(config_path, script=script, cwd=cwd) if discover_config else config_path
+    config = load_config(path)
+    distributions = find_distributions(paths)
+    return build_policy(config, distributions, use_bundled=use_bundled)
+
+
+def build_policy(config: Config, distributions: Mapping[str, Distribution], *,
+                 use_bundled: bool = True) -> Policy:
+    diagnostics: list[Diagnostic] = list(config.warnings)
+    folder = _read_manifest_folder(config.manifests_dir, diagnostics, "manifests")
+    bundled = _read_manifest_folder(bundled_manifests_dir() if use_bundled else None, diagnostics, "bundled")
+    declarations: dict[str, Manifest] = {}
+    for name, dist in distributions.items():
+        declarations[name] = (config.packages.get(name) or folder.get(name)
+                              or _shipped_manifest(dist, diagnostics) or bundled.get(name)
+                              or default_manifest(name, config.default, config.path or "", config.default_line))
+    for source, table in (("[tool.capimport.packages]", config.packages), ("manifests/", folder)):
+        for name, manifest in table.items():
+            if name not in distributions:
+                diagnostics.append(Diagnostic(manifest.path, manifest.line, 1,
+                                              f"{source} declares {name!r}, which is not installed", "warning"))
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if errors:
+        raise ConfigError(errors)
+    graph = build_graph(distributions, config.project_dependencies)
+    effective = unify(ROOT, config.app, {n: declared_grant(m, config) for n, m in declarations.items()},
+                      edges_with_passes(graph, declarations))
+    return Policy(config=config, distributions=distributions, graph=graph, declarations=declarations,
+                  effective=effective, warnings=tuple(d for d in diagnostics if d.severity == "warning"))
+
+
+def declared_grant(manifest: Manifest, config: Config) -> Grant:
+    """What unification may give: a shipped declaration is capped by ``default``."""
+    if manifest.source == "shipped":
+        return manifest.grant & config.default
+    return manifest.grant
+
+
+def edges_with_passes(graph: DependencyGraph, declarations: Mapping[str, Manifest]):
+    """The graph's edges as ``parent -> [(child, passes)]`` for :func:`unify`."""
+    out: dict[str, list[tuple[str, Optional[Grant]]]] = {}
+    for parent, edges in graph.edges.items():
+        manifest = declarations.get(parent)
+        passes = manifest.passes if manifest else {}
+        out[parent] = [(edge.child, passes.get(edge.child)) for edge in edges]
+    return out
+
+
+def _read_manifest_folder(folder: Optional[str], diagnostics: list[Diagnostic],
+                          source: str) -> dict[str, Manifest]:
+    if not folder:
+        return {}
+    manifests: dict[str, Manifest] = {}
+    files: dict[str, str] = {}
+    for entry in sorted(os.listdir(folder)):
+        if not entry.endswith(".toml"):
+            continue
+        path = os.path.join(folder, entry)
+        name = canonicalize_name(entry[:-5])
+        if name in files:
+            diagnostics.append(Diagnostic(path, 1, 1, f"declares {name!r} a second time: "
+                                                      f"{os.path.basename(files[name])} already does"))
+            continue
+        files[name] = path
+        manifest = read_manifest_file(path, name, source, diagnostics)
+        if manifest is not None:
+            manifests[name] = manifest
+    return manifests
+
+
+def read_manifest_file(path: str, name: str, source: str,
+                       diagnostics: list[Diagnostic]) -> Optional[Manifest]:
+    toml, error = load(path)
+    if error is not None:
+        diagnostics.append(error)
+        return None
+    assert toml is not None
+    return parse_manifest(GrantParser(toml, diagnostics), [], toml.data, name, source)
+
+
+def _shipped_manifest(dist: Distribution, diagnostics: list[Diagnostic]) -> Optional[Manifest]:
+    """A ``capimport.toml`` in one of the distribution's own top-level packages."""
+    owned = set(dist.files)
+    roots = [os.path.join(dist.location, top) for top in dist.top_level]
+    roots += [os.path.join(root, top) for root in dist.source_roots for top in dist.top_level]
+    for root in roots:
+        path = os.path.join(root, SHIPPED_MANIFEST)
+        if os.path.isfile(path) and (os.path.normpath(path) in owned or dist.source_roots):
+            return read_manifest_file(path, dist.name, "shipped", diagnostics)
+    return None
