@@ -4,7 +4,7 @@ A scope narrows a capability the way Deno's ``--allow-read=PATH`` does. There
 are four kinds, chosen by the capability (``capabilities.SCOPE_KIND``):
 
 * ``path`` (fs, fs-readonly): an absolute path or glob after ``~`` and ``$VAR``
-  expansion; relative patterns are relative to the directory of the file that
+  expansion (a pattern whose variable is unset matches nothing); relative patterns are relative to the directory of the file that
   declares them. A pattern grants the path it names and everything below it.
   ``*`` and ``?`` stay inside one path segment, ``**`` crosses segments. The
   literal part of a pattern is resolved through symlinks when it is parsed and
@@ -80,8 +80,16 @@ def parse_pattern(kind: str, text: object, *, base_dir: Optional[str] = None,
     return ScopePattern(kind, value, text)
 
 
+#: Prefix of the value of a pattern whose ``$VAR`` is unset: it matches nothing
+#: (no real path or name contains NUL) and is covered only by itself.
+UNSET = "\x00unset:"
+
+
 def _parse_path(text: str, base_dir: Optional[str], environ: Mapping[str, str]) -> str:
-    expanded = _expand_vars(text, environ)
+    try:
+        expanded = _expand_vars(text, environ)
+    except _Unset:
+        return UNSET + text
     if expanded.startswith("~"):
         expanded = _expand_user(expanded, environ)
     if not os.path.isabs(expanded):
@@ -92,11 +100,17 @@ def _parse_path(text: str, base_dir: Optional[str], environ: Mapping[str, str]) 
     return _resolve_literal_prefix(expanded)
 
 
+class _Unset(Exception):
+    """A ``$VAR`` in a pattern is not set: the pattern then matches nothing (fail closed)."""
+
+
 def _expand_vars(text: str, environ: Mapping[str, str]) -> str:
     def replace(match: re.Match) -> str:
         name = match.group(1).strip("{}")
-        if name not in environ or not environ[name]:
-            raise ScopeError(f"${name} is not set, so this pattern would match nothing")
+        if not name or not (name[0].isalpha() or name[0] == "_"):
+            raise ScopeError(f"${{{name}}} is not a variable name")
+        if not environ.get(name):
+            raise _Unset(name)
         return environ[name]
 
     return _VAR.sub(replace, text)
@@ -170,7 +184,10 @@ def _parse_env(text: str, base_dir: Optional[str], environ: Mapping[str, str]) -
 
 
 def _parse_program(text: str, base_dir: Optional[str], environ: Mapping[str, str]) -> str:
-    expanded = _expand_vars(text, environ)
+    try:
+        expanded = _expand_vars(text, environ)
+    except _Unset:
+        return UNSET + text
     if expanded.startswith("~"):
         expanded = _expand_user(expanded, environ)
     if "/" not in expanded:
