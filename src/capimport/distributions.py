@@ -60,12 +60,12 @@ class Distribution:
         except OSError:
             pass
         names = set()
+        prefix = self.location + os.sep
         for file in self.files:
-            rel = os.path.relpath(file, self.location)
-            if rel.startswith("..") or rel.split(os.sep, 1)[0].endswith((".dist-info", ".egg-info")):
+            if not file.startswith(prefix):
                 continue
-            head = rel.split(os.sep, 1)[0]
-            if head == "__pycache__" or head.endswith(".pth"):
+            head = file[len(prefix):].split(os.sep, 1)[0]
+            if head == "__pycache__" or head.endswith((".pth", ".dist-info", ".egg-info")):
                 continue
             names.add(head[:-3] if head.endswith(".py") else head.split(".", 1)[0])
         return tuple(sorted(names))
@@ -204,22 +204,49 @@ def _egg_requires(info_dir: str) -> list[str]:
 
 
 def _read_record(dist: Distribution) -> list[str]:
+    """RECORD's paths made absolute; a plain split for the common unquoted line, csv otherwise."""
     record = os.path.join(dist.info_dir, "RECORD")
+    location = dist.location
     files: list[str] = []
     try:
         with open(record, encoding="utf-8", newline="") as handle:
-            for row in csv.reader(handle):
-                if row and row[0]:
-                    files.append(os.path.normpath(os.path.join(dist.location, row[0])))
-    except (OSError, csv.Error):
-        for listing in ("installed-files.txt",):  # legacy egg-info
+            lines = handle.read().splitlines()
+    except OSError:
+        return _legacy_files(dist)
+    for line in lines:
+        if not line:
+            continue
+        if line.startswith('"'):
             try:
-                with open(os.path.join(dist.info_dir, listing), encoding="utf-8") as handle:
-                    files.extend(os.path.normpath(os.path.join(dist.info_dir, line.strip()))
-                                 for line in handle if line.strip())
-            except OSError:
-                pass
+                path = next(csv.reader([line]))[0]
+            except (csv.Error, StopIteration, IndexError):
+                continue
+        else:
+            path = line.split(",", 1)[0]
+        if not path:
+            continue
+        full = location + os.sep + path
+        files.append(os.path.normpath(full) if ".." in path or "./" in path or "//" in path else full)
     return files
+
+
+def _legacy_files(dist: Distribution) -> list[str]:
+    """installed-files.txt of a legacy egg-info install, relative to the egg-info folder."""
+    try:
+        with open(os.path.join(dist.info_dir, "installed-files.txt"), encoding="utf-8") as handle:
+            return [os.path.normpath(os.path.join(dist.info_dir, line.strip())) for line in handle if line.strip()]
+    except OSError:
+        return []
+
+
+def record_lists(dist: Distribution, relative_path: str) -> bool:
+    """True when RECORD lists *relative_path*, checked on the raw text (no full parse)."""
+    try:
+        with open(os.path.join(dist.info_dir, "RECORD"), encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return False
+    return text.startswith(relative_path + ",") or f"\n{relative_path}," in text or f'"{relative_path}"' in text
 
 
 def _pth_paths(pth_file: str) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Iterable, Mapping, Optional
 from packaging.utils import canonicalize_name
 
 from .config import Config, discover, load_config
-from .distributions import Distribution, find_distributions
+from .distributions import Distribution, find_distributions, record_lists
 from .errors import ConfigError, Diagnostic
 from .grant import NOTHING, Grant
 from .graph import ROOT, DependencyGraph, build_graph
@@ -166,12 +166,17 @@ def read_manifest_file(path: str, name: str, source: str,
 
 
 def _shipped_manifest(dist: Distribution, diagnostics: list[Diagnostic]) -> Optional[Manifest]:
-    """A ``capimport.toml`` in one of the distribution's own top-level packages."""
-    owned = set(dist.files)
-    roots = [os.path.join(dist.location, top) for top in dist.top_level]
-    roots += [os.path.join(root, top) for root in dist.source_roots for top in dist.top_level]
-    for root in roots:
-        path = os.path.join(root, SHIPPED_MANIFEST)
-        if os.path.isfile(path) and (os.path.normpath(path) in owned or dist.source_roots):
+    """A ``capimport.toml`` in one of the distribution's own top-level packages.
+
+    Checked with one ``stat`` per top-level name; RECORD is consulted only when
+    such a file exists, to make sure the distribution itself installed it.
+    """
+    for top in dist.top_level:
+        path = os.path.join(dist.location, top, SHIPPED_MANIFEST)
+        if os.path.isfile(path) and record_lists(dist, f"{top}/{SHIPPED_MANIFEST}"):
             return read_manifest_file(path, dist.name, "shipped", diagnostics)
+        for root in dist.source_roots:
+            path = os.path.join(root, top, SHIPPED_MANIFEST)
+            if os.path.isfile(path):
+                return read_manifest_file(path, dist.name, "shipped", diagnostics)
     return None
