@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
-from packaging.utils import canonicalize_name
+from .names import canonical_name as canonicalize_name
 
 from .errors import ConfigError, Diagnostic
 from .grant import EVERYTHING, NOTHING, Grant

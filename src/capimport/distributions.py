@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional
 from urllib.parse import unquote, urlparse
 
-from packaging.utils import canonicalize_name
+from .names import canonical_name as canonicalize_name
 
 #: Extensions of compiled modules a distribution may ship.
 NATIVE_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")

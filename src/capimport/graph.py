@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Optional
 
 from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from .names import canonical_name as canonicalize_name
 
 from .distributions import Distribution
 

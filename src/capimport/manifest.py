@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
+from .names import canonical_name as canonicalize_name
 
 from .capabilities import SCOPE_KIND, is_capability, suggest
 from .errors import Diagnostic

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
 
-from packaging.utils import canonicalize_name
+from .names import canonical_name as canonicalize_name
 
 from .config import Config, discover, load_config
 from .distributions import Distribution, find_distributions, record_lists

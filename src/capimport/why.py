@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Optional
 
-from packaging.utils import canonicalize_name
+from .names import canonical_name as canonicalize_name
 
 from .capabilities import CAPABILITIES
 from .grant import EVERYTHING, NOTHING, Grant
