@@ -1,0 +1,291 @@
+"""Who is acting: code -> origin, the stack walk, and the attribution rule.
+
+Every frame's code is classified by the file its *code object* was compiled
+from (``co_filename``), never by ``__name__`` or ``__file__`` in its globals,
+which any module can rewrite:
+
+* ``STDLIB``: the standard library (transparent: it acts for its caller);
+* ``IMPORT``, ``LINECACHE``, ``LOGGING``: stdlib frames with a privilege
+  (the import system loading modules and writing bytecode caches; linecache
+  reading Python source for tracebacks; a logging handler writing where its
+  creator was allowed to write);
+* ``CAPIMPORT``: capimport itself (transparent; the distributions it depends
+  on are privileged while it runs them);
+* ``DYNAMIC``: code compiled from a string (``<string>``, ``exec``): it is
+  attributed to the frames that created and called it, which stay on the stack;
+* a distribution's canonical name (from its ``RECORD``, or for an editable
+  install from its source folders);
+* ``UNKNOWN``: a file in a site-packages folder that no ``RECORD`` claims
+  (gets the ``default`` grant);
+* ``APP``: everything else (the script, its project, ``-c`` code).
+
+The rule (``docs/attribution.md``): walk the whole stack from the innermost
+frame outward, keeping the non-transparent frames as a *chain* of origins.
+The first element of the chain (the innermost distribution or application
+frame) must hold the capability. Every later element must too, unless the
+element just inside it is one of its (transitive) dependents, or the
+application: a framework calling back up into the code that uses it is not
+acting itself. A privileged stdlib frame ends the walk.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable, Iterable, Mapping, Optional
+
+from .graph import ROOT
+
+APP = ROOT                      # ":app:"
+STDLIB = ":stdlib:"
+CAPIMPORT = ":capimport:"
+DYNAMIC = ":dynamic:"
+IMPORT = ":import:"
+LINECACHE = ":linecache:"
+LOGGING = ":logging:"
+UNKNOWN = ":unknown:"
+
+#: Origins that are not actors: skipped by the walk.
+TRANSPARENT = frozenset({STDLIB, DYNAMIC, CAPIMPORT, IMPORT, LINECACHE, LOGGING})
+#: Origins whose frames may end the walk.
+PRIVILEGED = frozenset({IMPORT, LINECACHE, LOGGING})
+
+_IMPORT_FROZEN = frozenset({"<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>",
+                            "<frozen zipimport>"})
+
+#: Distributions capimport depends on: privileged while capimport runs them.
+CAPIMPORT_DEPENDENCIES = frozenset({"packaging", "tomlkit", "tomli"})
+
+
+def _stdlib_dirs() -> tuple[str, ...]:
+    dirs = {os.path.dirname(os.__file__)}
+    for module in ("_json", "_socket", "_ctypes", "math"):
+        mod = sys.modules.get(module)
+        path = getattr(mod, "__file__", None)
+        if path:
+            dirs.add(os.path.dirname(path))
+    return tuple(sorted(d.rstrip(os.sep) + os.sep for d in dirs if d))
+
+
+class OriginMap:
+    """Maps a code object's file name to its origin, with a per-file cache."""
+
+    def __init__(self, distributions: Mapping[str, object], *, app_distributions: Iterable[str] = (),
+                 app_dirs: Iterable[str] = ()):
+        self.distributions = distributions
+        self.app_distributions = frozenset(app_distributions)
+        self.capimport_dir = os.path.dirname(os.path.abspath(__file__)) + os.sep
+        self.capimport_real = os.path.realpath(self.capimport_dir) + os.sep
+        self.stdlib_dirs = _stdlib_dirs()
+        self.app_dirs = tuple(os.path.realpath(d) + os.sep for d in app_dirs if d)
+        self.cache: dict[str, str] = {}
+        self._by_file: Optional[dict[str, str]] = None
+        self._roots: Optional[list[tuple[str, str]]] = None
+        self._site_dirs = tuple(sorted({os.path.realpath(getattr(d, "location")) + os.sep
+                                        for d in distributions.values()}, key=len, reverse=True))
+        self._owned: dict[str, tuple[frozenset, tuple[str, ...]]] = {}
+        for stdlib in self.stdlib_dirs:
+            self.cache[stdlib + "linecache.py"] = LINECACHE
+            self.cache[stdlib + "logging" + os.sep + "__init__.py"] = LOGGING
+            self.cache[stdlib + "logging" + os.sep + "handlers.py"] = LOGGING
+
+    # -- building ---------------------------------------------------------------------
+
+    def _build(self) -> None:
+        by_file: dict[str, str] = {}
+        roots: list[tuple[str, str]] = []
+        for name, dist in self.distributions.items():
+            for path in dist.files:                       # type: ignore[attr-defined]
+                by_file.setdefault(path, name)
+            for root in dist.source_roots:                # type: ignore[attr-defined]
+                roots.append((root.rstrip(os.sep) + os.sep, name))
+        roots.sort(key=lambda item: len(item[0]), reverse=True)
+        self._by_file, self._roots = by_file, roots
+
+    # -- classification ---------------------------------------------------------------
+
+    def origin(self, filename: str) -> str:
+        """The origin of code compiled from *filename* (cached)."""
+        found = self.cache.get(filename)
+        if found is None:
+            found = self.cache[filename] = self._classify(filename)
+        return found
+
+    def _classify(self, filename: str) -> str:
+        if not filename:
+            return DYNAMIC
+        if filename[0] == "<":
+            if filename in _IMPORT_FROZEN:
+                return IMPORT
+            return STDLIB if filename.startswith("<frozen ") else DYNAMIC
+        path = filename if os.path.isabs(filename) else os.path.join(os.getcwd(), filename)
+        path = os.path.normpath(path)
+        if path.startswith(self.capimport_dir) or path.startswith(self.capimport_real):
+            return CAPIMPORT
+        dist = self._distribution_of(path)
+        if dist is None:
+            real = os.path.realpath(path)
+            if real != path:
+                if real.startswith(self.capimport_real):
+                    return CAPIMPORT
+                dist = self._distribution_of(real)
+            path = real
+        if dist is not None:
+            return APP if dist in self.app_distributions else dist
+        for site in self._site_dirs:
+            if path.startswith(site) and not any(path.startswith(a) for a in self.app_dirs):
+                return UNKNOWN
+        for stdlib in self.stdlib_dirs:
+            if path.startswith(stdlib):
+                cached = self.cache.get(stdlib + path[len(stdlib):])
+                return cached if cached in PRIVILEGED else STDLIB
+        return APP
+
+    def _distribution_of(self, path: str) -> Optional[str]:
+        if self._by_file is None:
+            self._build()
+        assert self._by_file is not None and self._roots is not None
+        dist = self._by_file.get(path)
+        if dist is not None:
+            return dist
+        for root, name in self._roots:
+            if path.startswith(root):
+                return name
+        return None
+
+    # -- ownership --------------------------------------------------------------------
+
+    def owns(self, name: str, path: str) -> bool:
+        """True when the resolved *path* is one of distribution *name*'s installed files or folders."""
+        entry = self._owned.get(name)
+        if entry is None:
+            dist = self.distributions.get(name)
+            if dist is None:
+                return False
+            owned = set()
+            location = os.path.realpath(dist.location)  # type: ignore[attr-defined]
+            for file in dist.files:                      # type: ignore[attr-defined]
+                owned.add(file)
+                parent = os.path.dirname(file)
+                while parent.startswith(location + os.sep) and parent not in owned:
+                    owned.add(parent)
+                    parent = os.path.dirname(parent)
+            roots = tuple(r.rstrip(os.sep) for r in dist.source_roots)  # type: ignore[attr-defined]
+            entry = self._owned[name] = (frozenset(owned), roots)
+        owned, roots = entry
+        if path in owned:
+            return True
+        return any(path == r or path.startswith(r + os.sep) for r in roots)
+
+    # -- display ----------------------------------------------------------------------
+
+    def relative(self, filename: str, origin: str) -> str:
+        """*filename* shortened for messages: relative to its distribution's folder or the cwd."""
+        dist = self.distributions.get(origin)
+        bases = []
+        if dist is not None:
+            bases.extend(getattr(dist, "source_roots", ()) and
+                         [os.path.dirname(r) for r in dist.source_roots])  # type: ignore[attr-defined]
+            bases.append(dist.location)  # type: ignore[attr-defined]
+        try:
+            bases.append(os.getcwd())
+        except OSError:
+            pass
+        for base in bases:
+            for candidate in (filename, os.path.realpath(filename)):
+                if candidate.startswith(base.rstrip(os.sep) + os.sep):
+                    return candidate[len(base.rstrip(os.sep)) + 1:]
+        return filename
+
+
+# ----------------------------------------------------------------------------- the walk
+
+
+class Link:
+    """One element of the chain: an origin and the innermost frame it had there."""
+
+    __slots__ = ("origin", "filename", "frame", "lineno")
+
+    def __init__(self, origin: str, filename: str, frame=None, lineno: int = 0):
+        self.origin = origin
+        self.filename = filename
+        self.frame = frame
+        self.lineno = lineno
+
+    def line(self) -> int:
+        if self.frame is not None:
+            try:
+                return self.frame.f_lineno or 0
+            except Exception:  # pragma: no cover - defensive
+                return 0
+        return self.lineno
+
+    def frozen(self) -> "Link":
+        """A copy that keeps no frame alive (for inherited chains)."""
+        return Link(self.origin, self.filename, None, self.line())
+
+    def __repr__(self) -> str:
+        return f"Link({self.origin!r}, {self.filename!r}:{self.line()})"
+
+
+ALLOW = None  # returned by walk() when a privileged frame allows the act outright
+
+
+def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
+         inherited: tuple = ()) -> Optional[list]:
+    """The chain of acting origins from *frame* outward (innermost first).
+
+    ``privileged(kind, frame)`` is asked when a privileged stdlib frame is met
+    before any actor; when it answers True the act is allowed outright and
+    ``ALLOW`` (None) is returned. A privileged frame met after an actor ends
+    the walk. *inherited* is appended when the walk reaches the bottom of the
+    stack (the chain of the code that started this thread).
+    """
+    chain: list = []
+    cache = origins.cache
+    classify = origins.origin
+    last = None
+    while frame is not None:
+        code = frame.f_code
+        filename = code.co_filename
+        origin = cache.get(filename)
+        if origin is None:
+            origin = classify(filename)
+        if origin in TRANSPARENT:
+            if origin is CAPIMPORT or origin == CAPIMPORT:
+                if chain and any(link.origin in CAPIMPORT_DEPENDENCIES for link in chain):
+                    chain = [link for link in chain if link.origin not in CAPIMPORT_DEPENDENCIES]
+                    last = chain[-1].origin if chain else None
+            elif origin in PRIVILEGED:
+                if chain:
+                    return chain
+                if privileged(origin, frame):
+                    return ALLOW
+            frame = frame.f_back
+            continue
+        if origin != last:
+            chain.append(Link(origin, filename, frame))
+            last = origin
+        frame = frame.f_back
+    if inherited:
+        for link in inherited:
+            if link.origin != last:
+                chain.append(link)
+                last = link.origin
+    return chain
+
+
+def accountable(chain: list, dependents: Callable[[str], frozenset]) -> list:
+    """The links of *chain* that must hold the capability (innermost first).
+
+    The innermost link always; each outer link unless the link just inside it
+    is one of its dependents (it is calling back up into code that uses it).
+    """
+    if not chain:
+        return []
+    out = [chain[0]]
+    for inner, outer in zip(chain, chain[1:]):
+        if inner.origin in dependents(outer.origin):
+            continue
+        out.append(outer)
+    return out

@@ -1,0 +1,529 @@
+"""Run-time enforcement: the single decision point every guard calls.
+
+:func:`enable` loads (or takes) a :class:`~capimport.policy.Policy`, installs
+the audit hook (:mod:`capimport.hook`) and the import guard
+(:mod:`capimport.importguard`), and from then on every relevant act is
+decided by :meth:`Enforcer.decide`:
+
+1. walk the stack into a chain of acting origins
+   (:func:`capimport.attribution.walk`; a thread's chain continues with the
+   chain of the code that started it);
+2. pick the origins that are accountable (:func:`capimport.attribution.accountable`);
+3. ask each one's effective grant (a distribution may always read its own
+   installed files);
+4. ``enforce``: raise :class:`~capimport.errors.CapabilityError` before the
+   act has any effect; ``warn``: report each distinct violation once and let
+   it through; ``record``: let everything through and log every act.
+
+Guards added elsewhere (environment reads, ``os.stat``, private C helpers)
+call :func:`check` and get exactly the same attribution, modes and messages.
+If deciding fails for any reason, enforce mode denies (fail closed).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Iterable, Optional
+
+from . import hook as _hook
+from .attribution import (APP, CAPIMPORT_DEPENDENCIES, IMPORT, LINECACHE, LOGGING, UNKNOWN, Link,
+                          OriginMap, accountable, walk)
+from .capabilities import CAPABILITIES, FS, FS_READONLY, IMPLIES
+from .errors import CapabilityError, CapabilityImportError
+from .report import Reporter, Violation, describe_target, safe_repr
+from .scopes import scope_allows
+from .table.events import ENV_READONLY, EVENTS
+
+MODES = ("enforce", "warn", "record")
+_MISSING = object()
+
+_lock = threading.Lock()
+_active: Optional["Enforcer"] = None
+
+
+def active() -> Optional["Enforcer"]:
+    """The enforcer running in this process, or None."""
+    return _active
+
+
+class Enforcer:
+    """Policy, mode and bookkeeping for one process. Create it through :func:`enable`."""
+
+    def __init__(self, policy, mode: str, *, strict: Optional[bool] = None, log: Optional[str] = None,
+                 live_warnings: bool = True, app_dirs: Iterable[str] = (), stream=None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        self.policy = policy
+        self.mode = mode
+        self.strict = policy.config.strict if strict is None else bool(strict)
+        project = policy.config.project_dir
+        app_dists = [name for name, dist in policy.distributions.items()
+                     if project and dist.editable_project == os.path.realpath(project)]
+        dirs = list(app_dirs) + ([project] if project else [])
+        self.origins = OriginMap(policy.distributions, app_distributions=app_dists, app_dirs=dirs)
+        self.reporter = Reporter(mode, log_path=log, live_warnings=live_warnings, stream=stream)
+        self._scopes: dict[str, dict] = {}
+        self._dependents: dict[str, frozenset] = {}
+        self.inherited: dict[int, tuple] = {}
+        self._depth: dict[int, int] = {}
+        self.hook = None
+        self.no_config = not policy.config.found
+        try:
+            self.cwd = os.getcwd()
+        except OSError:
+            self.cwd = "/"
+
+    # -- grants -----------------------------------------------------------------------
+
+    def grant_of(self, origin: str):
+        if origin == APP:
+            return self.policy.app
+        if origin == UNKNOWN:
+            return self.policy.config.default
+        return self.policy.grant_for(origin)
+
+    def scopes_of(self, origin: str) -> dict:
+        found = self._scopes.get(origin)
+        if found is None:
+            found = self._scopes[origin] = self.grant_of(origin).as_dict()
+        return found
+
+    def dependents(self, origin: str) -> frozenset:
+        found = self._dependents.get(origin)
+        if found is None:
+            if origin in (APP, UNKNOWN) or origin not in self.policy.distributions:
+                found = frozenset()
+            else:
+                found = frozenset(self.policy.graph.dependents_closure(origin))
+            self._dependents[origin] = found
+        return found
+
+    def holds(self, origin: str, capability: str, target) -> tuple[bool, bool]:
+        """``(allowed, scoped)``: *scoped* is True when the origin holds the capability elsewhere."""
+        scopes = self.scopes_of(origin)
+        scope = scopes.get(capability, _MISSING)
+        if scope is None:
+            return True, False
+        value = target.get()
+        if _hook.skip_target(value):
+            return True, False
+        if scope is not _MISSING and (value is None or scope_allows(scope, value)):
+            return True, False
+        if capability == FS_READONLY and isinstance(value, str) and origin in self.policy.distributions \
+                and self.origins.owns(origin, value):
+            return True, False
+        return False, scope is not _MISSING
+
+    # -- the walk's privileged frames -------------------------------------------------
+
+    def _privileged(self, kind: str, frame, checks) -> bool:
+        if kind == IMPORT:
+            for capability, target, _ in checks:
+                if capability == FS:
+                    value = target.get()
+                    if not (isinstance(value, str) and _is_pycache(value)):
+                        return False
+            return True
+        if kind == LINECACHE:
+            for capability, target, _ in checks:
+                if capability not in (FS_READONLY, ENV_READONLY):
+                    return False
+                value = target.get()
+                if capability == FS_READONLY and not (isinstance(value, str) and value.endswith((".py", ".pyw"))):
+                    return False
+            return True
+        if kind == LOGGING:
+            handler = frame.f_locals.get("self")
+            base = getattr(handler, "_capimport_path", None)
+            if not isinstance(base, str):
+                return False
+            for capability, target, _ in checks:
+                if capability not in (FS, FS_READONLY, ENV_READONLY):
+                    return False
+                value = target.get()
+                if capability == ENV_READONLY:
+                    continue
+                if not (isinstance(value, str) and (value == base or value.startswith(base + ".")
+                                                    or value == os.path.dirname(base))):
+                    return False
+            return True
+        return False
+
+    # -- deciding ---------------------------------------------------------------------
+
+    def chain_for(self, frame, checks=()) -> Optional[list]:
+        """The acting chain from *frame* outward (None: a privileged frame allows the act)."""
+        inherited = self.inherited.get(threading.get_ident(), ())
+        return walk(frame, self.origins, lambda kind, f: self._privileged(kind, f, checks), inherited)
+
+    def capture(self, frame) -> tuple:
+        """The current chain, frame-free, for code that will run later (a thread)."""
+        chain = walk(frame, self.origins, lambda kind, f: False, self.inherited.get(threading.get_ident(), ()))
+        return tuple(link.frozen() for link in (chain or ()))
+
+    def decide(self, checks: list, frame, describe, *, import_name: Optional[str] = None) -> None:
+        """Decide one act: *checks* is ``[(capability, Lazy target, api name)]``."""
+        tid = threading.get_ident()
+        depth = self._depth.get(tid, 0)
+        if depth > 4:
+            # Runaway recursion inside capimport's own decision: fail closed.
+            if self.mode == "enforce":
+                raise CapabilityError("capimport: recursion while deciding an act; denied (fail closed)")
+            return
+        self._depth[tid] = depth + 1
+        try:
+            self._decide(checks, frame, describe, import_name)
+        except (CapabilityError, CapabilityImportError):
+            raise
+        except Exception as exc:  # fail closed
+            api = checks[0][2] if checks else "?"
+            if self.mode == "enforce":
+                raise CapabilityError(f"capimport: internal error while deciding {api}: {exc!r}; "
+                                      f"denied (fail closed)", api=api) from None
+            self.reporter.internal_error(f"while deciding {api}: {exc!r}")
+        finally:
+            if depth:
+                self._depth[tid] = depth
+            else:
+                self._depth.pop(tid, None)
+
+    def _decide(self, checks, frame, describe, import_name) -> None:
+        chain = self.chain_for(frame, checks)
+        if chain is None:
+            return
+        if not chain:
+            chain = [Link(APP, "", None)]
+        links = accountable(chain, self.dependents)
+        recording = self.mode == "record"
+        violations: list[Violation] = []
+        for capability, target, api in checks:
+            for link in links:
+                ok, scoped = self.holds(link.origin, capability, target)
+                if recording and link.origin != APP:
+                    if not _hook.skip_target(target.get()):
+                        self.reporter.recorded(self._violation(link, chain, capability, target, api,
+                                                               describe, scoped, allowed=ok))
+                    continue
+                if not ok:
+                    violations.append(self._violation(link, chain, capability, target, api, describe, scoped))
+        if not violations or recording:
+            return
+        if self.mode == "warn":
+            for violation in violations:
+                self.reporter.warned(violation)
+            return
+        first = violations[0]
+        self.reporter.denied(first)
+        message = first.message("enforce")
+        if import_name is not None:
+            raise CapabilityImportError(message, name=import_name, distribution=first.origin,
+                                        capability=first.capability)
+        raise CapabilityError(message, distribution=first.origin, capability=first.capability,
+                              api=first.api_name, target=checks[0][1].get() if checks else None)
+
+    # -- messages ---------------------------------------------------------------------
+
+    def _violation(self, link: Link, chain: list, capability: str, target, api: str, describe,
+                   scoped: bool, allowed: bool = False) -> Violation:
+        origin = link.origin
+        dist = self.policy.distributions.get(origin)
+        version = dist.version if dist is not None else ""
+        value = target.get()
+        scope = describe_target(capability, value)
+        location = f"{self.origins.relative(link.filename, origin)}:{link.line()}" if link.filename else "?"
+        called_from = ""
+        index = next((i for i, item in enumerate(chain) if item is link), -1)
+        outer = chain[index + 1:] if index >= 0 else []
+        caller = next((item for item in outer if item.origin == APP), outer[0] if outer else None)
+        if caller is not None and caller.filename:
+            called_from = f"{self.origins.relative(caller.filename, caller.origin)}:{caller.line()}"
+        if origin == APP:
+            display = "the application"
+        elif origin == UNKNOWN:
+            display = "code no distribution owns"
+        else:
+            display = f"'{origin}' {version}".strip()
+        try:
+            call = describe() if callable(describe) else str(describe or api)
+        except Exception:
+            call = api
+        return Violation(origin=origin, version=version, capability=capability, api=call, api_name=api,
+                         scope=scope, location=location, called_from=called_from,
+                         hint=self.hint(origin, capability, scope, scoped), display=display,
+                         scoped=scoped, allowed=allowed)
+
+    def _rel(self, path: str) -> str:
+        if not path:
+            return path
+        try:
+            rel = os.path.relpath(path, self.cwd)
+        except ValueError:
+            return path
+        return path if rel.startswith("../..") else rel
+
+    def hint(self, origin: str, capability: str, scope: str, scoped: bool) -> str:
+        config = self.policy.config
+        config_file = self._rel(config.path) if config.path else "pyproject.toml"
+        if origin == APP:
+            if scoped:
+                return f"widen the application's scope in {config_file}: [tool.capimport] app"
+            names = _toml_names(list(self.policy.app.names) + [capability])
+            return f"grant it in {config_file}: [tool.capimport] app = {names}"
+        if origin == UNKNOWN:
+            return (f"code in site-packages that no distribution's RECORD lists gets the 'default' grant "
+                    f"([tool.capimport] default in {config_file})")
+        declared = self.policy.declared_for(origin)
+        manifest = self.policy.declarations.get(origin)
+        if declared.allows(capability) and not scoped:
+            return (f"its manifest declares '{capability}' but the packages that depend on it do not pass "
+                    f"it on; see: capimport why {origin} {capability}")
+        if manifest is not None and manifest.source == "config":
+            if scoped:
+                return f"widen its scope in {config_file} [tool.capimport.packages] {origin}: {capability} = [\"{scope}\"]"
+            return f"grant it in {config_file} [tool.capimport.packages]: " \
+                   f"{origin} = {_toml_names(list(declared.names) + [capability])}"
+        if manifest is not None and manifest.source == "manifests" and manifest.path:
+            where = self._rel(manifest.path)
+        else:
+            folder = config.manifests_dir or os.path.join(config.project_dir or self.cwd, "manifests")
+            where = self._rel(os.path.join(folder, f"{origin}.toml"))
+        if scoped:
+            return f"widen its scope in {where}: [scopes] {capability} = [..., \"{scope}\"]"
+        return f"grant it in {where}: capabilities = {_toml_names(list(declared.names) + [capability])}"
+
+    # -- events -----------------------------------------------------------------------
+
+    def handle_event(self, event: str, args: tuple) -> None:
+        """Called by the audit hook for every relevant event."""
+        try:
+            checks = _hook.checks_for(event, args)
+        except Exception as exc:
+            checks = None
+            error = exc
+        if checks is None:
+            if self.mode == "enforce":
+                raise CapabilityError(f"capimport: cannot read the arguments of {event}: {error!r}; "
+                                      f"denied (fail closed)", api=event)
+            self.reporter.internal_error(f"cannot read the arguments of {event}: {error!r}")
+            return
+        if not checks:
+            return
+        frame = sys._getframe(1).f_back  # the hook's caller (None when C code acts with no Python frame)
+        self.decide(checks, frame, lambda: describe_event(event, args))
+
+    def close(self) -> None:
+        self.reporter.close()
+
+
+def _is_pycache(path: str) -> bool:
+    prefix = sys.pycache_prefix
+    if prefix and (path == prefix or path.startswith(os.path.realpath(prefix) + os.sep)):
+        return True
+    return (os.sep + "__pycache__" + os.sep) in path or path.endswith(os.sep + "__pycache__")
+
+
+def _toml_names(names: list) -> str:
+    unique = [c for c in CAPABILITIES if c in set(names)]
+    implied = {i for c in unique for i in IMPLIES.get(c, ())}
+    shown = [c for c in unique if c not in implied]
+    return "[" + ", ".join(f'"{c}"' for c in shown) + "]"
+
+
+def describe_event(event: str, args: tuple) -> str:
+    """``api(args)`` for messages, showing only the arguments that carry the scope."""
+    spec = EVENTS.get(event)
+    if spec is None:
+        return event
+    shown = []
+    if event == "open":
+        shown = [args[0]] + ([args[1]] if len(args) > 1 and args[1] is not None else [])
+    else:
+        for scope in spec.scope:
+            for index in scope[1:]:
+                if isinstance(index, int) and index < len(args) and (scope[0] != "path" or index == scope[1]):
+                    shown.append(args[index])
+                    if scope[0] in ("path", "addr", "env", "program", "glob", "sqlite", "socket"):
+                        break
+        if event == "subprocess.Popen" and len(args) > 1:
+            shown = [args[1]]
+        elif event == "os.system" and args:
+            shown = [args[0]]
+        elif event == "socket.__new__" and len(args) > 1:
+            return f"{spec.api}(family={safe_repr(args[1])})"
+    return f"{spec.api}({', '.join(safe_repr(a) for a in shown)})"
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def check(capability: str, target=None, api: str = "", *, frame=None, call: Optional[str] = None,
+          import_name: Optional[str] = None) -> None:
+    """Decide whether the code calling this may exercise *capability* on *target*.
+
+    The single decision point for guards outside the audit hook. *target* is
+    a path (resolved here), ``(host, port)``, a variable name, a program, or
+    None for the capability as a whole. *frame* is where the walk starts
+    (default: the caller's caller, i.e. the code that called the guarded
+    API). Raises :class:`CapabilityError` in enforce mode
+    (:class:`CapabilityImportError` when *import_name* is given); does
+    nothing when enforcement is off.
+    """
+    enforcer = _active
+    if enforcer is None:
+        return
+    if capability not in CAPABILITIES:
+        raise ValueError(f"unknown capability {capability!r}")
+    if frame is None:
+        frame = sys._getframe(1).f_back
+    lazy = _hook.Lazy(_normalise, capability, target)
+    enforcer.decide([(capability, lazy, api or capability)], frame, call or api or capability,
+                    import_name=import_name)
+
+
+def _normalise(capability: str, target):
+    if target is None:
+        return None
+    if capability in (FS, FS_READONLY):
+        return _hook.path_target(target)
+    if capability == "process":
+        return _hook.program_target(target)
+    if capability in ("env", ENV_READONLY):
+        return _hook.env_target(target)
+    return target
+
+
+def capture(frame=None) -> tuple:
+    """The acting chain at *frame* (default: the caller's caller), for deferred code to inherit."""
+    enforcer = _active
+    if enforcer is None:
+        return ()
+    return enforcer.capture(frame if frame is not None else sys._getframe(1).f_back)
+
+
+class inherit:
+    """Context manager: code run inside acts on behalf of *chain* (from :func:`capture`) too."""
+
+    def __init__(self, chain: tuple):
+        self.chain = chain
+        self.saved = None
+
+    def __enter__(self):
+        enforcer = _active
+        if enforcer is not None and self.chain:
+            tid = threading.get_ident()
+            self.saved = enforcer.inherited.get(tid)
+            enforcer.inherited[tid] = self.chain + (self.saved or ())
+        return self
+
+    def __exit__(self, *exc):
+        enforcer = _active
+        if enforcer is not None and self.chain:
+            tid = threading.get_ident()
+            if self.saved is None:
+                enforcer.inherited.pop(tid, None)
+            else:
+                enforcer.inherited[tid] = self.saved
+        return False
+
+
+# ----------------------------------------------------------------------------- deferred code
+
+
+def _patch_threading(enforcer: Enforcer) -> None:
+    """A thread inherits the chain of the code that started it."""
+    Thread = threading.Thread
+    if getattr(Thread.start, "_capimport", False):
+        return
+    original_start = Thread.start
+    original_inner = Thread._bootstrap_inner  # type: ignore[attr-defined]
+
+    def start(self):
+        try:
+            self._capimport_chain = enforcer.capture(sys._getframe(1))
+        except Exception:
+            self._capimport_chain = (Link(UNKNOWN, "", None, 0),)  # fail closed
+        return original_start(self)
+
+    def _bootstrap_inner(self):
+        chain = getattr(self, "_capimport_chain", None)
+        tid = threading.get_ident()
+        if chain:
+            enforcer.inherited[tid] = chain
+        try:
+            original_inner(self)
+        finally:
+            enforcer.inherited.pop(tid, None)
+
+    start._capimport = True  # type: ignore[attr-defined]
+    start.__wrapped__ = original_start  # type: ignore[attr-defined]
+    Thread.start = start
+    Thread._bootstrap_inner = _bootstrap_inner  # type: ignore[attr-defined]
+
+
+def patch_logging(module) -> None:
+    """Creating a logging FileHandler is an ``fs`` act of its creator; the handler may then write there."""
+    FileHandler = getattr(module, "FileHandler", None)
+    if FileHandler is None or getattr(FileHandler.__init__, "_capimport", False):
+        return
+    original = FileHandler.__init__
+
+    def __init__(self, filename, *args, **kwargs):
+        path = os.path.realpath(os.path.abspath(os.fspath(filename)))
+        check(FS, path, "logging.FileHandler", frame=sys._getframe(1),
+              call=f"logging.FileHandler({safe_repr(os.fspath(filename))})")
+        self._capimport_path = path
+        original(self, filename, *args, **kwargs)
+
+    __init__._capimport = True  # type: ignore[attr-defined]
+    __init__.__wrapped__ = original  # type: ignore[attr-defined]
+    FileHandler.__init__ = __init__
+
+
+# ----------------------------------------------------------------------------- enable
+
+
+def enable(config=None, mode: Optional[str] = None, **options) -> Enforcer:
+    """Start enforcement in this process. It cannot be switched off or weakened afterwards.
+
+    *config* is a configuration file path, a :class:`~capimport.policy.Policy`,
+    or None to discover one. *mode* overrides the configured mode. Options:
+    ``strict`` (bool), ``log`` (path of the JSON-lines log), ``script``
+    (for configuration discovery), ``live_warnings`` (bool), ``paths``.
+    """
+    global _active
+    from .policy import Policy, load_policy
+
+    with _lock:
+        if _active is not None:
+            if (mode is None or mode == _active.mode) and config is None and not options:
+                return _active
+            raise RuntimeError(f"capimport: enforcement is already on in this process "
+                               f"(mode {_active.mode!r}); it cannot be switched off or changed")
+        if isinstance(config, Policy):
+            policy = config
+        else:
+            policy = load_policy(config, script=options.get("script"), paths=options.get("paths"))
+        chosen = mode or policy.mode
+        log = options.get("log")
+        if chosen == "record" and not log:
+            log = os.path.abspath(_record_default())
+        enforcer = Enforcer(policy, chosen, strict=options.get("strict"), log=log,
+                            live_warnings=options.get("live_warnings", True),
+                            app_dirs=options.get("app_dirs", ()), stream=options.get("stream"))
+        # Warm what the decision path needs so that deciding never imports.
+        import shutil  # noqa: F401
+        _patch_threading(enforcer)
+        from . import importguard
+        importguard.install(enforcer)
+        if "logging" in sys.modules:
+            patch_logging(sys.modules["logging"])
+        enforcer.hook = _hook.install(enforcer.handle_event)
+        _active = enforcer
+        return enforcer
+
+
+def _record_default() -> str:
+    from .report import DEFAULT_RECORD_LOG
+    return DEFAULT_RECORD_LOG

@@ -1,0 +1,247 @@
+"""The audit hook (PEP 578): the one place where CPython's audit events enter capimport.
+
+Its first statement is a set test on the event name, so irrelevant events
+(and the nested ``sys._getframe``/``object.__getattr__`` events the walk
+itself raises) leave at once. A relevant event is turned into checks, each a
+capability and a lazily computed target, by the scope extractors below, and
+handed to the enforcer's single decision point.
+
+Everything specific to "a Python hook" lives in this module so that it can be
+swapped for a native one: :func:`install` is the only entry point.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import _socket
+import sys
+from typing import Callable, Optional
+
+from .scopes import resolve_path
+from .table.events import (ENV, ENV_READONLY, ENVIRON_FILE_PATTERN, EVENTS, FS, FS_READONLY, OPEN,
+                           WRITE_FLAGS_NAMES)
+
+_WRITE_FLAGS = 0
+for _name in WRITE_FLAGS_NAMES:
+    _WRITE_FLAGS |= getattr(os, _name, 0)
+_ENVIRON_FILE = re.compile(ENVIRON_FILE_PATTERN)
+_AF_UNIX = getattr(_socket, "AF_UNIX", 1)
+
+#: Every event name the hook looks at.
+WATCHED = frozenset(EVENTS)
+
+
+class Lazy:
+    """A target computed once, on first use (most checks never need it)."""
+
+    __slots__ = ("fn", "args", "done", "value")
+
+    def __init__(self, fn: Callable, *args):
+        self.fn = fn
+        self.args = args
+        self.done = False
+        self.value = None
+
+    def get(self):
+        if not self.done:
+            self.value = self.fn(*self.args)
+            self.done = True
+        return self.value
+
+
+_NONE = Lazy(lambda: None)
+_NONE.get()
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def _fd_path(fd: int) -> Optional[str]:
+    try:
+        link = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    return link if link.startswith("/") and " (deleted)" not in link else None
+
+
+def path_target(value, dir_fd=None) -> Optional[str]:
+    """The resolved absolute path an event argument names (None: not a path we can check)."""
+    if value is None:
+        value = "."
+    if isinstance(value, int) and not isinstance(value, bool):
+        path = _fd_path(value)
+        if path is None or path.startswith("/dev/"):
+            return None  # a pipe, socket, terminal or other non-file descriptor
+        return os.path.realpath(path)
+    if not isinstance(value, (str, bytes)):
+        value = os.fspath(value)
+    if isinstance(value, bytes):
+        value = os.fsdecode(value)
+    if dir_fd is not None and isinstance(dir_fd, int) and dir_fd >= 0 and not os.path.isabs(value):
+        base = _fd_path(dir_fd)
+        if base is None:
+            return "/\0unresolvable-dir_fd"  # fail closed: matches no scope
+        return resolve_path(os.path.join(base, value))
+    return resolve_path(value)
+
+
+def glob_target(pattern) -> Optional[str]:
+    if isinstance(pattern, bytes):
+        pattern = os.fsdecode(pattern)
+    pattern = str(pattern)
+    literal = []
+    for part in pattern.split("/"):
+        if any(ch in part for ch in "*?["):
+            break
+        literal.append(part)
+    head = "/".join(literal) or ("/" if pattern.startswith("/") else ".")
+    return resolve_path(head)
+
+
+def addr_target(addr):
+    """``(host, port)`` of a socket address; AF_UNIX paths give ``(path, None)``."""
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host, port = addr[0], addr[1]
+        if isinstance(host, bytes):
+            host = host.decode("ascii", "replace")
+        return (str(host), port if isinstance(port, int) else _port(port))
+    if isinstance(addr, (str, bytes)):
+        return (os.fsdecode(addr) if isinstance(addr, bytes) else addr, None)
+    return ("?", None)
+
+
+def _port(port) -> Optional[int]:
+    if port is None:
+        return None
+    if isinstance(port, bytes):
+        port = port.decode("ascii", "replace")
+    if isinstance(port, int):
+        return port
+    text = str(port)
+    if text.isdigit():
+        return int(text)
+    try:
+        return _socket.getservbyname(text)
+    except OSError:
+        return None
+
+
+def program_target(program, env=None) -> str:
+    """The resolved executable a process event names (a bare name is looked up on PATH)."""
+    if isinstance(program, (list, tuple)):
+        program = program[0] if program else ""
+    if isinstance(program, bytes):
+        program = os.fsdecode(program)
+    program = os.fspath(program) if not isinstance(program, str) else program
+    if "/" not in program:
+        path = None
+        if isinstance(env, dict):
+            path = env.get("PATH", env.get(b"PATH"))
+            if isinstance(path, bytes):
+                path = os.fsdecode(path)
+        import shutil
+        found = shutil.which(program, path=path)
+        return os.path.realpath(found) if found else program
+    return os.path.realpath(program)
+
+
+def env_target(name) -> str:
+    if isinstance(name, bytes):
+        return os.fsdecode(name)
+    return str(name)
+
+
+def checks_for(event: str, args: tuple) -> list:
+    """``[(capability, Lazy target, api)]`` for one relevant event; [] when it needs no check."""
+    spec = EVENTS[event]
+    capability = spec.capability
+    out = []
+    if capability == OPEN:
+        flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+        mode = args[1] if len(args) > 1 else None
+        writes = bool(flags & _WRITE_FLAGS) or (isinstance(mode, str) and any(c in mode for c in "wax+"))
+        capability = FS if writes else FS_READONLY
+        target = Lazy(path_target, args[0])
+        out.append((capability, target, spec.api))
+        # The environment is readable through /proc: that is an env-readonly act as well.
+        if not writes:
+            out.append((ENV_READONLY, Lazy(_environ_target, target), spec.api))
+        return out
+    for scope in spec.scope:
+        kind = scope[0]
+        if kind == "path":
+            value = args[scope[1]] if len(args) > scope[1] else None
+            dir_fd = args[scope[2]] if scope[2] is not None and len(args) > scope[2] else None
+            out.append((capability, Lazy(path_target, value, dir_fd), spec.api))
+        elif kind == "addr":
+            out.append((capability, Lazy(addr_target, args[scope[1]]), spec.api))
+        elif kind == "hostport":
+            host = args[scope[1]]
+            port = args[scope[2]] if scope[2] is not None and len(args) > scope[2] else None
+            out.append((capability, Lazy(lambda h, p: (env_target(h) if h is not None else "",
+                                                       _port(p)), host, port), spec.api))
+        elif kind == "program":
+            env = args[3] if event == "subprocess.Popen" and len(args) > 3 else None
+            value = args[scope[1]] if len(args) > scope[1] else ""
+            if event == "subprocess.Popen" and value is None:
+                value = args[1]
+            out.append((capability, Lazy(program_target, value, env), spec.api))
+        elif kind == "shell":
+            out.append((capability, Lazy(program_target, "/bin/sh"), spec.api))
+        elif kind == "env":
+            out.append((capability, Lazy(env_target, args[scope[1]]), spec.api))
+        elif kind == "socket":
+            if len(args) > scope[1] and args[scope[1]] == _AF_UNIX:
+                continue  # socketpair() and unix sockets: checked at connect/bind
+            out.append((capability, _NONE, spec.api))
+        elif kind == "glob":
+            out.append((capability, Lazy(glob_target, args[scope[1]]), spec.api))
+        elif kind == "sqlite":
+            db = args[scope[1]] if args else ":memory:"
+            if isinstance(db, (str, bytes)) and os.fsdecode(db) in (":memory:", ""):
+                continue
+            if isinstance(db, (str, bytes)) and os.fsdecode(db).startswith("file:"):
+                value = os.fsdecode(db)[5:].split("?", 1)[0]
+            else:
+                value = db
+            out.append((capability, Lazy(path_target, value), spec.api))
+    if not spec.scope:
+        out.append((capability, _NONE, spec.api))
+    return out
+
+
+_ENVIRON_SKIP = object()
+
+
+def _environ_target(path_lazy: Lazy):
+    path = path_lazy.get()
+    if isinstance(path, str) and _ENVIRON_FILE.match(path):
+        return "*"  # the whole environment: only an env-readonly grant covering every name allows it
+    return _ENVIRON_SKIP
+
+
+def skip_target(target) -> bool:
+    """True when a check's target says the check does not apply (not an environ file)."""
+    return target is _ENVIRON_SKIP
+
+
+# ----------------------------------------------------------------------------- installation
+
+
+def make_hook(handle: Callable[[str, tuple], None], watched: frozenset = WATCHED) -> Callable:
+    """The hook function: a set test, then *handle* for relevant events."""
+
+    def capimport_audit_hook(event, args, _watched=watched, _handle=handle):
+        if event not in _watched:
+            return
+        _handle(event, args)
+
+    return capimport_audit_hook
+
+
+def install(handle: Callable[[str, tuple], None]) -> Callable:
+    """Install the hook for the rest of the process (audit hooks cannot be removed)."""
+    hook = make_hook(handle)
+    sys.addaudithook(hook)
+    return hook
