@@ -27,6 +27,7 @@ from __future__ import annotations
 import builtins
 import functools
 import sys
+import types
 from typing import Callable, Optional
 
 from .attribution import APP, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING, STDLIB
@@ -108,12 +109,14 @@ class GuardFinder:
         key = (cls, guarded is not None, post is not None)
         sub = self._classes.get(key)
         if sub is None:
+            # Only create_module is overridden for guarded modules, so that no capimport
+            # frame sits between the import system and the module's code in tracebacks.
+            namespace = {"_capimport_guard": True, "create_module": _create_module,
+                         "__module__": cls.__module__}
+            if post is not None:
+                namespace["exec_module"] = _exec_module
             try:
-                sub = type(f"Guarded{cls.__name__}", (cls,), {
-                    "_capimport_guard": True,
-                    "exec_module": _exec_module,
-                    "__module__": cls.__module__,
-                })
+                sub = type(f"Guarded{cls.__name__}", (cls,), namespace)
             except TypeError:
                 return None
             self._classes[key] = sub
@@ -139,10 +142,17 @@ class GuardFinder:
         return found
 
 
-def _exec_module(self, module):
+def _create_module(self, spec):
+    module = super(type(self), self).create_module(spec)
     guarded = self.__dict__.get("_capimport_builtins")
     if guarded is not None:
+        if module is None:
+            module = types.ModuleType(spec.name)
         module.__dict__["__builtins__"] = guarded
+    return module
+
+
+def _exec_module(self, module):
     super(type(self), self).exec_module(module)
     post = self.__dict__.get("_capimport_post")
     if post is not None:

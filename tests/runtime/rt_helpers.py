@@ -45,7 +45,10 @@ class Project:
     def script(self, name: str, text: str) -> Path:
         path = self.proj / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
+        prefix = ""
+        if text.startswith(ATTEMPT):
+            prefix, text = ATTEMPT, text[len(ATTEMPT):]
+        path.write_text(prefix + textwrap.dedent(text).lstrip())
         return path
 
     def env(self, extra: Optional[dict] = None) -> dict:
