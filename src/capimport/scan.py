@@ -1,0 +1,1500 @@
+"""Static inference: what a distribution's code can do, read from its source with ``ast``.
+
+Nothing is imported or run. Each Python file a distribution installed (from
+RECORD; an editable install's source tree) is parsed, names are resolved the
+way Python resolves them inside a module (imports and their aliases,
+attribute chains, ``getattr(os, "system")``, ``__import__("os")``, module
+level aliases such as ``_open = open``, function scopes, class scopes,
+comprehensions, ``global``/``nonlocal``, star imports), and every use of an
+API in :mod:`capimport.table.apis` becomes a piece of :class:`Evidence`:
+capability, API, ``file:line:col`` and enclosing function. Names one module
+of the distribution imports from another (``from .compat import getproxies``)
+are followed across its modules.
+
+What cannot be judged statically is reported as a :class:`Finding`, not as a
+capability: dynamic imports and ``exec``/``eval``/``compile`` of code that is
+not a literal, ``getattr`` on a capability module with a computed name,
+compiled extension modules, ``.pth`` files that run code at start-up, and
+files that do not parse.
+
+Work happens in two steps so that it can be spread over processes: a
+per-file step (:func:`analyse_source`, pure, picklable result) and a
+per-distribution link step (:func:`link`). :func:`scan_all` adds the cache
+and the process pool.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Optional, Sequence
+
+from .capabilities import CAPABILITIES, ENV_READONLY, FS, FS_READONLY, SCOPE_KIND
+from .grant import NOTHING, Grant
+from .scopes import ScopeError, parse_pattern
+from .table import apis as table
+from .table.events import WRITE_FLAGS_NAMES
+
+#: Bumped when the shape of cached results changes.
+CACHE_FORMAT = 1
+
+_BUILTINS = frozenset(dir(builtins))
+_DYNAMIC_CODE = frozenset({"builtins.exec", "builtins.eval", "builtins.compile"})
+_DYNAMIC_IMPORT = {
+    "builtins.__import__": 0, "importlib.__import__": 0, "importlib.import_module": 0,
+    "importlib.util.spec_from_file_location": 1, "importlib.machinery.SourceFileLoader": 1,
+    "importlib.machinery.SourcelessFileLoader": 1, "imp.load_source": 1, "imp.load_module": 0,
+    "imp.load_dynamic": 1, "runpy.run_module": 0, "runpy.run_path": 0, "pkgutil.iter_modules": None,
+    "zipimport.zipimporter": 0,
+}
+_DYNAMIC_IMPORT.pop("pkgutil.iter_modules")
+#: Qualified names that are modules with table entries below them (``os``, ``os.path``...).
+_CAPABILITY_MODULES = frozenset(
+    prefix for key in table.APIS for prefix in
+    (".".join(key.split(".")[:i]) for i in range(1, key.count(".") + 1))) | frozenset(table.MODULE_USES)
+_MAX_VALUES = 16
+
+
+class Ref(str):
+    """A folded argument that is a name (``os.devnull``, ``os.O_WRONLY``), not a string literal."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return (Ref, (str(self),))
+
+
+class Flags(tuple):
+    """A folded ``A | B | C`` argument."""
+
+    def __reduce__(self):
+        return (Flags, (tuple(self),))
+
+
+UNKNOWN = ...          # an argument that is not a literal
+
+
+class _Sentinel:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __reduce__(self):
+        return self.name  # pickles as a reference to the module global of that name
+
+
+MISSING = _Sentinel("MISSING")   # an argument that is not given
+STAR = _Sentinel("STAR")         # marks a *args in the positional arguments
+
+
+# ============================================================================ results
+
+
+@dataclass(frozen=True, order=True)
+class Evidence:
+    """One use of one capability: where, through which API, in which function."""
+
+    capability: str
+    file: str          # relative to the distribution's root, with forward slashes
+    line: int
+    col: int           # 1-based
+    api: str
+    function: str = "<module>"
+    scope: Optional[tuple] = None   # literal scope texts; None: the whole capability
+    hint: bool = False              # matched by method name only (receiver's class unknown)
+
+    def location(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+    def describe(self) -> str:
+        scope = f" [{', '.join(self.scope)}]" if self.scope else ""
+        return f"{self.location()} {self.api}{scope} in {self.function}"
+
+    def to_json(self) -> dict:
+        data = {"capability": self.capability, "api": self.api, "file": self.file,
+                "line": self.line, "col": self.col, "function": self.function}
+        if self.scope is not None:
+            data["scope"] = list(self.scope)
+        if self.hint:
+            data["hint"] = True
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "Evidence":
+        scope = data.get("scope")
+        return cls(data["capability"], data["file"], int(data["line"]), int(data["col"]), data["api"],
+                   data.get("function", "<module>"), tuple(scope) if scope is not None else None,
+                   bool(data.get("hint", False)))
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """Something the scanner cannot turn into a capability, reported for review."""
+
+    file: str
+    line: int
+    col: int
+    kind: str          # dynamic-import | dynamic-code | dynamic-attribute | native | startup-code | parse-error
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+        return f"{where}: {self.kind}: {self.message}"
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "file": self.file, "line": self.line, "col": self.col,
+                "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "Finding":
+        return cls(data["file"], int(data["line"]), int(data["col"]), data["kind"], data["message"])
+
+
+FINDING_KINDS = ("dynamic-import", "dynamic-code", "dynamic-attribute", "native", "startup-code", "parse-error")
+
+
+@dataclass
+class ScanResult:
+    """What the scanner found in one distribution."""
+
+    name: str
+    version: str
+    root: str                              # folder evidence paths are relative to
+    evidence: tuple = ()
+    findings: tuple = ()
+    files: int = 0
+    imports: tuple = ()                    # top-level modules of other distributions it imports
+    cached: bool = False
+    _inferred: Optional[Grant] = field(default=None, repr=False, compare=False)
+
+    @property
+    def inferred(self) -> Grant:
+        """The capabilities the evidence shows, scoped where every use had a literal scope."""
+        if self._inferred is None:
+            self._inferred = evidence_grant(self.evidence)
+        return self._inferred
+
+    def evidence_for(self, capability: str) -> list:
+        """Evidence of *capability*, including uses of the capabilities that imply it."""
+        names = {capability} | {cap for cap, implied in
+                                (("fs", ("fs-readonly",)), ("env", ("env-readonly",))) if capability in implied}
+        return [e for e in self.evidence if e.capability in names]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "version": self.version, "root": self.root, "files": self.files,
+                "imports": list(self.imports), "inferred": self.inferred.to_json(),
+                "evidence": [e.to_json() for e in self.evidence],
+                "findings": [f.to_json() for f in self.findings]}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "ScanResult":
+        return cls(data["name"], data["version"], data["root"],
+                   tuple(Evidence.from_json(e) for e in data["evidence"]),
+                   tuple(Finding.from_json(f) for f in data["findings"]),
+                   int(data.get("files", 0)), tuple(data.get("imports", ())))
+
+
+def evidence_grant(evidence: Iterable[Evidence]) -> Grant:
+    """Union of the evidence: a capability is scoped only when every use of it has a literal scope."""
+    scopes: dict[str, object] = {}
+    for item in evidence:
+        scope = _parse_scope(item.capability, item.scope)
+        if item.capability not in scopes:
+            scopes[item.capability] = scope
+        elif scopes[item.capability] is not None:
+            scopes[item.capability] = None if scope is None else scopes[item.capability] | scope
+    if not scopes:
+        return NOTHING
+    return Grant.of(scopes)  # type: ignore[arg-type]
+
+
+def _parse_scope(capability: str, texts: Optional[tuple]):
+    kind = SCOPE_KIND.get(capability)
+    if texts is None or kind is None or not texts:
+        return None
+    try:
+        return frozenset(parse_pattern(kind, text, environ={}) for text in texts)
+    except ScopeError:
+        return None
+
+
+# ============================================================================ per file
+
+
+@dataclass
+class FileSummary:
+    """The per-file step's result: plain data, cheap to pickle."""
+
+    module: str
+    exports: dict            # module-level name -> tuple of values
+    stars: tuple             # modules star-imported at module level
+    uses: list               # (value, form, args, kwargs, line, col, function, hint)
+    findings: list           # (line, col, kind, message)
+    imports: frozenset       # top-level modules imported
+
+
+class _Scope:
+    __slots__ = ("kind", "parent", "bindings", "globals", "nonlocals", "qualname", "stars", "memo")
+
+    def __init__(self, kind: str, parent: Optional["_Scope"], qualname: str):
+        self.kind = kind
+        self.parent = parent
+        self.bindings: dict[str, list] = {}
+        self.globals: set = set()
+        self.nonlocals: set = set()
+        self.qualname = qualname
+        self.stars: list = []
+        self.memo: dict = {}
+
+    def bind(self, name: str, item: tuple) -> None:
+        target = self
+        if name in self.globals:
+            while target.parent is not None:
+                target = target.parent
+        elif name in self.nonlocals:
+            target = self.parent  # type: ignore[assignment]
+            while target is not None and (target.kind == "class" or (
+                    name not in target.bindings and target.parent is not None and target.parent.kind != "module")):
+                target = target.parent  # type: ignore[assignment]
+            target = target or self
+        target.bindings.setdefault(name, []).append(item)
+
+
+_OPAQUE = ("opaque",)
+
+
+def _is_chain(node: ast.AST) -> bool:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name)
+
+
+class _Analyser:
+    """One module: collect scopes, bindings and candidate uses in one pass, then resolve."""
+
+    def __init__(self, module: str, is_package: bool, internal: frozenset):
+        self.module = module
+        self.package = module if is_package else module.rpartition(".")[0]
+        self.internal = internal
+        self.root = _Scope("module", None, "<module>")
+        self.candidates: list = []
+        self.findings: list = []
+        self.imports: set = set()
+        self.callees: set = set()
+
+    # ---------------------------------------------------------------- pass 1: bind and collect
+
+    def run(self, tree: ast.Module) -> None:
+        for stmt in tree.body:
+            self.visit(stmt, self.root)
+
+    def visit(self, node: ast.AST, scope: _Scope) -> None:
+        method = _DISPATCH.get(type(node))
+        if method is not None:
+            method(self, node, scope)
+        else:
+            for child in ast.iter_child_nodes(node):
+                self.visit(child, scope)
+
+    def visit_all(self, nodes: Iterable, scope: _Scope) -> None:
+        for node in nodes:
+            if node is not None:
+                self.visit(node, scope)
+
+    def _function(self, node, scope: _Scope) -> None:
+        self.visit_all(getattr(node, "decorator_list", ()), scope)
+        args = node.args
+        self._defaults(args, scope)
+        if not isinstance(node, ast.Lambda):
+            scope.bind(node.name, _OPAQUE)
+        name = node.name if not isinstance(node, ast.Lambda) else "<lambda>"
+        qual = name if scope.kind == "module" else (
+            f"{scope.qualname}.{name}" if scope.kind == "class" else f"{scope.qualname}.<locals>.{name}")
+        inner = _Scope("function", scope, qual)
+        self._bind_params(args, inner, scope)
+        if isinstance(node, ast.Lambda):
+            self.visit(node.body, inner)
+        else:
+            for stmt in node.body:
+                self.visit(stmt, inner)
+
+    def _defaults(self, args: ast.arguments, scope: _Scope) -> None:
+        for default in list(args.defaults) + [d for d in args.kw_defaults if d is not None]:
+            if not _is_chain(default):
+                self.visit(default, scope)
+
+    def _bind_params(self, args: ast.arguments, inner: _Scope, outer: _Scope) -> None:
+        positional = list(args.posonlyargs) + list(args.args)
+        defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        pairs = list(zip(positional, defaults)) + list(zip(args.kwonlyargs, args.kw_defaults))
+        for arg, default in pairs:
+            if default is not None and _is_chain(default):
+                inner.bind(arg.arg, ("expr", default, outer))
+            inner.bind(arg.arg, _OPAQUE)
+        for arg in (args.vararg, args.kwarg):
+            if arg is not None:
+                inner.bind(arg.arg, _OPAQUE)
+
+    def _class(self, node: ast.ClassDef, scope: _Scope) -> None:
+        self.visit_all(node.decorator_list, scope)
+        self.visit_all(node.bases, scope)
+        self.visit_all([k.value for k in node.keywords], scope)
+        scope.bind(node.name, _OPAQUE)
+        qual = node.name if scope.kind == "module" else (
+            f"{scope.qualname}.{node.name}" if scope.kind == "class" else f"{scope.qualname}.<locals>.{node.name}")
+        inner = _Scope("class", scope, qual)
+        for stmt in node.body:
+            self.visit(stmt, inner)
+
+    def _import(self, node: ast.Import, scope: _Scope) -> None:
+        for alias in node.names:
+            self.imports.add(alias.name.split(".", 1)[0])
+            if alias.asname:
+                scope.bind(alias.asname, ("mod", alias.name))
+            else:
+                top = alias.name.split(".", 1)[0]
+                scope.bind(top, ("mod", top))
+
+    def _import_from(self, node: ast.ImportFrom, scope: _Scope) -> None:
+        module = self._absolute(node.module or "", node.level)
+        if module is None:
+            for alias in node.names:
+                scope.bind(alias.asname or alias.name, _OPAQUE)
+            return
+        self.imports.add(module.split(".", 1)[0])
+        for alias in node.names:
+            if alias.name == "*":
+                scope.stars.append(module)
+            else:
+                scope.bind(alias.asname or alias.name, ("mod", f"{module}.{alias.name}" if module else alias.name))
+
+    def _absolute(self, module: str, level: int) -> Optional[str]:
+        if not level:
+            return module
+        base = self.package.split(".") if self.package else []
+        if level - 1 > len(base):
+            return None
+        base = base[: len(base) - (level - 1)]
+        parts = base + ([module] if module else [])
+        return ".".join(parts) if parts else None
+
+    def _assign(self, node, scope: _Scope) -> None:
+        value = node.value
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if value is not None:
+            alias = (_is_chain(value) and scope.kind != "class"
+                     and all(isinstance(t, ast.Name) for t in targets))
+            if not alias:
+                self.visit(value, scope)
+        for target in targets:
+            self._bind_target(target, value, scope)
+
+    def _bind_target(self, target: ast.AST, value: Optional[ast.AST], scope: _Scope) -> None:
+        if isinstance(target, ast.Name):
+            scope.bind(target.id, ("expr", value, scope) if value is not None else _OPAQUE)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            values = value.elts if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts) else None
+            for i, element in enumerate(target.elts):
+                self._bind_target(element, values[i] if values else None, scope)
+        elif isinstance(target, ast.Starred):
+            self._bind_target(target.value, None, scope)
+        elif isinstance(target, ast.Subscript):
+            self.candidates.append(("sub", target, scope, "setitem"))
+            self._visit_base(target.value, scope)
+            self.visit(target.slice, scope)
+        elif isinstance(target, ast.Attribute):
+            self._visit_base(target.value, scope)
+
+    def _aug_assign(self, node: ast.AugAssign, scope: _Scope) -> None:
+        self.visit(node.value, scope)
+        if isinstance(node.target, ast.Name):
+            scope.bind(node.target.id, _OPAQUE)
+        elif isinstance(node.target, ast.Subscript):
+            self.candidates.append(("sub", node.target, scope, "setitem"))
+            self._visit_base(node.target.value, scope)
+            self.visit(node.target.slice, scope)
+        else:
+            self._visit_base(node.target.value, scope)  # type: ignore[attr-defined]
+
+    def _ann_assign(self, node: ast.AnnAssign, scope: _Scope) -> None:
+        if node.value is not None:
+            self._assign(node, scope)
+        elif isinstance(node.target, ast.Name) and scope.kind != "class":
+            scope.bind(node.target.id, _OPAQUE)
+
+    def _for(self, node, scope: _Scope) -> None:
+        self.visit(node.iter, scope)
+        self._bind_target(node.target, None, scope)
+        self.visit_all(node.body, scope)
+        self.visit_all(node.orelse, scope)
+
+    def _with(self, node, scope: _Scope) -> None:
+        for item in node.items:
+            self.visit(item.context_expr, scope)
+            if item.optional_vars is not None:
+                self._bind_target(item.optional_vars, item.context_expr, scope)
+        self.visit_all(node.body, scope)
+
+    def _handler(self, node: ast.ExceptHandler, scope: _Scope) -> None:
+        # The exception type is a class test, not a use.
+        if node.name:
+            scope.bind(node.name, _OPAQUE)
+        self.visit_all(node.body, scope)
+
+    def _global(self, node: ast.Global, scope: _Scope) -> None:
+        scope.globals.update(node.names)
+
+    def _nonlocal(self, node: ast.Nonlocal, scope: _Scope) -> None:
+        scope.nonlocals.update(node.names)
+
+    def _delete(self, node: ast.Delete, scope: _Scope) -> None:
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                scope.bind(target.id, _OPAQUE)
+            elif isinstance(target, ast.Subscript):
+                self.candidates.append(("sub", target, scope, "delitem"))
+                self._visit_base(target.value, scope)
+                self.visit(target.slice, scope)
+            else:
+                self.visit(target, scope)
+
+    def _named(self, node: ast.NamedExpr, scope: _Scope) -> None:
+        self.visit(node.value, scope)
+        target = scope
+        while target.kind == "comprehension":
+            target = target.parent  # type: ignore[assignment]
+        target.bind(node.target.id, ("expr", node.value, scope))
+
+    def _comprehension(self, node, scope: _Scope) -> None:
+        generators = node.generators
+        self.visit(generators[0].iter, scope)
+        inner = _Scope("comprehension", scope, scope.qualname)
+        for i, generator in enumerate(generators):
+            if i:
+                self.visit(generator.iter, inner)
+            self._bind_target(generator.target, None, inner)
+            self.visit_all(generator.ifs, inner)
+        if isinstance(node, ast.DictComp):
+            self.visit(node.key, inner)
+            self.visit(node.value, inner)
+        else:
+            self.visit(node.elt, inner)
+
+    def _match_capture(self, node, scope: _Scope) -> None:
+        name = getattr(node, "name", None) or getattr(node, "rest", None)
+        if name:
+            scope.bind(name, _OPAQUE)
+        for child in ast.iter_child_nodes(node):
+            self.visit(child, scope)
+
+    def _call(self, node: ast.Call, scope: _Scope) -> None:
+        self.candidates.append(("call", node, scope))
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            self._visit_base(func.value, scope)
+        elif isinstance(func, ast.Call):
+            self.callees.add(id(func))
+            self.visit(func, scope)
+        elif not isinstance(func, ast.Name):
+            self.visit(func, scope)
+        skip_second = isinstance(func, ast.Name) and func.id in ("isinstance", "issubclass")
+        for i, arg in enumerate(node.args):
+            if skip_second and i == 1:
+                continue
+            self.visit(arg, scope)
+        for keyword in node.keywords:
+            self.visit(keyword.value, scope)
+        if (isinstance(func, ast.Name) and func.id in ("exec", "eval") and node.args
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            self._literal_code(node, scope, func.id)
+
+    def _literal_code(self, node: ast.Call, scope: _Scope, how: str) -> None:
+        """``exec("import os; os.system(...)")``: scan the literal as code at the call's place."""
+        try:
+            tree = ast.parse(node.args[0].value, mode="exec" if how == "exec" else "eval")
+        except (SyntaxError, ValueError):
+            return
+        for child in ast.walk(tree):
+            if hasattr(child, "lineno"):
+                child.lineno, child.col_offset = node.lineno, node.col_offset  # type: ignore[attr-defined]
+        body = tree.body if isinstance(tree, ast.Module) else [tree.body]
+        for stmt in body:
+            self.visit(stmt, scope)
+
+    def _visit_base(self, node: ast.AST, scope: _Scope) -> None:
+        """The receiver of an attribute: a chain is resolved with its use, anything else is visited."""
+        while isinstance(node, ast.Attribute):
+            node = node.value
+        if not isinstance(node, ast.Name):
+            self.visit(node, scope)
+
+    def _attribute(self, node: ast.Attribute, scope: _Scope) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.candidates.append(("ref", node, scope))
+        self._visit_base(node.value, scope)
+
+    def _name(self, node: ast.Name, scope: _Scope) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.candidates.append(("ref", node, scope))
+        elif isinstance(node.ctx, ast.Store):
+            scope.bind(node.id, _OPAQUE)
+
+    def _subscript(self, node: ast.Subscript, scope: _Scope) -> None:
+        if isinstance(node.ctx, ast.Load) and _is_chain(node.value):
+            self.candidates.append(("sub", node, scope, "getitem"))
+            self._visit_base(node.value, scope)
+        else:
+            self.visit(node.value, scope)
+        self.visit(node.slice, scope)
+
+    def _compare(self, node: ast.Compare, scope: _Scope) -> None:
+        self.visit(node.left, scope)
+        for op, comparator in zip(node.ops, node.comparators):
+            if isinstance(op, (ast.In, ast.NotIn)) and _is_chain(comparator):
+                self.candidates.append(("contains", comparator, scope, node.left))
+                self._visit_base(comparator, scope)
+            else:
+                self.visit(comparator, scope)
+
+    def _skip(self, node, scope) -> None:
+        return None
+
+    def _arg_annotation(self, node, scope) -> None:
+        return None
+
+    # ---------------------------------------------------------------- pass 2: resolve
+
+    def defining_scope(self, name: str, scope: _Scope) -> _Scope:
+        """The scope whose binding of *name* a use in *scope* sees (Python's LEGB, classes skipped)."""
+        if scope.kind == "class":
+            if name in scope.bindings:
+                return scope
+            scope = scope.parent  # type: ignore[assignment]
+            while scope.kind == "class":
+                scope = scope.parent  # type: ignore[assignment]
+        while scope.kind != "module":
+            if name in scope.globals:
+                return self.root
+            if name in scope.bindings and name not in scope.nonlocals:
+                return scope
+            scope = scope.parent  # type: ignore[assignment]
+            while scope.kind == "class":
+                scope = scope.parent  # type: ignore[assignment]
+        return scope
+
+    def bindings_of(self, name: str, scope: _Scope) -> Optional[list]:
+        return self.defining_scope(name, scope).bindings.get(name)
+
+    def resolve_name(self, name: str, scope: _Scope) -> frozenset:
+        scope = self.defining_scope(name, scope)
+        if name in scope.bindings:
+            return self._values(scope, name)
+        found = {f"{module}.{name}" for module in scope.stars}
+        if name in _BUILTINS:
+            found.add(f"builtins.{name}")
+        return frozenset(found)
+
+    def _values(self, scope: _Scope, name: str) -> frozenset:
+        memo = scope.memo
+        if name in memo:
+            return memo[name]
+        memo[name] = frozenset()  # a cycle (x = y; y = x) resolves to nothing
+        out: set = set()
+        for item in scope.bindings[name]:
+            if item[0] == "mod":
+                out.add(item[1])
+            elif item[0] == "expr":
+                out |= self.resolve(item[1], item[2])
+            if len(out) > _MAX_VALUES:
+                break
+        result = frozenset(out)
+        memo[name] = result
+        return result
+
+    def resolve(self, node: ast.AST, scope: _Scope) -> frozenset:
+        """Every qualified name (or ``Class()`` instance) the expression may stand for."""
+        kind = type(node)
+        if kind is ast.Name:
+            return self.resolve_name(node.id, scope)  # type: ignore[attr-defined]
+        if kind is ast.Attribute:
+            out = set()
+            for value in self.resolve(node.value, scope):  # type: ignore[attr-defined]
+                out.add(_attr(value, node.attr))  # type: ignore[attr-defined]
+            return frozenset(out)
+        if kind is ast.Call:
+            return self._call_result(node, scope)  # type: ignore[arg-type]
+        if kind is ast.Subscript:
+            key = node.slice  # type: ignore[attr-defined]
+            if isinstance(key, ast.Constant) and isinstance(key.value, str) \
+                    and "sys.modules" in self.resolve(node.value, scope):  # type: ignore[attr-defined]
+                return frozenset([key.value])
+            return frozenset()
+        if kind is ast.BinOp and isinstance(node.op, ast.Div):  # type: ignore[attr-defined]
+            if "pathlib.Path()" in self.resolve(node.left, scope):  # type: ignore[attr-defined]
+                return frozenset(["pathlib.Path()"])
+            return frozenset()
+        if kind is ast.IfExp:
+            return self.resolve(node.body, scope) | self.resolve(node.orelse, scope)  # type: ignore[attr-defined]
+        if kind is ast.BoolOp:
+            out = set()
+            for value in node.values:  # type: ignore[attr-defined]
+                out |= self.resolve(value, scope)
+            return frozenset(out)
+        if kind is ast.NamedExpr:
+            return self.resolve(node.value, scope)  # type: ignore[attr-defined]
+        return frozenset()
+
+    def _call_result(self, node: ast.Call, scope: _Scope) -> frozenset:
+        out = set()
+        for callee in self.resolve(node.func, scope):
+            name = table.normalise(callee)
+            if name == "builtins.getattr" and len(node.args) >= 2 and _literal_str(node.args[1]):
+                out |= {_attr(v, node.args[1].value) for v in self.resolve(node.args[0], scope)}  # type: ignore[attr-defined]
+            elif name in ("builtins.__import__", "importlib.__import__") and node.args and _literal_str(node.args[0]):
+                literal = node.args[0].value  # type: ignore[attr-defined]
+                fromlist = node.args[3] if len(node.args) > 3 else next(
+                    (k.value for k in node.keywords if k.arg == "fromlist"), None)
+                full = bool(fromlist is not None and not (isinstance(fromlist, ast.Constant) and not fromlist.value)
+                            and not (isinstance(fromlist, (ast.Tuple, ast.List)) and not fromlist.elts))
+                out.add(literal if full else literal.split(".", 1)[0])
+            elif name == "importlib.import_module" and node.args and _literal_str(node.args[0]):
+                literal = node.args[0].value  # type: ignore[attr-defined]
+                if literal.startswith("."):
+                    package = node.args[1] if len(node.args) > 1 else None
+                    if package is not None and _literal_str(package):
+                        level = len(literal) - len(literal.lstrip("."))
+                        base = package.value.split(".")  # type: ignore[attr-defined]
+                        base = base[: len(base) - (level - 1)] if level > 1 else base
+                        rest = literal.lstrip(".")
+                        out.add(".".join(base + ([rest] if rest else [])))
+                else:
+                    out.add(literal)
+            elif name in table.RETURNS:
+                out.add(table.RETURNS[name] + "()")
+        return frozenset(out)
+
+    # ---------------------------------------------------------------- pass 2: uses
+
+    def uses(self) -> list:
+        records: list = []
+        for candidate in self.candidates:
+            form = candidate[0]
+            scope = candidate[2]
+            if form == "call":
+                self._use_call(candidate[1], scope, records)
+            elif form == "ref":
+                node = candidate[1]
+                for value in self.resolve(node, scope):
+                    if self._relevant(value):
+                        records.append((value, "ref", (), (), node.lineno, node.col_offset + 1,
+                                        scope.qualname, False))
+            elif form == "sub":
+                node, how = candidate[1], candidate[3]
+                key = _fold(node.slice, self, scope)
+                for value in self.resolve(node.value, scope):
+                    if self._relevant(value):
+                        records.append((value, how, (key,), (), node.lineno, node.col_offset + 1,
+                                        scope.qualname, False))
+            else:  # contains
+                node, key_node = candidate[1], candidate[3]
+                key = _fold(key_node, self, scope)
+                for value in self.resolve(node, scope):
+                    if self._relevant(value):
+                        records.append((value, "contains", (key,), (), node.lineno, node.col_offset + 1,
+                                        scope.qualname, False))
+        return records
+
+    def _relevant(self, value: str) -> bool:
+        if value.endswith("()"):
+            return False
+        if value.split(".", 1)[0] in self.internal:
+            return True
+        return table.lookup(value)[0] is not None
+
+    def _use_call(self, node: ast.Call, scope: _Scope, records: list) -> None:
+        values = self.resolve(node.func, scope)
+        line, col = node.lineno, node.col_offset + 1
+        if not values:
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in table.METHOD_HINTS and not (
+                    isinstance(func.value, ast.Name) and func.value.id in ("self", "cls")) and not (
+                    isinstance(func.value, ast.Call) and isinstance(func.value.func, ast.Name)
+                    and func.value.func.id == "super"):
+                args, kwargs = _fold_args(node, self, scope)
+                records.append((table.METHOD_HINTS[func.attr], "call", args, kwargs, line, col,
+                                scope.qualname, True))
+            return
+        folded = None
+        for value in values:
+            name = table.normalise(value)
+            if name in _DYNAMIC_CODE:
+                if not (node.args and _literal_str(node.args[0])):
+                    what = name.split(".", 1)[1]
+                    self.findings.append((line, col, "dynamic-code",
+                                          f"{what}() of code that is not a literal"))
+                continue
+            if name in _DYNAMIC_IMPORT:
+                index = _DYNAMIC_IMPORT[name]
+                arg = _arg_node(node, index, None)
+                if arg is not None and not _literal_str(arg):
+                    self.findings.append((line, col, "dynamic-import",
+                                          f"{name.replace('builtins.', '')}() of a name that is not a literal"))
+                elif name in ("builtins.__import__", "importlib.__import__", "importlib.import_module") \
+                        and arg is not None:
+                    self.imports.add(arg.value.lstrip(".").split(".", 1)[0])  # type: ignore[attr-defined]
+                if not self._relevant(value):
+                    continue
+            if name == "builtins.getattr" and len(node.args) >= 2:
+                if not _literal_str(node.args[1]):
+                    targets = [v for v in self.resolve(node.args[0], scope) if v in _CAPABILITY_MODULES]
+                    if targets:
+                        self.findings.append((line, col, "dynamic-attribute",
+                                              f"getattr({targets[0]}, <computed name>)"))
+                elif id(node) not in self.callees:
+                    for target in self._call_result(node, scope):
+                        if self._relevant(target):
+                            records.append((target, "ref", (), (), line, col, scope.qualname, False))
+                continue
+            if not self._relevant(value):
+                continue
+            if folded is None:
+                folded = _fold_args(node, self, scope)
+            records.append((value, "call", folded[0], folded[1], line, col, scope.qualname, False))
+
+    def exports(self) -> dict:
+        out = {}
+        for name in self.root.bindings:
+            values = tuple(sorted(v for v in self._values(self.root, name)
+                                  if v.split(".", 1)[0] in self.internal or table.lookup(v.removesuffix("()"))[0]
+                                  or v.endswith("()") or v in _CAPABILITY_MODULES
+                                  or v.split(".", 1)[0] in _CAPABILITY_ROOTS))
+            if values:
+                out[name] = values
+        return out
+
+
+_CAPABILITY_ROOTS = frozenset(m.split(".", 1)[0] for m in _CAPABILITY_MODULES)
+
+
+def _attr(value: str, attr: str) -> str:
+    """``value.attr``; an attribute of an instance keeps its ``()`` so the table matches it exactly."""
+    if value.endswith("()"):
+        returned = table.ATTRIBUTE_RETURNS.get(f"{value[:-2]}.{attr}")
+        return returned + "()" if returned else f"{value}.{attr}"
+    return f"{value}.{attr}"
+
+
+def _literal_str(node: Optional[ast.AST]) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _arg_node(node: ast.Call, pos: Optional[int], kw: Optional[str]) -> Optional[ast.AST]:
+    if kw is not None:
+        for keyword in node.keywords:
+            if keyword.arg == kw:
+                return keyword.value
+    if pos is not None and pos < len(node.args) and not any(
+            isinstance(a, ast.Starred) for a in node.args[: pos + 1]):
+        return node.args[pos]
+    return None
+
+
+def _fold_args(node: ast.Call, analyser: _Analyser, scope: _Scope) -> tuple:
+    args = []
+    for arg in node.args:
+        if isinstance(arg, ast.Starred):
+            args.append(STAR)
+            break
+        args.append(_fold(arg, analyser, scope))
+    kwargs = tuple((k.arg or "**", _fold(k.value, analyser, scope) if k.arg else UNKNOWN)
+                   for k in node.keywords)
+    return tuple(args), kwargs
+
+
+def _fold(node: ast.AST, analyser: _Analyser, scope: _Scope, depth: int = 0):
+    """A literal value for an argument, or a :class:`Ref`/:class:`Flags`, or UNKNOWN."""
+    if depth > 6:
+        return UNKNOWN
+    kind = type(node)
+    if kind is ast.Constant:
+        value = node.value  # type: ignore[attr-defined]
+        if isinstance(value, bytes):
+            try:
+                return value.decode()
+            except UnicodeDecodeError:
+                return UNKNOWN
+        return value if isinstance(value, (str, int, float, bool, type(None))) else UNKNOWN
+    if kind in (ast.Tuple, ast.List):
+        out = []
+        for element in node.elts:  # type: ignore[attr-defined]
+            if isinstance(element, ast.Starred):
+                out.append(UNKNOWN)
+                break
+            out.append(_fold(element, analyser, scope, depth + 1))
+        return tuple(out)
+    if kind is ast.Name:
+        bindings = analyser.bindings_of(node.id, scope)  # type: ignore[attr-defined]
+        if bindings is not None and len(bindings) == 1 and bindings[0][0] == "expr" \
+                and not _is_chain(bindings[0][1]):
+            return _fold(bindings[0][1], analyser, bindings[0][2], depth + 1)
+    if kind in (ast.Name, ast.Attribute):
+        values = analyser.resolve(node, scope)
+        return Ref(next(iter(values))) if len(values) == 1 else UNKNOWN
+    if kind is ast.BinOp:
+        op = node.op  # type: ignore[attr-defined]
+        left = _fold(node.left, analyser, scope, depth + 1)  # type: ignore[attr-defined]
+        right = _fold(node.right, analyser, scope, depth + 1)  # type: ignore[attr-defined]
+        if isinstance(op, ast.BitOr):
+            parts = []
+            for side in (left, right):
+                parts.extend(side if isinstance(side, Flags) else [side])
+            return Flags(parts)
+        if isinstance(left, str) and isinstance(right, str) and not isinstance(left, Ref) and not isinstance(right, Ref):
+            if isinstance(op, ast.Add):
+                return left + right
+            if isinstance(op, ast.Div):
+                return left.rstrip("/") + "/" + right if not right.startswith("/") else right
+        return UNKNOWN
+    if kind is ast.Call:
+        values = analyser.resolve(node.func, scope)  # type: ignore[attr-defined]
+        names = {table.normalise(v) for v in values}
+        if len(names) != 1:
+            return UNKNOWN
+        name = names.pop()
+        args = [_fold(a, analyser, scope, depth + 1) for a in node.args]  # type: ignore[attr-defined]
+        plain = all(isinstance(a, str) and not isinstance(a, Ref) for a in args)
+        if name in ("pathlib.Path.home",) and not args:
+            return "~"
+        if name in ("os.path.expanduser", "pathlib.Path", "pathlib.PurePath", "os.fspath", "builtins.str") \
+                and len(args) == 1 and plain:
+            return args[0]
+        if name in ("os.path.join", "pathlib.Path", "pathlib.PurePath") and args and plain:
+            return os.path.join(*args)
+        if name == "pathlib.Path.expanduser" and isinstance(node.func, ast.Attribute):  # type: ignore[attr-defined]
+            return _fold(node.func.value, analyser, scope, depth + 1)  # type: ignore[attr-defined]
+        return UNKNOWN
+    return UNKNOWN
+
+
+_DISPATCH: dict = {
+    ast.FunctionDef: _Analyser._function, ast.AsyncFunctionDef: _Analyser._function,
+    ast.Lambda: _Analyser._function, ast.ClassDef: _Analyser._class,
+    ast.Import: _Analyser._import, ast.ImportFrom: _Analyser._import_from,
+    ast.Assign: _Analyser._assign, ast.AnnAssign: _Analyser._ann_assign, ast.AugAssign: _Analyser._aug_assign,
+    ast.For: _Analyser._for, ast.AsyncFor: _Analyser._for, ast.With: _Analyser._with,
+    ast.AsyncWith: _Analyser._with, ast.ExceptHandler: _Analyser._handler,
+    ast.Global: _Analyser._global, ast.Nonlocal: _Analyser._nonlocal, ast.Delete: _Analyser._delete,
+    ast.NamedExpr: _Analyser._named, ast.ListComp: _Analyser._comprehension,
+    ast.SetComp: _Analyser._comprehension, ast.GeneratorExp: _Analyser._comprehension,
+    ast.DictComp: _Analyser._comprehension, ast.Call: _Analyser._call,
+    ast.Attribute: _Analyser._attribute, ast.Name: _Analyser._name, ast.Subscript: _Analyser._subscript,
+    ast.Compare: _Analyser._compare, ast.arg: _Analyser._arg_annotation,
+}
+for _match_kind in ("MatchAs", "MatchStar", "MatchMapping"):
+    if hasattr(ast, _match_kind):
+        _DISPATCH[getattr(ast, _match_kind)] = _Analyser._match_capture
+if hasattr(ast, "TryStar"):
+    pass  # handled generically: its handlers are ExceptHandler nodes
+
+
+def analyse_source(source: bytes, module: str, is_package: bool = False,
+                   internal: frozenset = frozenset()) -> FileSummary:
+    """The per-file step: parse *source* and collect its uses; never runs it.
+
+    *module* is the file's dotted module name (for relative imports);
+    *internal* the top-level names of the distribution's own packages.
+    A file that does not parse yields one ``parse-error`` finding.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        return FileSummary(module, {}, (), [], [(error.lineno or 0, (error.offset or 0),
+                                                  "parse-error", f"{error.msg}")], frozenset())
+    except (ValueError, RecursionError, MemoryError) as error:
+        return FileSummary(module, {}, (), [], [(0, 0, "parse-error", str(error) or type(error).__name__)],
+                           frozenset())
+    analyser = _Analyser(module, is_package, internal)
+    try:
+        analyser.run(tree)
+        uses = analyser.uses()
+        exports = analyser.exports()
+    except RecursionError:
+        return FileSummary(module, {}, (), [], [(0, 0, "parse-error", "code nested too deeply to analyse")],
+                           frozenset())
+    return FileSummary(module, exports, tuple(analyser.root.stars), uses, analyser.findings,
+                       frozenset(analyser.imports))
+
+
+# ============================================================================ uses -> evidence
+
+
+def _arg(args: tuple, kwargs: tuple, pos: Optional[int], kw: Optional[str]):
+    """The folded argument at *pos* / *kw*; MISSING when absent, UNKNOWN when it cannot be told."""
+    for name, value in kwargs:
+        if name == kw:
+            return value
+    if pos is not None:
+        for i, value in enumerate(args):
+            if value is STAR:
+                return UNKNOWN
+            if i == pos:
+                return value
+    if any(name == "**" for name, _ in kwargs):
+        return UNKNOWN
+    return MISSING
+
+
+def _mode_capability(mode: table.Mode, args: tuple, kwargs: tuple) -> Optional[str]:
+    value = _arg(args, kwargs, mode.pos, mode.kw)
+    if value is MISSING:
+        value = mode.default
+    kind = mode.kind
+    if kind == "flags":
+        return _flags_capability(value)
+    if kind == "sqlite":
+        if isinstance(value, str) and not isinstance(value, Ref):
+            if value in (":memory:", "") or "mode=memory" in value:
+                return None
+            return FS_READONLY if "mode=ro" in value else FS
+        return FS
+    if kind == "inplace":
+        return FS_READONLY if value is False or value == 0 or value is None else FS
+    if not isinstance(value, str) or isinstance(value, Ref):
+        return FS
+    if kind == "open":
+        return FS if any(ch in value for ch in "wax+") else FS_READONLY
+    if kind == "zip":
+        return FS_READONLY if value == "r" else FS
+    if kind == "tar":
+        return FS_READONLY if value.startswith("r") else FS
+    if kind == "dbm":
+        return FS_READONLY if value.startswith("r") else FS
+    return FS
+
+
+def _flags_capability(value) -> str:
+    parts = value if isinstance(value, Flags) else (value,)
+    write_bits = 0
+    for flag in WRITE_FLAGS_NAMES:
+        write_bits |= getattr(os, flag, 0)
+    for part in parts:
+        if isinstance(part, Ref):
+            name = str(part)
+            if not name.startswith("os.O_"):
+                return FS
+            if name[3:] in WRITE_FLAGS_NAMES:
+                return FS
+        elif isinstance(part, int) and not isinstance(part, bool):
+            if part & write_bits:
+                return FS
+        else:
+            return FS
+    return FS_READONLY
+
+
+def _scope_texts(use: table.Use, args: tuple, kwargs: tuple) -> Optional[tuple]:
+    kind = use.kind
+    if kind is None:
+        return None
+    if kind == "const":
+        return tuple(use.const) or None
+    value = _arg(args, kwargs, use.pos, use.kw)
+    if kind == "path":
+        text = _path_text(value)
+    elif kind == "env":
+        text = value if _plain_str(value) and _is_env_name(value) else None
+    elif kind == "url":
+        text = _url_host(value) if _plain_str(value) else None
+    elif kind == "host":
+        text = None
+        if _plain_str(value) and value and "/" not in value and " " not in value:
+            port = _arg(args, kwargs, *use.port[:2]) if use.port else MISSING
+            if port is MISSING and use.port:
+                port = use.port[2]
+            text = f"{_bracket(value)}:{port}" if isinstance(port, int) and not isinstance(port, bool) else value
+    elif kind == "addr":
+        text = None
+        if isinstance(value, tuple) and len(value) >= 2 and _plain_str(value[0]) and value[0]:
+            port = value[1]
+            text = f"{_bracket(value[0])}:{port}" if isinstance(port, int) and not isinstance(port, bool) \
+                else value[0]
+    elif kind == "program":
+        text = None
+        shell = _arg(args, kwargs, None, "shell")
+        if shell is MISSING or shell is False:
+            first = value[0] if isinstance(value, tuple) and value else value
+            if _plain_str(first) and first and not any(ch.isspace() for ch in first) and (
+                    "/" not in first or first.startswith("/")):
+                text = first
+    else:
+        text = None
+    return (text,) if text else None
+
+
+def _plain_str(value) -> bool:
+    return isinstance(value, str) and not isinstance(value, Ref)
+
+
+def _is_env_name(text: str) -> bool:
+    return bool(text) and (text[0].isalpha() or text[0] == "_") and all(ch.isalnum() or ch == "_" for ch in text)
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _path_text(value) -> Optional[str]:
+    if isinstance(value, Ref):
+        return "/dev/null" if str(value) == "os.devnull" else None
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return None
+    if any(ch in value for ch in "*?[$"):
+        return None
+    if value == "~" or value.startswith("~/") or value.startswith("/"):
+        return os.path.normpath(value) if value.startswith("/") else value.rstrip("/") or value
+    return None
+
+
+def _url_host(text: str) -> Optional[str]:
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(text)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host or parts.scheme not in ("http", "https", "ftp", "ws", "wss"):
+        return None
+    port = port or {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443}[parts.scheme]
+    return f"{_bracket(host)}:{port}"
+
+
+def _api_label(key: str, form: str, mode: Optional[table.Mode], args: tuple, kwargs: tuple) -> str:
+    label = key[len("builtins."):] if key.startswith("builtins.") else key
+    if form == "getitem":
+        return f"{label}[...]"
+    if form == "setitem":
+        return f"{label}[...] ="
+    if form == "delitem":
+        return f"del {label}[...]"
+    if form == "contains":
+        return f"... in {label}"
+    if form == "call" and mode is not None:
+        value = _arg(args, kwargs, mode.pos, mode.kw)
+        if _plain_str(value) and mode.kind != "sqlite":
+            return f"{label}({mode.kw}={value!r})"
+    return label
+
+
+def evidence_of(record: tuple, value: str, file: str) -> list:
+    """The evidence one use record gives, for the (external) qualified *value*."""
+    _, form, args, kwargs, line, col, function, hint = record
+    key, entry = table.lookup(value)
+    if entry is None:
+        return []
+    exact = key == table.normalise(value)
+    if not exact and form == "call":
+        form, args, kwargs = "ref", (), ()
+    if form in ("getitem", "setitem", "delitem", "contains"):
+        if not exact or entry.getitem is None:
+            form = "ref"
+    out = []
+    if form in ("getitem", "setitem", "delitem", "contains"):
+        capability = entry.getitem if form in ("getitem", "contains") else entry.setitem
+        key_value = args[0] if args else UNKNOWN
+        scope = (key_value,) if _plain_str(key_value) and _is_env_name(key_value) else None
+        out.append(Evidence(capability, file, line, col, _api_label(key, form, None, args, kwargs),  # type: ignore[arg-type]
+                            function, scope, hint))
+        return out
+    api = _api_label(key, form, entry.mode, args, kwargs)
+    if hint:
+        api += " (by method name)"
+    for use in entry.uses:
+        if use.when is not None and form == "call" and _arg(args, kwargs, None, use.when) is MISSING:
+            continue
+        capability = use.capability
+        if capability == table.MODE:
+            capability = _mode_capability(entry.mode, args, kwargs) if (form == "call" and entry.mode) else FS
+            if capability is None:
+                continue
+        scope = _scope_texts(use, args, kwargs) if form == "call" or use.kind == "const" else None
+        out.append(Evidence(capability, file, line, col, api, function, scope, hint))
+        if capability in (FS, FS_READONLY) and scope and any(table.ENVIRON_FILE.match(s) for s in scope):
+            out.append(Evidence(ENV_READONLY, file, line, col, api, function, None, hint))
+    return out
+
+
+# ============================================================================ per distribution
+
+
+def dist_files(dist) -> tuple[list, list, list]:
+    """(python files as (path, root), native files, .pth files) of a distribution."""
+    python: list = []
+    roots = [dist.location]
+    for path in dist.files:
+        if path.endswith(".py") and "__pycache__" not in path:
+            python.append((path, dist.location))
+    for root in getattr(dist, "source_roots", ()) or ():
+        roots.append(root)
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("__pycache__", "node_modules")
+                             and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg")))
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    python.append((os.path.join(folder, name), root))
+    native = [p for p in dist.native_files] if hasattr(dist, "native_files") else []
+    pth = [p for p in dist.files if p.endswith(".pth")]
+    seen = set()
+    unique = []
+    for path, root in python:
+        if path not in seen:
+            seen.add(path)
+            unique.append((path, root))
+    return unique, native, pth
+
+
+def module_name(path: str, root: str) -> tuple[str, bool]:
+    rel = os.path.relpath(path, root)
+    if rel.startswith(".."):
+        rel = os.path.basename(path)
+    parts = rel[:-3].split(os.sep)
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    return ".".join(p for p in parts if p), is_package
+
+
+def _rel(path: str, root: str) -> str:
+    rel = os.path.relpath(path, root)
+    return rel.replace(os.sep, "/")
+
+
+def _scan_file(job: tuple) -> tuple:
+    path, root, internal = job
+    module, is_package = module_name(path, root)
+    try:
+        with open(path, "rb") as handle:
+            source = handle.read()
+    except OSError as error:
+        return path, root, FileSummary(module, {}, (), [], [(0, 0, "parse-error", f"cannot read: {error.strerror}")],
+                                       frozenset())
+    return path, root, analyse_source(source, module, is_package, internal)
+
+
+def _scan_chunk(jobs: list) -> list:
+    return [_scan_file(job) for job in jobs]
+
+
+def internal_names(dist, python_files: Sequence[tuple]) -> frozenset:
+    names = set(getattr(dist, "top_level", ()) or ())
+    for path, root in python_files:
+        module, _ = module_name(path, root)
+        if module:
+            names.add(module.split(".", 1)[0])
+    return frozenset(names)
+
+
+def link(dist, summaries: Sequence[tuple], native: Sequence[str] = (), pth: Sequence[str] = (),
+         internal: frozenset = frozenset()) -> ScanResult:
+    """The per-distribution step: follow names across its modules, map uses to evidence."""
+    modules: dict[str, FileSummary] = {}
+    for _, _, summary in summaries:
+        modules.setdefault(summary.module, summary)
+
+    def exported(module: str, name: str, depth: int) -> list:
+        summary = modules.get(module)
+        if summary is None:
+            return []
+        if name in summary.exports:
+            return list(summary.exports[name])
+        if f"{module}.{name}" in modules:
+            return [f"{module}.{name}"]
+        out = []
+        for star in summary.stars:
+            if star.split(".", 1)[0] in internal:
+                if depth < 8:
+                    out.extend(exported(star, name, depth + 1))
+            else:
+                out.append(f"{star}.{name}")
+        return out
+
+    def external(value: str, depth: int = 0) -> list:
+        if value.split(".", 1)[0] not in internal:
+            return [value]
+        if depth > 8 or value.endswith("()"):
+            return []
+        parts = value.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            module = ".".join(parts[:i])
+            if module in modules:
+                out = []
+                rest = parts[i + 1:]
+                for target in exported(module, parts[i], depth):
+                    full = target
+                    for attr in rest:
+                        full = _attr(full, attr)
+                    if full == value:
+                        continue
+                    out.extend(external(full, depth + 1))
+                return out
+        return []
+
+    evidence: set = set()
+    findings: set = set()
+    imports: set = set()
+    files = 0
+    for path, root, summary in summaries:
+        files += 1
+        rel = _rel(path, root)
+        imports |= summary.imports
+        for line, col, kind, message in summary.findings:
+            findings.add(Finding(rel, line, col, kind, message))
+        for record in summary.uses:
+            for value in external(record[0]):
+                for item in evidence_of(record, value, rel):
+                    evidence.add(item)
+    location = dist.location
+    for path in native:
+        findings.add(Finding(_rel(path, location), 0, 0, "native",
+                             "compiled extension module: its code cannot be scanned or guarded"))
+    for path in pth:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                for number, text in enumerate(handle, 1):
+                    if text.startswith(("import ", "import\t")):
+                        findings.add(Finding(_rel(path, location), number, 1, "startup-code",
+                                             ".pth line runs code at every interpreter start-up"))
+        except OSError:
+            pass
+    order = {cap: i for i, cap in enumerate(CAPABILITIES)}
+    sorted_evidence = tuple(sorted(evidence, key=lambda e: (order[e.capability], e.file, e.line, e.col, e.api)))
+    external_imports = tuple(sorted(m for m in imports if m and m not in internal))
+    return ScanResult(dist.name, dist.version, location, sorted_evidence, tuple(sorted(findings)), files,
+                      external_imports)
+
+
+def scan_distribution(dist) -> ScanResult:
+    """Scan one distribution in this process (no cache)."""
+    python, native, pth = dist_files(dist)
+    internal = internal_names(dist, python)
+    summaries = [_scan_file((path, root, internal)) for path, root in python]
+    return link(dist, summaries, native, pth, internal)
+
+
+# ============================================================================ cache
+
+
+def default_cache_dir() -> str:
+    """``$CAPIMPORT_CACHE_DIR``, else ``$XDG_CACHE_HOME/capimport``, else ``~/.cache/capimport``."""
+    explicit = os.environ.get("CAPIMPORT_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "capimport")
+
+
+_FINGERPRINT: Optional[str] = None
+
+
+def scanner_fingerprint() -> str:
+    """Changes whenever the scanner or its table changes, so that stale results are not reused."""
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        digest = hashlib.sha256(f"{CACHE_FORMAT}:{sys.version_info[:2]}".encode())
+        here = os.path.dirname(os.path.abspath(__file__))
+        for rel in ("scan.py", os.path.join("table", "apis.py"), os.path.join("table", "events.py")):
+            try:
+                with open(os.path.join(here, rel), "rb") as handle:
+                    digest.update(handle.read())
+            except OSError:
+                digest.update(rel.encode())
+        _FINGERPRINT = digest.hexdigest()[:16]
+    return _FINGERPRINT
+
+
+def cache_key(dist) -> str:
+    """Hash of RECORD (plus file stats of an editable install's source tree)."""
+    digest = hashlib.sha256(f"{dist.name}\0{dist.version}\0".encode())
+    for listing in ("RECORD", "installed-files.txt"):
+        try:
+            with open(os.path.join(dist.info_dir, listing), "rb") as handle:
+                digest.update(handle.read())
+            break
+        except OSError:
+            continue
+    else:
+        digest.update(repr(sorted(dist.files)).encode())
+    for root in getattr(dist, "source_roots", ()) or ():
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("__pycache__", "node_modules"))
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = os.path.join(folder, name)
+                    try:
+                        stat = os.stat(path)
+                    except OSError:
+                        continue
+                    digest.update(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def _cache_path(folder: str, dist) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in f"{dist.name}-{dist.version}")
+    return os.path.join(folder, "scan", scanner_fingerprint(), f"{safe}-{cache_key(dist)}.json")
+
+
+def _cache_load(path: str, dist) -> Optional[ScanResult]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        result = ScanResult.from_json(data)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    result.root = dist.location
+    result.cached = True
+    return result
+
+
+def _cache_store(path: str, result: ScanResult) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        data = result.to_json()
+        data.pop("inferred", None)
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only or full cache folder only costs speed
+
+
+# ============================================================================ many distributions
+
+
+#: Below this much uncached source (bytes) scanning stays in this process.
+PARALLEL_THRESHOLD = 1_500_000
+_CHUNK_BYTES = 400_000
+
+
+class TerminalProgress:
+    """Progress on a terminal's stderr line, shown only once scanning takes more than *delay* s."""
+
+    def __init__(self, stream=None, delay: float = 0.3):
+        self.stream = stream if stream is not None else sys.stderr
+        self.delay = delay
+        self.start = time.monotonic()
+        self.shown = False
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def __call__(self, done: int, total: int, label: str = "") -> None:
+        if not self.enabled or total <= 0:
+            return
+        if not self.shown and time.monotonic() - self.start < self.delay and done < total:
+            return
+        self.shown = True
+        text = f"capimport: scanning {done}/{total} files" + (f" ({label})" if label else "")
+        self.stream.write("\r" + text[:79].ljust(79))
+        if done >= total:
+            self.stream.write("\r" + " " * 79 + "\r")
+        self.stream.flush()
+
+
+def scan_all(distributions: Mapping[str, object] | Iterable, cache_dir: Optional[str] = None,
+             jobs: Optional[int] = None, progress: Optional[Callable] = None,
+             use_cache: bool = True) -> dict:
+    """Scan every distribution; returns ``{canonical name: ScanResult}``.
+
+    Results are cached per (distribution, version, RECORD hash) under
+    *cache_dir* (default :func:`default_cache_dir`). Uncached files are spread over
+    *jobs* processes (default: the CPU count) when there is enough source to
+    pay for the pool; otherwise they are scanned here. *progress* is called as
+    ``progress(done_files, total_files, name)``.
+    """
+    dists = list(distributions.values()) if isinstance(distributions, Mapping) else list(distributions)
+    folder = cache_dir if cache_dir is not None else default_cache_dir()
+    results: dict = {}
+    todo = []
+    for dist in dists:
+        path = _cache_path(folder, dist) if use_cache else ""
+        cached = _cache_load(path, dist) if use_cache else None
+        if cached is not None:
+            results[dist.name] = cached
+        else:
+            todo.append((dist, path))
+    if not todo:
+        return results
+    plans = []
+    jobs_list: list = []
+    total_bytes = 0
+    for dist, path in todo:
+        python, native, pth = dist_files(dist)
+        internal = internal_names(dist, python)
+        plans.append((dist, path, python, native, pth, internal))
+        for file, root in python:
+            try:
+                size = os.path.getsize(file)
+            except OSError:
+                size = 0
+            total_bytes += size
+            jobs_list.append(((file, root, internal), size, dist.name))
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    summaries: dict = {}
+    total = len(jobs_list)
+    done = 0
+    if workers > 1 and total_bytes >= PARALLEL_THRESHOLD and total > 1:
+        chunks = _chunks(jobs_list, max(_CHUNK_BYTES, total_bytes // (workers * 8)))
+        try:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(_scan_chunk, [job for job, _, _ in chunk]): chunk for chunk in chunks}
+                for future in as_completed(futures):
+                    for file, root, summary in future.result():
+                        summaries[file] = (file, root, summary)
+                    done += len(futures[future])
+                    if progress:
+                        progress(done, total, futures[future][-1][2])
+        except (OSError, ImportError, RuntimeError):
+            summaries = {}
+            done = 0
+    if len(summaries) < total:
+        for job, _, name in jobs_list:
+            if job[0] in summaries:
+                continue
+            summaries[job[0]] = _scan_file(job)
+            done += 1
+            if progress and (done % 25 == 0 or done == total):
+                progress(done, total, name)
+    for dist, path, python, native, pth, internal in plans:
+        result = link(dist, [summaries[file] for file, _ in python if file in summaries], native, pth, internal)
+        if use_cache:
+            _cache_store(path, result)
+        results[dist.name] = result
+    if progress:
+        progress(total, total, "")
+    return results
+
+
+def _chunks(jobs: list, budget: int) -> list:
+    """Jobs grouped into chunks of about *budget* bytes, biggest files first (better balance)."""
+    ordered = sorted(jobs, key=lambda item: -item[1])
+    chunks: list = []
+    current: list = []
+    size = 0
+    for item in ordered:
+        current.append(item)
+        size += item[1]
+        if size >= budget:
+            chunks.append(current)
+            current, size = [], 0
+    if current:
+        chunks.append(current)
+    return chunks
