@@ -519,6 +519,8 @@ def enable(config=None, mode: Optional[str] = None, **options) -> Enforcer:
         importguard.install(enforcer)
         if "logging" in sys.modules:
             patch_logging(sys.modules["logging"])
+        from . import guards  # hardening: routes that raise no audit event (issue 4)
+        guards.install(enforcer)
         enforcer.hook = _hook.install(enforcer.handle_event)
         _active = enforcer
         return enforcer

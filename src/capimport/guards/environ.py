@@ -1,0 +1,278 @@
+"""Route 1: reading the environment, which raises no audit event.
+
+CPython keeps the environment it started with in one dict of bytes
+(``posix.environ``), which is also ``os.environ._data`` and
+``os.environb._data``. This guard takes that dict away from every name a
+package can reach and keeps it as a local variable of a suspended generator
+(the *vault*): its frame is reachable only through ``gi_frame``/
+``gc.get_referents`` (both audited, denied to distributions without ``ffi``
+by :mod:`capimport.guards.tamper`). Every request the vault serves decides
+first, with the frame that sent the request, so that reaching the vault
+through a closure (``__closure__`` raises no event) gains nothing.
+
+``os.environ`` and ``os.environb`` keep their identity (modules that hold
+them keep working); their class is swapped for a subclass whose methods go
+through the vault. ``posix.environ`` becomes ``os.environb``; ``_data`` is a
+property that hands an unscoped ``env-readonly`` holder a snapshot.
+
+Semantics for a distribution without the grant, in ``enforce`` mode: a name
+it may not read looks unset (``KeyError``, ``None``, absent from iteration)
+and the denial is reported once per name; ``env-readonly`` scoped to
+``AWS_*`` shows exactly the ``AWS_*`` names. Hiding rather than raising keeps
+the standard library working on a package's behalf (``tempfile`` asks for
+``TMPDIR``) while revealing nothing. ``warn`` and ``record`` show everything
+and report. Setting and deleting still need ``env`` (``os.putenv`` is
+audited, and the vault decides again before it stores).
+
+``/proc/self/environ`` and ``/proc/<pid>/environ`` are decided by the audit
+hook's ``open`` rule (an ``env-readonly`` act on the whole environment).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import ItemsView, KeysView, ValuesView
+
+from ..capabilities import ENV, ENV_READONLY
+
+_getframe = sys._getframe
+
+
+def _make_vault(data: dict, guard, report_hidden):
+    """A started generator holding *data*; ``send((op, key, value))`` serves one request."""
+
+    def vault(_getframe=_getframe, _fsdecode=os.fsdecode, _dict=dict, _list=list,
+              _KeyError=KeyError):
+        store = data
+        request = yield None
+        while True:
+            op, key, value = request
+            frame = _getframe(1)      # whoever sent the request (capimport's frames are transparent)
+            reply = None
+            try:
+                if guard.busy():
+                    links = None
+                else:
+                    links = guard.links(frame)
+                if op == "get":
+                    raw = store.get(key)
+                    if raw is not None and links and not _visible(guard, links, _fsdecode(key), frame,
+                                                                  report_hidden, "read"):
+                        raw = None
+                    reply = raw
+                elif op == "items":
+                    pairs = _list(store.items())
+                    if links:
+                        pairs = _filter(guard, links, pairs, frame, report_hidden)
+                    reply = pairs
+                elif op == "raw":
+                    if links:
+                        guard.decide(ENV_READONLY, "*", "os.environ._data", frame,
+                                     "os.environ._data (the whole environment)")
+                    reply = _dict(store)
+                elif op == "set":
+                    guard.decide(ENV, _fsdecode(key), "os.environ", frame, f"os.environ[{_fsdecode(key)!r}] = ...")
+                    store[key] = value
+                elif op == "del":
+                    guard.decide(ENV, _fsdecode(key), "os.environ", frame, f"del os.environ[{_fsdecode(key)!r}]")
+                    store.pop(key, None)
+                request = yield ("ok", reply)
+            except BaseException as exc:  # hand every failure (a denial) to the caller
+                request = yield ("error", exc)
+            finally:
+                frame = None
+
+    gen = vault()
+    gen.send(None)
+    return gen
+
+
+def _visible(guard, links, name: str, frame, report_hidden, verb: str) -> bool:
+    """True when every accountable link may read *name*; reports (or raises) otherwise."""
+    if guard.holds(links, ENV_READONLY, name):
+        return True
+    if guard.mode != "enforce":
+        guard.decide(ENV_READONLY, name, "os.environ", frame, f"os.environ[{name!r}]")
+        return True
+    report_hidden(links, name, frame)
+    return False
+
+
+def _filter(guard, links, pairs, frame, report_hidden):
+    if guard.mode != "enforce":
+        if guard.lacks_entirely(links, ENV_READONLY) is not None or not guard.holds(links, ENV_READONLY, "*"):
+            guard.decide(ENV_READONLY, "*", "os.environ", frame, "iterating os.environ")
+        return pairs
+    if guard.holds(links, ENV_READONLY, "*") and guard.lacks_entirely(links, ENV_READONLY) is None:
+        # "*" as a name only matches an unscoped grant or a "*" pattern: everything is visible.
+        return pairs
+    out = []
+    for key, value in pairs:
+        name = os.fsdecode(key)
+        if guard.holds(links, ENV_READONLY, name):
+            out.append((key, value))
+    if len(out) < len(pairs):
+        report_hidden(links, "*", frame)
+    return out
+
+
+def install(guard) -> dict:
+    """Move the environment into a vault and swap the classes of ``os.environ``/``os.environb``."""
+    import posix
+
+    environ = os.environ
+    environb = getattr(os, "environb", None)
+    if getattr(type(environ), "_capimport_guard", False):
+        return {}
+    data = environ.__dict__["_data"]
+    encoding = sys.getfilesystemencoding()
+    enforcer = guard.enforcer
+    hidden_seen: set = set()
+
+    def report_hidden(links, name, frame):
+        link = guard.lacks_entirely(links, ENV_READONLY) or links[0]
+        key = (link.origin, name)
+        if key in hidden_seen:
+            return
+        hidden_seen.add(key)
+        try:
+            chain = enforcer.chain_for(frame, ()) or [link]
+            violation = enforcer._violation(link, chain, ENV_READONLY, _Fixed(name), "os.environ",
+                                            f"os.environ[{name!r}]" if name != "*" else "iterating os.environ",
+                                            guard.lacks_entirely([link], ENV_READONLY) is None)
+            enforcer.reporter.denied(violation)
+            enforcer.reporter._err(violation.message("enforce") + " [hidden: reads as unset]")
+        except Exception:  # reporting must never reveal or crash
+            pass
+
+    vault = _make_vault(data, guard, report_hidden)
+    send = vault.send
+
+    def call(op, key=None, value=None, _send=send):
+        status, reply = _send((op, key, value))
+        if status == "error":
+            raise reply.with_traceback(None)
+        return reply
+
+    def enc_str(key, _str=str, _encoding=encoding):
+        if not isinstance(key, _str):
+            raise TypeError("str expected, not %s" % type(key).__name__)
+        return _str.encode(_str.__str__(key), _encoding, "surrogateescape")
+
+    def dec_str(value, _encoding=encoding):
+        return bytes.decode(value, _encoding, "surrogateescape")
+
+    def enc_bytes(key):
+        if not isinstance(key, bytes):
+            raise TypeError("bytes expected, not %s" % type(key).__name__)
+        return b"".join([key])
+
+    def same(value):
+        return value
+
+    def make_class(base, enc_key, dec_key, enc_value, dec_value, name):
+        class Items(ItemsView):
+            def __iter__(self):
+                for key, value in call("items"):
+                    yield dec_key(key), dec_value(value)
+
+        class Values(ValuesView):
+            def __iter__(self):
+                for _, value in call("items"):
+                    yield dec_value(value)
+
+        class Guarded(base):
+            _capimport_guard = True
+
+            def __getitem__(self, key):
+                raw = call("get", enc_key(key))
+                if raw is None:
+                    raise KeyError(key) from None
+                return dec_value(raw)
+
+            def get(self, key, default=None):
+                raw = call("get", enc_key(key))
+                return default if raw is None else dec_value(raw)
+
+            def __contains__(self, key):
+                try:
+                    return call("get", enc_key(key)) is not None
+                except TypeError:
+                    return False
+
+            def __iter__(self):
+                for key, _ in call("items"):
+                    yield dec_key(key)
+
+            def __len__(self):
+                return len(call("items"))
+
+            def keys(self):
+                return KeysView(self)
+
+            def items(self):
+                return Items(self)
+
+            def values(self):
+                return Values(self)
+
+            def copy(self):
+                return {dec_key(k): dec_value(v) for k, v in call("items")}
+
+            def __repr__(self):
+                inner = ", ".join(f"{dec_key(k)!r}: {dec_value(v)!r}" for k, v in call("items"))
+                return f"environ({{{inner}}})"
+
+            def __setitem__(self, key, value):
+                k, v = enc_key(key), enc_value(value)
+                os.putenv(k, v)          # audited: needs 'env'
+                call("set", k, v)
+
+            def __delitem__(self, key):
+                k = enc_key(key)
+                if call("get", k) is None:
+                    raise KeyError(key)
+                os.unsetenv(k)           # audited: needs 'env'
+                call("del", k)
+
+            @property
+            def _data(self):
+                return call("raw")
+
+            @_data.setter
+            def _data(self, value):
+                raise AttributeError("capimport: os.environ's storage cannot be replaced")
+
+        Guarded.__name__ = Guarded.__qualname__ = name
+        Guarded.__module__ = "os"
+        return Guarded
+
+    def enc_value_str(value, _str=str, _encoding=encoding):
+        if not isinstance(value, _str):
+            raise TypeError("str expected, not %s" % type(value).__name__)
+        return _str.encode(_str.__str__(value), _encoding, "surrogateescape")
+
+    environ_cls = make_class(type(environ), enc_str, dec_str, enc_value_str, dec_str, "_Environ")
+    environ.__dict__.pop("_data", None)
+    environ.__class__ = environ_cls
+    if environb is not None:
+        environb_cls = make_class(type(environb), enc_bytes, same, enc_bytes, same, "_Environ")
+        environb.__dict__.pop("_data", None)
+        environb.__class__ = environb_cls
+    if getattr(posix, "environ", None) is data:
+        posix.environ = environb if environb is not None else environ
+    data = None  # noqa: F841 - the vault's frame holds the only reference now
+    return {"vaults": (vault,)}
+
+
+class _Fixed:
+    """A Lazy-compatible constant target (for building a report)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def get(self):
+        return self.value
