@@ -91,6 +91,11 @@ class OriginMap:
 
     # -- building ---------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Read every distribution's RECORD and editable mapping (done before the hook is on)."""
+        if self._by_file is None:
+            self._build()
+
     def _build(self) -> None:
         by_file: dict[str, str] = {}
         roots: list[tuple[str, str]] = []

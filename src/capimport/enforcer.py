@@ -63,6 +63,7 @@ class Enforcer:
                      if project and dist.editable_project == os.path.realpath(project)]
         dirs = list(app_dirs) + ([project] if project else [])
         self.origins = OriginMap(policy.distributions, app_distributions=app_dists, app_dirs=dirs)
+        self.origins.prepare()  # read every RECORD and editable mapping now, not inside the hook
         self.reporter = Reporter(mode, log_path=log, live_warnings=live_warnings, stream=stream)
         self._scopes: dict[str, dict] = {}
         self._dependents: dict[str, frozenset] = {}
@@ -160,17 +161,27 @@ class Enforcer:
 
     def capture(self, frame) -> tuple:
         """The current chain, frame-free, for code that will run later (a thread)."""
-        chain = walk(frame, self.origins, lambda kind, f: False, self.inherited.get(threading.get_ident(), ()))
-        return tuple(link.frozen() for link in (chain or ()))
+        tid = threading.get_ident()
+        depth = self._depth.get(tid, 0)
+        self._depth[tid] = depth + 1
+        try:
+            chain = walk(frame, self.origins, lambda kind, f: False, self.inherited.get(tid, ()))
+            return tuple(link.frozen() for link in (chain or ()))
+        finally:
+            if depth:
+                self._depth[tid] = depth
+            else:
+                self._depth.pop(tid, None)
 
     def decide(self, checks: list, frame, describe, *, import_name: Optional[str] = None) -> None:
         """Decide one act: *checks* is ``[(capability, Lazy target, api name)]``."""
         tid = threading.get_ident()
         depth = self._depth.get(tid, 0)
-        if depth > 4:
-            # Runaway recursion inside capimport's own decision: fail closed.
-            if self.mode == "enforce":
-                raise CapabilityError("capimport: recursion while deciding an act; denied (fail closed)")
+        if depth:
+            # An act raised while this thread is deciding another one is capimport's own
+            # work (reading distribution metadata, importing a helper). Code of the acting
+            # distribution never runs inside a decision: path-like arguments are converted
+            # before it starts, and messages use safe_repr.
             return
         self._depth[tid] = depth + 1
         try:

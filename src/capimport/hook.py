@@ -152,6 +152,16 @@ def env_target(name) -> str:
     return str(name)
 
 
+def _plain(value):
+    """Path-like objects converted once, here, outside the decision: ``__fspath__`` is code
+    the acting distribution may control, and it must run (and be checked) as that code."""
+    if value is None or isinstance(value, (str, bytes, int)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return value
+    return os.fspath(value)
+
+
 def checks_for(event: str, args: tuple) -> list:
     """``[(capability, Lazy target, api)]`` for one relevant event; [] when it needs no check."""
     spec = EVENTS[event]
@@ -162,7 +172,7 @@ def checks_for(event: str, args: tuple) -> list:
         mode = args[1] if len(args) > 1 else None
         writes = bool(flags & _WRITE_FLAGS) or (isinstance(mode, str) and any(c in mode for c in "wax+"))
         capability = FS if writes else FS_READONLY
-        target = Lazy(path_target, args[0])
+        target = Lazy(path_target, _plain(args[0]))
         out.append((capability, target, spec.api))
         # The environment is readable through /proc: that is an env-readonly act as well.
         if not writes:
@@ -173,7 +183,7 @@ def checks_for(event: str, args: tuple) -> list:
         if kind == "path":
             value = args[scope[1]] if len(args) > scope[1] else None
             dir_fd = args[scope[2]] if scope[2] is not None and len(args) > scope[2] else None
-            out.append((capability, Lazy(path_target, value, dir_fd), spec.api))
+            out.append((capability, Lazy(path_target, _plain(value), dir_fd), spec.api))
         elif kind == "addr":
             out.append((capability, Lazy(addr_target, args[scope[1]]), spec.api))
         elif kind == "hostport":
@@ -186,7 +196,7 @@ def checks_for(event: str, args: tuple) -> list:
             value = args[scope[1]] if len(args) > scope[1] else ""
             if event == "subprocess.Popen" and value is None:
                 value = args[1]
-            out.append((capability, Lazy(program_target, value, env), spec.api))
+            out.append((capability, Lazy(program_target, _plain(value), env), spec.api))
         elif kind == "shell":
             out.append((capability, Lazy(program_target, "/bin/sh"), spec.api))
         elif kind == "env":

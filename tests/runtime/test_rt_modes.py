@@ -1,0 +1,233 @@
+"""Modes (enforce, warn, record, no configuration), messages, strict imports, config errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rt_helpers import ATTEMPT, Project, results
+
+LEAKY = """
+import os, socket
+def write(path):
+    with open(path, "w") as f:
+        f.write("x")
+def connect():
+    s = socket.socket()
+    s.close()
+def getenv_all():
+    with open("/proc/self/environ", "rb") as f:
+        return f.read()
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    project = Project(tmp_path)
+    project.dist("leaky", "0.3", code=LEAKY)
+    return project
+
+
+def _config(project, mode: str, extra: str = ""):
+    project.config(f"""
+        [tool.capimport]
+        mode = "{mode}"
+        {extra}
+        [tool.capimport.packages]
+        leaky = []
+        """)
+
+
+def test_enforce_message_format(project, tmp_path):
+    _config(project, "enforce")
+    project.script("app.py", ATTEMPT + """
+        import sys, leaky
+        attempt("w", leaky.write, sys.argv[1])
+        """)
+    target = tmp_path / "x.txt"
+    got = results(project.run("app.py", str(target)).stdout)["w"]
+    line = ATTEMPT.splitlines().index("        value = fn(*args, **kwargs)") + 1
+    assert got["error"] == (f"capimport: 'leaky' 0.3 lacks 'fs' for open({str(target)!r}, 'w') at "
+                            f"leaky/__init__.py:4 (called from app.py:{line}); grant it in pyproject.toml "
+                            f'[tool.capimport.packages]: leaky = ["fs"]')
+    assert got["type"] == "CapabilityError"
+    assert not target.exists()
+
+
+def test_enforce_message_points_at_the_manifest_file(project, tmp_path):
+    (project.proj / "manifests").mkdir()
+    (project.proj / "manifests" / "leaky.toml").write_text('capabilities = ["fs-readonly"]\n')
+    project.config('[tool.capimport]\nmode = "enforce"\n')
+    project.script("app.py", ATTEMPT + "import leaky\nattempt('n', leaky.connect)\n")
+    got = results(project.run("app.py").stdout)["n"]
+    assert got["error"].endswith('grant it in manifests/leaky.toml: capabilities = ["fs-readonly", "net"]')
+
+
+def test_capability_error_is_a_permission_error_with_fields(project, tmp_path):
+    _config(project, "enforce")
+    project.script("app.py", """
+        import capimport, leaky
+        try:
+            leaky.connect()
+        except PermissionError as exc:
+            assert isinstance(exc, capimport.CapabilityError)
+            print(exc.distribution, exc.capability, exc.api)
+        """)
+    assert project.run("app.py").stdout.strip() == "leaky net socket.socket"
+
+
+def test_warn_reports_each_distinct_violation_once_and_lets_it_through(project, tmp_path):
+    _config(project, "warn")
+    project.script("app.py", """
+        import sys, leaky
+        for i in range(3):
+            leaky.write(sys.argv[1] + str(i))
+        leaky.connect(); leaky.connect()
+        print("done")
+        """)
+    proc = project.run("app.py", str(tmp_path / "w"))
+    assert proc.returncode == 0 and "done" in proc.stdout
+    assert all((tmp_path / f"w{i}").exists() for i in range(3))
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("capimport: 'leaky'")]
+    assert len(lines) == 2, proc.stderr
+    assert "lacks 'fs' for open(" in lines[0] and "[allowed: warn mode]" in lines[0]
+    assert "lacks 'net' for socket.socket(" in lines[1]
+
+
+def test_mode_flag_overrides_configuration(project, tmp_path):
+    _config(project, "enforce")
+    project.script("app.py", "import sys, leaky\nleaky.write(sys.argv[1])\n")
+    proc = project.run("--mode", "warn", "app.py", str(tmp_path / "w"))
+    assert proc.returncode == 0 and (tmp_path / "w").exists()
+
+
+def test_record_logs_every_act_and_survives_a_crash(project, tmp_path):
+    _config(project, "record")
+    log = tmp_path / "acts.jsonl"
+    project.script("app.py", """
+        import os, sys, leaky
+        leaky.write(sys.argv[1])
+        leaky.connect()
+        leaky.getenv_all()
+        os._exit(7)   # no atexit, no flush: what was recorded must be on disk already
+        """)
+    proc = project.run("--log", str(log), "app.py", str(tmp_path / "w"))
+    assert proc.returncode == 7
+    assert (tmp_path / "w").exists()
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    by_cap = {(e["capability"], e["api"]): e for e in entries}
+    write = by_cap[("fs", "open")]
+    assert write["distribution"] == "leaky" and write["version"] == "0.3"
+    assert write["scope"] == str((tmp_path / "w").resolve())
+    assert write["location"] == "leaky/__init__.py:4" and write["allowed"] is False
+    assert ("net", "socket.socket") in by_cap
+    assert by_cap[("env-readonly", "open")]["scope"] == "*"
+    assert {"distribution", "version", "capability", "scope", "api", "location"} <= set(write)
+
+
+def test_record_default_log_name(project, tmp_path):
+    _config(project, "record")
+    project.script("app.py", "import leaky\nleaky.connect()\n")
+    project.run("app.py")
+    assert (project.proj / "capimport-record.jsonl").exists()
+
+
+def test_enforce_with_log_appends_denials(project, tmp_path):
+    _config(project, "enforce")
+    log = tmp_path / "denials.jsonl"
+    project.script("app.py", ATTEMPT + "import leaky\nattempt('n', leaky.connect)\n")
+    project.run("--log", str(log), "app.py")
+    entry = json.loads(log.read_text().splitlines()[0])
+    assert entry["distribution"] == "leaky" and entry["capability"] == "net" and entry["allowed"] is False
+
+
+def test_no_configuration_warns_and_prints_a_summary(tmp_path):
+    project = Project(tmp_path)
+    project.dist("leaky", "0.3", code=LEAKY)
+    project.script("app.py", "import sys, leaky\nleaky.write(sys.argv[1])\nleaky.connect()\nprint('ran')\n")
+    proc = project.run("app.py", str(tmp_path / "w"))
+    assert proc.returncode == 0 and "ran" in proc.stdout
+    assert (tmp_path / "w").exists()
+    lines = proc.stderr.strip().splitlines()
+    assert "no configuration found; ran in warn mode" in lines[0]
+    assert any(line.startswith("  leaky 0.3: fs (open); net (socket.socket)") for line in lines), proc.stderr
+    assert lines[-1].endswith("capimport generate")
+
+
+def test_strict_mode_denies_capability_imports_with_an_import_error(project):
+    _config(project, "enforce", extra="strict = true")
+    project.dist("importer", files={"importer/__init__.py": "", "importer/net.py": "import socket\n",
+                                    "importer/proc.py": "from subprocess import run\n",
+                                    "importer/ok.py": "import json\n"})
+    project.script("app.py", """
+        import importer.ok
+        for name in ("importer.net", "importer.proc"):
+            try:
+                __import__(name)
+            except ImportError as exc:
+                print(type(exc).__name__, exc.name, "|", exc)
+        """)
+    proc = project.run("app.py")
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("CapabilityImportError socket | capimport: 'importer' 1.0 lacks 'net' for import socket")
+    assert lines[1].startswith("CapabilityImportError subprocess | capimport: 'importer' 1.0 lacks 'process'")
+
+
+def test_default_mode_lets_the_import_succeed_and_denies_the_use(project):
+    _config(project, "enforce")
+    project.dist("importer", code="import socket, subprocess, ctypes\n"
+                 "def use():\n    socket.socket()\n")
+    project.script("app.py", ATTEMPT + "import importer\nprint('imported')\nattempt('use', importer.use)\n"
+                   "print('guarded', importer.__builtins__['open'] is not open)\n")
+    proc = project.run("app.py")
+    assert "imported" in proc.stdout
+    assert results(proc.stdout)["use"]["denied"]
+    assert "guarded True" in proc.stdout  # the module runs with guarded builtins
+
+
+def test_configuration_errors_refuse_to_start(tmp_path):
+    project = Project(tmp_path)
+    project.config("""
+        [tool.capimport]
+        mode = "enforce"
+        [tool.capimport.packages]
+        leaky = ["network"]
+        """)
+    project.script("app.py", "print('should not run')\n")
+    proc = project.run("app.py")
+    assert proc.returncode == 2
+    assert "should not run" not in proc.stdout
+    assert "refusing to start" in proc.stderr
+    assert "pyproject.toml:" in proc.stderr and "network" in proc.stderr
+
+
+def test_library_entry_point_and_no_switching_off(project, tmp_path):
+    project.config('[tool.capimport]\nmode = "warn"\n[tool.capimport.packages]\nleaky = []\n')
+    project.script("app.py", ATTEMPT + """
+        import sys, capimport
+        capimport.enable(mode="enforce")
+        import leaky
+        attempt("w", leaky.write, sys.argv[1])
+        attempt("again", capimport.enable, mode="warn")
+        attempt("same", capimport.enable)
+        attempt("w2", leaky.write, sys.argv[1])
+        """)
+    proc = project.run_plain("app.py", str(tmp_path / "w"))
+    got = results(proc.stdout)
+    assert got["w"]["denied"] and got["w2"]["denied"], (got, proc.stderr)
+    assert "cannot be switched off" in got["again"]["error"]
+    assert got["same"]["ok"]
+    assert not (tmp_path / "w").exists()
+
+
+def test_denial_in_a_thread_callback_reports_the_same(project, tmp_path):
+    _config(project, "enforce")
+    project.script("app.py", """
+        import sys, threading, leaky
+        t = threading.Thread(target=leaky.write, args=(sys.argv[1],))
+        t.start(); t.join()
+        """)
+    proc = project.run("app.py", str(tmp_path / "w"))
+    assert "CapabilityError: capimport: 'leaky' 0.3 lacks 'fs' for open(" in proc.stderr
+    assert not (tmp_path / "w").exists()
