@@ -1095,8 +1095,23 @@ def _api_label(key: str, form: str, mode: Optional[table.Mode], args: tuple, kwa
     return label
 
 
-def evidence_of(record: tuple, value: str, file: str) -> list:
-    """The evidence one use record gives, for the (external) qualified *value*."""
+def _names_self(value, own: frozenset) -> bool:
+    """True when a folded argument names the distribution itself (its package or its name)."""
+    if value is MISSING:
+        return True
+    if isinstance(value, Ref):
+        return str(value) in ("builtins.__name__", "builtins.__package__", "builtins.__spec__.name")
+    if isinstance(value, str):
+        return value.split(".", 1)[0] in own or value.replace("-", "_").lower() in own
+    return False
+
+
+def evidence_of(record: tuple, value: str, file: str, own: frozenset = frozenset()) -> list:
+    """The evidence one use record gives, for the (external) qualified *value*.
+
+    *own* holds the distribution's top-level package names and its name (with
+    ``_`` for ``-``): uses that only read its own installed files need nothing.
+    """
     _, form, args, kwargs, line, col, function, hint = record
     key, entry = table.lookup(value)
     if entry is None:
@@ -1120,6 +1135,11 @@ def evidence_of(record: tuple, value: str, file: str) -> list:
         api += " (by method name)"
     for use in entry.uses:
         if use.when is not None and form == "call" and _arg(args, kwargs, None, use.when) is MISSING:
+            continue
+        if use.kind == "own":
+            if form == "call" and _names_self(_arg(args, kwargs, use.pos, use.kw), own):
+                continue
+            out.append(Evidence(use.capability, file, line, col, api, function, None, hint))
             continue
         capability = use.capability
         if capability == table.MODE:
@@ -1248,6 +1268,7 @@ def link(dist, summaries: Sequence[tuple], native: Sequence[str] = (), pth: Sequ
                 return out
         return []
 
+    own = frozenset(internal | {dist.name.replace("-", "_").lower()})
     evidence: set = set()
     findings: set = set()
     imports: set = set()
@@ -1260,7 +1281,7 @@ def link(dist, summaries: Sequence[tuple], native: Sequence[str] = (), pth: Sequ
             findings.add(Finding(rel, line, col, kind, message))
         for record in summary.uses:
             for value in external(record[0]):
-                for item in evidence_of(record, value, rel):
+                for item in evidence_of(record, value, rel, own):
                     evidence.add(item)
     location = dist.location
     for path in native:

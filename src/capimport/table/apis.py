@@ -160,20 +160,26 @@ _add("logging.FileHandler logging.handlers.RotatingFileHandler logging.handlers.
 _add("logging.basicConfig", Use(FS, None, "filename", "path", when="filename"))
 _add("logging.config.fileConfig", _p(FS_READONLY, 0, "fname"))
 _add("py_compile.compile compileall.compile_dir compileall.compile_file compileall.compile_path", _U(FS))
+# Reading a distribution's own installed files needs nothing (the run-time layer allows it):
+# kind "own" skips the use when the argument names the distribution itself (a literal, __name__,
+# __package__, or nothing at all).
+_OWN0 = Use(FS_READONLY, 0, "package", "own")
 _add("importlib.resources.read_text importlib.resources.read_binary importlib.resources.open_text "
      "importlib.resources.open_binary importlib.resources.path importlib.resources.contents "
-     "importlib.resources.is_resource importlib.resources.as_file pkgutil.get_data "
+     "importlib.resources.is_resource importlib.resources.files pkgutil.get_data "
      "pkg_resources.resource_string pkg_resources.resource_stream pkg_resources.resource_filename "
      "pkg_resources.resource_listdir pkg_resources.resource_exists pkg_resources.resource_isdir",
-     _U(FS_READONLY))
-_add("importlib.metadata.version importlib.metadata.distribution importlib.metadata.distributions "
-     "importlib.metadata.metadata importlib.metadata.entry_points importlib.metadata.files "
-     "importlib.metadata.requires importlib.metadata.packages_distributions "
-     "importlib_metadata.version importlib_metadata.distribution importlib_metadata.distributions "
-     "importlib_metadata.metadata importlib_metadata.entry_points importlib_metadata.files "
-     "importlib_metadata.requires importlib_metadata.packages_distributions "
-     "pkg_resources.get_distribution pkg_resources.require pkg_resources.iter_entry_points "
-     "pkg_resources.working_set", _U(FS_READONLY))
+     _OWN0, returns=None)
+_add("importlib.resources.as_file", _U(FS_READONLY))
+_add("importlib.metadata.version importlib.metadata.distribution importlib.metadata.metadata "
+     "importlib.metadata.files importlib.metadata.requires importlib_metadata.version "
+     "importlib_metadata.distribution importlib_metadata.metadata importlib_metadata.files "
+     "importlib_metadata.requires pkg_resources.get_distribution pkg_resources.require",
+     Use(FS_READONLY, 0, "distribution_name", "own"))
+_add("importlib.metadata.distributions importlib.metadata.entry_points "
+     "importlib.metadata.packages_distributions importlib_metadata.distributions "
+     "importlib_metadata.entry_points importlib_metadata.packages_distributions "
+     "pkg_resources.iter_entry_points pkg_resources.working_set", _U(FS_READONLY))
 _add("linecache.getline linecache.getlines linecache.updatecache linecache.checkcache "
      "inspect.getsource inspect.getsourcelines inspect.findsource inspect.getsourcefile "
      "inspect.stack inspect.trace inspect.getouterframes inspect.getinnerframes inspect.getframeinfo "
@@ -206,8 +212,10 @@ for _m in _PATHLIB_WRITE.split():
 _add("pathlib.Path.home pathlib.Path.expanduser", _c(ENV_READONLY, "HOME"), returns="pathlib.Path")
 for _name in ("pathlib.Path", "pathlib.Path.cwd", "pathlib.Path.joinpath", "pathlib.Path.with_name",
               "pathlib.Path.with_suffix", "pathlib.Path.with_stem", "pathlib.Path.relative_to",
-              "importlib.resources.files", "importlib_resources.files"):
+              ):
     RETURNS[_name] = "pathlib.Path"
+# What files() returns reads the package's own resources (see kind "own" above).
+RETURNS["importlib.resources.files"] = "importlib.resources.abc.Traversable"
 for _m in ("resolve", "absolute"):
     RETURNS[f"pathlib.Path.{_m}"] = "pathlib.Path"
 #: Attributes (not calls) of an instance that are instances again.

@@ -1,0 +1,169 @@
+"""``capimport audit --format sarif``: the CI gate's problems as SARIF 2.1.0.
+
+One result per evidence location (so that GitHub code scanning shows each
+use where it is), one per run-time observation, and one per stale manifest
+(at the manifest's ``version`` line). Files inside a site-packages folder are
+given relative to a ``uriBaseId`` per folder, declared in
+``originalUriBaseIds``; files under the working directory (manifests, the
+project's own code) relative to ``%SRCROOT%``, as code scanning expects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterable, Mapping, Optional
+
+from .capabilities import CAPABILITIES, DESCRIPTIONS
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+VERSION = "2.1.0"
+INFO_URI = "https://github.com/capimport/capimport"
+
+
+def _rules() -> list:
+    rules = []
+    for capability in CAPABILITIES:
+        rules.append({
+            "id": f"exceeds/{capability}",
+            "name": f"Exceeds{''.join(p.title() for p in capability.split('-'))}",
+            "shortDescription": {"text": f"Code uses '{capability}' beyond its grant"},
+            "fullDescription": {"text": f"The distribution's code uses '{capability}' "
+                                        f"({DESCRIPTIONS[capability]}), which its effective grant does not hold. "
+                                        "Review the use, then add the capability to its manifest or remove the "
+                                        "dependency."},
+            "defaultConfiguration": {"level": "error"},
+            "properties": {"tags": ["security", "supply-chain"]},
+        })
+        rules.append({
+            "id": f"recorded/{capability}",
+            "name": f"Recorded{''.join(p.title() for p in capability.split('-'))}",
+            "shortDescription": {"text": f"Used '{capability}' at run time beyond its grant"},
+            "fullDescription": {"text": f"capimport's record mode saw the distribution use '{capability}', "
+                                        "which its effective grant does not hold."},
+            "defaultConfiguration": {"level": "error"},
+            "properties": {"tags": ["security", "supply-chain"]},
+        })
+    rules.append({
+        "id": "stale-manifest",
+        "name": "StaleManifest",
+        "shortDescription": {"text": "Manifest review does not cover the installed version"},
+        "fullDescription": {"text": "The manifest's 'version' range does not include the installed version: "
+                                    "the review is stale. Review what changed and update the range."},
+        "defaultConfiguration": {"level": "warning"},
+        "properties": {"tags": ["security", "supply-chain"]},
+    })
+    return rules
+
+
+RULES = _rules()
+RULE_INDEX = {rule["id"]: i for i, rule in enumerate(RULES)}
+
+
+class _Bases:
+    """uriBaseIds for the folders results point into."""
+
+    def __init__(self, srcroot: str):
+        self.srcroot = os.path.realpath(srcroot)
+        self.ids: dict[str, str] = {}
+
+    def location(self, path: str, root: str = "") -> dict:
+        full = os.path.realpath(os.path.join(root, path)) if root else os.path.realpath(path)
+        if full == self.srcroot or full.startswith(self.srcroot + os.sep):
+            return {"uri": _uri(os.path.relpath(full, self.srcroot)), "uriBaseId": "%SRCROOT%"}
+        if root:
+            base = self.ids.setdefault(os.path.realpath(root), f"ROOT{len(self.ids)}")
+            return {"uri": _uri(path), "uriBaseId": base}
+        return {"uri": Path(full).as_uri()}
+
+    def declare(self) -> dict:
+        out = {"%SRCROOT%": {"uri": Path(self.srcroot).as_uri() + "/"}}
+        for folder, base in sorted(self.ids.items(), key=lambda item: item[1]):
+            out[base] = {"uri": Path(folder).as_uri() + "/",
+                         "description": {"text": "an installed distributions folder (site-packages)"}}
+        return out
+
+
+def _uri(relative: str) -> str:
+    from urllib.parse import quote
+    return quote(relative.replace(os.sep, "/"))
+
+
+def _region(line: int, col: int) -> Optional[dict]:
+    if line <= 0:
+        return None
+    region = {"startLine": line}
+    if col > 0:
+        region["startColumn"] = col
+    return region
+
+
+def _physical(bases: _Bases, path: str, line: int, col: int, root: str = "") -> dict:
+    physical = {"artifactLocation": bases.location(path, root)}
+    region = _region(line, col)
+    if region:
+        physical["region"] = region
+    return {"physicalLocation": physical}
+
+
+def _fingerprint(*parts: object) -> str:
+    return hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+def _parse_location(text: str) -> tuple[str, int]:
+    path, sep, line = text.rpartition(":")
+    if sep and line.isdigit():
+        return path, int(line)
+    return text, 0
+
+
+def to_sarif(problems: Iterable, *, srcroot: Optional[str] = None, tool_version: Optional[str] = None) -> dict:
+    """A SARIF 2.1.0 log for :func:`capimport.auditdiff.check`'s problems."""
+    if tool_version is None:
+        from . import __version__ as tool_version  # type: ignore[no-redef]
+    bases = _Bases(srcroot or os.getcwd())
+    results = []
+    for problem in problems:
+        if problem.kind == "exceeds":
+            rule = f"exceeds/{problem.capability}"
+            for evidence in problem.evidence:
+                message = (f"{problem.name} {problem.version} uses '{evidence.capability}' through "
+                           f"{evidence.api} in {evidence.function}, beyond its effective grant.")
+                result = _result(rule, "error", message, [_physical(bases, evidence.file, evidence.line,
+                                                                    evidence.col, problem.root)],
+                                 _fingerprint(problem.name, evidence.capability, evidence.file, evidence.api,
+                                              evidence.function))
+                if problem.manifest:
+                    result["relatedLocations"] = [dict(_physical(bases, problem.manifest, problem.manifest_line, 0),
+                                                       id=1, message={"text": "the manifest that declares it"})]
+                results.append(result)
+        elif problem.kind == "recorded":
+            rule = f"recorded/{problem.capability}"
+            for observation in problem.observations:
+                path, line = _parse_location(observation.location)
+                locations = [_physical(bases, path, line, 0)] if path else (
+                    [_physical(bases, problem.manifest, problem.manifest_line, 0)] if problem.manifest else [])
+                results.append(_result(rule, "error", f"{problem.name} used '{observation.capability}' at run time: "
+                                                      f"{observation.describe()}", locations,
+                                       _fingerprint(problem.name, observation.capability, observation.api,
+                                                    observation.location, observation.scope)))
+        elif problem.kind == "stale":
+            locations = [_physical(bases, problem.manifest, problem.manifest_line, 0)] if problem.manifest else []
+            results.append(_result("stale-manifest", "warning", f"{problem.name}: {problem.message}", locations,
+                                   _fingerprint(problem.name, "stale", problem.version)))
+    run = {
+        "tool": {"driver": {"name": "capimport", "version": tool_version, "informationUri": INFO_URI,
+                            "rules": RULES}},
+        "originalUriBaseIds": bases.declare(),
+        "results": results,
+    }
+    return {"$schema": SCHEMA, "version": VERSION, "runs": [run]}
+
+
+def _result(rule: str, level: str, message: str, locations: list, fingerprint: str) -> dict:
+    result = {"ruleId": rule, "ruleIndex": RULE_INDEX[rule], "level": level, "message": {"text": message},
+              "partialFingerprints": {"capimport/v1": fingerprint}}
+    if locations:
+        result["locations"] = locations
+    return result
