@@ -127,7 +127,9 @@ def render_table(policy: Policy, rows: list[AuditRow], *, width: Optional[int] =
     name_w = min(name_w, 24)
     head = f"{'distribution':<{name_w}} {'version':<10} {'source':<9} {'status':<13} "
     indent = len(head)
-    lines = [head + "effective (declared)", "-" * min(width, 100)]
+    inferred = any(row.inferred is not None for row in rows)
+    lines = [head + ("effective (declared) (inferred)" if inferred else "effective (declared)"),
+             "-" * min(width, 100)]
     for row in rows:
         label = row.display_name + ("*" if row.native else "")
         if len(label) > name_w:
@@ -136,7 +138,7 @@ def render_table(policy: Policy, rows: list[AuditRow], *, width: Optional[int] =
         grant_text = row.effective.describe()
         if row.declared != row.effective:
             grant_text += f"  (declared: {row.declared.describe()})"
-        if row.inferred is not None and not row.inferred.issubset(row.effective):
+        if row.inferred is not None:
             grant_text += f"  (inferred: {row.inferred.describe()})"
         wrapped = textwrap.wrap(grant_text, max(20, width - indent), break_on_hyphens=False) or ["-"]
         lines.append(f"{label:<{name_w}} {version:<10} {row.source:<9} {row.status:<13} {wrapped[0]}")

@@ -7,6 +7,7 @@ Exit codes, as in pip and ruff: 0 success, 1 a check failed, 2 bad input
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -27,10 +28,37 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="List every installed distribution with its declared and "
                                             "effective capabilities and a status.")
     _common(audit)
-    audit.add_argument("--format", choices=("table", "json"), default="table")
+    audit.add_argument("--format", choices=("table", "json", "sarif"), default="table")
     audit.add_argument("--check", action="store_true",
-                       help="exit 1 when a distribution is unreviewed, self-declared or stale")
+                       help="exit 1 when a distribution is unreviewed, self-declared or stale, or when its "
+                            "inferred or recorded use exceeds its effective grant")
     audit.add_argument("--verbose", "-v", action="store_true", help="show manifests, dependents and evidence")
+    _scan_options(audit)
+
+    generate = commands.add_parser("generate", help="write manifests to review, from inference and records",
+                                   description="Write manifests/<name>.toml for every distribution in the "
+                                               "graph: the bundled reviewed manifest when there is one, "
+                                               "static inference otherwise. Regenerating keeps comments and "
+                                               "hand edits and never removes a capability.")
+    _common(generate)
+    generate.add_argument("dists", metavar="DIST", nargs="*", help="only these distributions")
+    generate.add_argument("--out", metavar="DIR", help="manifests folder (default: the configured one, else ./manifests)")
+    generate.add_argument("--inline", action="store_true",
+                          help="write [tool.capimport.packages] entries into the configuration file instead")
+    generate.add_argument("--dry-run", action="store_true", help="print a unified diff, write nothing")
+    generate.add_argument("--from-record", metavar="FILE", action="append",
+                          help="merge what record mode observed (JSON lines; repeatable)")
+    _scan_options(generate, record=False)
+
+    diff = commands.add_parser("diff", help="capabilities gained and lost between two audits",
+                               description="Compare two `capimport audit --format json` outputs (or a saved "
+                                           "baseline against this environment): the review an upgrade needs.")
+    _common(diff)
+    diff.add_argument("old", metavar="OLD.json")
+    diff.add_argument("new", metavar="NEW.json", nargs="?", help="default: audit this environment now")
+    diff.add_argument("--format", choices=("text", "json"), default="text")
+    diff.add_argument("--check", action="store_true", help="exit 1 when any capability was gained")
+    _scan_options(diff, record=False)
 
     why = commands.add_parser("why", help="the dependency paths that grant DIST a capability",
                               description="Explain a distribution's effective capabilities: the paths from "
@@ -50,6 +78,29 @@ def _common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--config", metavar="FILE", help="configuration file (default: discovered)")
     sub.add_argument("--path", metavar="DIR", action="append",
                      help="audit the distributions in DIR instead of this interpreter's (repeatable)")
+
+
+def _scan_options(sub: argparse.ArgumentParser, record: bool = True) -> None:
+    if record:
+        sub.add_argument("--record", metavar="FILE", action="append",
+                         help="also check what record mode observed (JSON lines; repeatable)")
+    sub.add_argument("--no-scan", action="store_true", help="skip static inference")
+    sub.add_argument("--no-cache", action="store_true", help="rescan instead of using the scan cache")
+    sub.add_argument("--jobs", "-j", type=int, metavar="N", help="processes for scanning (default: CPU count)")
+
+
+def _scan(args: argparse.Namespace, policy) -> dict:
+    """Static inference for every installed distribution (cached), or {} with --no-scan."""
+    if getattr(args, "no_scan", False):
+        return {}
+    from .scan import TerminalProgress, scan_all
+    return scan_all(policy.distributions, jobs=args.jobs, progress=TerminalProgress(),
+                    use_cache=not args.no_cache)
+
+
+def _records(paths) -> list:
+    from .record import read_records
+    return [o for path in (paths or ()) for o in read_records(path)]
 
 
 def _version() -> str:
@@ -87,15 +138,63 @@ def _policy(args: argparse.Namespace):
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from .audit import audit_rows, check_failed, render_json, render_table
+    from .auditdiff import attach_inference, check
     policy = _policy(args)
     rows = audit_rows(policy)
-    print(render_json(policy, rows) if args.format == "json" else render_table(policy, rows, verbose=args.verbose))
+    results, records = _scan(args, policy), _records(args.record)
+    attach_inference(rows, policy, results, records)
+    if args.format == "sarif":
+        import json
+        from .sarif import to_sarif
+        print(json.dumps(to_sarif(check(policy, results, records)), indent=2))
+    else:
+        print(render_json(policy, rows) if args.format == "json" else render_table(policy, rows, verbose=args.verbose))
     if args.check:
         failed = check_failed(rows)
         for row in failed:
             print(f"capimport: check failed: {row.display_name} {row.version} is {row.status}", file=sys.stderr)
+        for problem in check(policy, results, records):
+            if problem.kind != "stale":
+                print(f"capimport: check failed: {problem}", file=sys.stderr)
         return EXIT_CHECK_FAILED if failed else EXIT_OK
     return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import generate
+    policy = _policy(args)
+    records = _records(args.from_record)
+    inline = None
+    if args.inline:
+        inline = policy.config.path or os.path.join(os.getcwd(), "pyproject.toml")
+    result = generate(policy, _scan(args, policy), out_dir=args.out, inline=inline, dry_run=args.dry_run,
+                      records=records, names=args.dists or None)
+    if args.dry_run:
+        sys.stdout.write(result.diff)
+        print(f"capimport: {len(result.written)} file(s) would change", file=sys.stderr)
+    else:
+        for path in result.written:
+            print(f"wrote {os.path.relpath(path)}")
+        print(f"capimport: {len(result.written)} written, {len(result.unchanged)} unchanged", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    import json
+    from .auditdiff import diff_audits, gained_anything, load_audit, render_diff
+    old = load_audit(args.old)
+    if args.new:
+        new = load_audit(args.new)
+    else:
+        from .audit import audit_rows, render_json
+        from .auditdiff import attach_inference
+        policy = _policy(args)
+        rows = audit_rows(policy)
+        attach_inference(rows, policy, _scan(args, policy))
+        new = json.loads(render_json(policy, rows))
+    report = diff_audits(old, new)
+    print(json.dumps(report, indent=2) if args.format == "json" else render_diff(report))
+    return EXIT_CHECK_FAILED if args.check and gained_anything(report) else EXIT_OK
 
 
 def cmd_why(args: argparse.Namespace) -> int:
@@ -116,7 +215,7 @@ def cmd_why(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"audit": cmd_audit, "why": cmd_why}
+COMMANDS = {"audit": cmd_audit, "why": cmd_why, "generate": cmd_generate, "diff": cmd_diff}
 
 
 if __name__ == "__main__":  # pragma: no cover
