@@ -84,6 +84,8 @@ class OriginMap:
         self._site_dirs = tuple(sorted({os.path.realpath(getattr(d, "location")) + os.sep
                                         for d in distributions.values()}, key=len, reverse=True))
         self._owned: dict[str, tuple[frozenset, tuple[str, ...]]] = {}
+        self._source_roots: dict[str, tuple[str, ...]] = {}
+        self._locations: dict[str, str] = {}
         for stdlib in self.stdlib_dirs:
             self.cache[stdlib + "linecache.py"] = LINECACHE
             self.cache[stdlib + "logging" + os.sep + "__init__.py"] = LOGGING
@@ -102,7 +104,11 @@ class OriginMap:
         for name, dist in self.distributions.items():
             for path in dist.files:                       # type: ignore[attr-defined]
                 by_file.setdefault(path, name)
-            for root in dist.source_roots:                # type: ignore[attr-defined]
+            # source_roots reads direct_url.json and .pth files: read once, here, never in the hook.
+            source_roots = _narrow_roots(dist)
+            self._source_roots[name] = source_roots
+            self._locations[name] = os.path.realpath(dist.location)  # type: ignore[attr-defined]
+            for root in source_roots:
                 roots.append((root.rstrip(os.sep) + os.sep, name))
         roots.sort(key=lambda item: len(item[0]), reverse=True)
         self._by_file, self._roots = by_file, roots
@@ -167,15 +173,16 @@ class OriginMap:
             dist = self.distributions.get(name)
             if dist is None:
                 return False
+            self.prepare()
             owned = set()
-            location = os.path.realpath(dist.location)  # type: ignore[attr-defined]
+            location = self._locations.get(name) or dist.location  # type: ignore[attr-defined]
             for file in dist.files:                      # type: ignore[attr-defined]
                 owned.add(file)
                 parent = os.path.dirname(file)
                 while parent.startswith(location + os.sep) and parent not in owned:
                     owned.add(parent)
                     parent = os.path.dirname(parent)
-            roots = tuple(r.rstrip(os.sep) for r in dist.source_roots)  # type: ignore[attr-defined]
+            roots = tuple(r.rstrip(os.sep) for r in self._source_roots.get(name, ()))
             entry = self._owned[name] = (frozenset(owned), roots)
         owned, roots = entry
         if path in owned:
@@ -189,8 +196,7 @@ class OriginMap:
         dist = self.distributions.get(origin)
         bases = []
         if dist is not None:
-            bases.extend(getattr(dist, "source_roots", ()) and
-                         [os.path.dirname(r) for r in dist.source_roots])  # type: ignore[attr-defined]
+            bases.extend(os.path.dirname(r) for r in self._source_roots.get(origin, ()))
             bases.append(dist.location)  # type: ignore[attr-defined]
         try:
             bases.append(os.getcwd())
@@ -201,6 +207,26 @@ class OriginMap:
                 if candidate.startswith(base.rstrip(os.sep) + os.sep):
                     return candidate[len(base.rstrip(os.sep)) + 1:]
         return filename
+
+
+def _narrow_roots(dist) -> tuple[str, ...]:
+    """An editable install's source folders; a whole project folder is narrowed to its packages.
+
+    When nothing finer is known, the foundation falls back to the project folder,
+    which also holds tests, examples and scripts that are not the distribution's
+    code: those are narrowed to ``<project>/<top>`` or ``<project>/src/<top>``.
+    """
+    roots = tuple(dist.source_roots)
+    project = dist.editable_project
+    if not project or tuple(roots) != (project,):
+        return roots
+    narrowed = []
+    for top in dist.top_level:
+        for base in (project, os.path.join(project, "src")):
+            for candidate in (os.path.join(base, top), os.path.join(base, top + ".py")):
+                if os.path.exists(candidate):
+                    narrowed.append(candidate)
+    return tuple(narrowed) or roots
 
 
 # ----------------------------------------------------------------------------- the walk

@@ -70,6 +70,7 @@ class Enforcer:
         self.inherited: dict[int, tuple] = {}
         self._depth: dict[int, int] = {}
         self.hook = None
+        self.guard_rules: dict = {}  # event -> rule(event, args, frame), from capimport.guards
         self.no_config = not policy.config.found
         try:
             self.cwd = os.getcwd()
@@ -128,12 +129,15 @@ class Enforcer:
                         return False
             return True
         if kind == LINECACHE:
-            for capability, target, _ in checks:
+            # linecache reads Python source for tracebacks, and stats candidate files to find it:
+            # contents only of .py files, metadata of anything.
+            for capability, target, api in checks:
                 if capability not in (FS_READONLY, ENV_READONLY):
                     return False
-                value = target.get()
-                if capability == FS_READONLY and not (isinstance(value, str) and value.endswith((".py", ".pyw"))):
-                    return False
+                if capability == FS_READONLY and api == "open":
+                    value = target.get()
+                    if not (isinstance(value, str) and value.endswith((".py", ".pyw"))):
+                        return False
             return True
         if kind == LOGGING:
             handler = frame.f_locals.get("self")
@@ -248,6 +252,8 @@ class Enforcer:
         index = next((i for i, item in enumerate(chain) if item is link), -1)
         outer = chain[index + 1:] if index >= 0 else []
         caller = next((item for item in outer if item.origin == APP), outer[0] if outer else None)
+        if caller is None and link.frame is not None:
+            caller = self._display_caller(link.frame)
         if caller is not None and caller.filename:
             called_from = f"{self.origins.relative(caller.filename, caller.origin)}:{caller.line()}"
         if origin == APP:
@@ -264,6 +270,18 @@ class Enforcer:
                          scope=scope, location=location, called_from=called_from,
                          hint=self.hint(origin, capability, scope, scoped), display=display,
                          scoped=scoped, allowed=allowed)
+
+    def _display_caller(self, frame) -> Optional[Link]:
+        """For messages only: the application frame beyond the walk's end (an import statement)."""
+        own = self.origins.origin(frame.f_code.co_filename)
+        frame = frame.f_back
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            origin = self.origins.origin(filename)
+            if origin == APP and origin != own:
+                return Link(origin, filename, frame)
+            frame = frame.f_back
+        return None
 
     def _rel(self, path: str) -> str:
         if not path:
@@ -308,6 +326,11 @@ class Enforcer:
 
     def handle_event(self, event: str, args: tuple) -> None:
         """Called by the audit hook for every relevant event."""
+        rule = self.guard_rules.get(event)
+        if rule is not None:
+            rule(event, args, sys._getframe(1).f_back)
+            if event not in EVENTS:
+                return
         try:
             checks = _hook.checks_for(event, args)
         except Exception as exc:
@@ -361,9 +384,19 @@ def describe_event(event: str, args: tuple) -> str:
             shown = [args[1]]
         elif event == "os.system" and args:
             shown = [args[0]]
-        elif event == "socket.__new__" and len(args) > 1:
-            return f"{spec.api}(family={safe_repr(args[1])})"
+        elif event == "socket.__new__" and len(args) > 3:
+            return f"{spec.api}({_const('AF_', args[1])}, {_const('SOCK_', args[2])})"
     return f"{spec.api}({', '.join(safe_repr(a) for a in shown)})"
+
+
+def _const(prefix: str, value) -> str:
+    import _socket
+    if prefix == "SOCK_" and isinstance(value, int):
+        value &= 0xF  # without SOCK_CLOEXEC / SOCK_NONBLOCK
+    for name in dir(_socket):
+        if name.startswith(prefix) and getattr(_socket, name) == value and name not in ("AF_UNSPEC",):
+            return f"socket.{name}"
+    return safe_repr(value)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -532,7 +565,7 @@ def enable(config=None, mode: Optional[str] = None, **options) -> Enforcer:
             patch_logging(sys.modules["logging"])
         from . import guards  # hardening: routes that raise no audit event (issue 4)
         guards.install(enforcer)
-        enforcer.hook = _hook.install(enforcer.handle_event)
+        enforcer.hook = _hook.install(enforcer.handle_event, _hook.WATCHED | frozenset(enforcer.guard_rules))
         _active = enforcer
         return enforcer
 

@@ -250,8 +250,8 @@ def make_hook(handle: Callable[[str, tuple], None], watched: frozenset = WATCHED
     return capimport_audit_hook
 
 
-def install(handle: Callable[[str, tuple], None]) -> Callable:
+def install(handle: Callable[[str, tuple], None], watched: frozenset = WATCHED) -> Callable:
     """Install the hook for the rest of the process (audit hooks cannot be removed)."""
-    hook = make_hook(handle)
+    hook = make_hook(handle, watched)
     sys.addaudithook(hook)
     return hook

@@ -115,9 +115,16 @@ class Reporter:
             pass
 
     def denied(self, violation: Violation) -> None:
+        """A denial raises in the acting code; it is also shown once on stderr, because code
+        that swallows the error (as malware does) would otherwise hide it."""
+        key = ("denied", violation.origin, violation.capability, violation.api_name)
         with self.lock:
             self.denials += 1
+            first = key not in self.seen
+            self.seen.add(key)
         self.write_log(violation)
+        if first and self.live_warnings:
+            self._err(violation.message("enforce"))
 
     def warned(self, violation: Violation) -> None:
         key = (violation.origin, violation.capability, violation.api_name)

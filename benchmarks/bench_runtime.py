@@ -1,0 +1,167 @@
+"""Run-time overhead of ``python -m capimport`` against plain ``python``, in one run.
+
+    python benchmarks/bench_runtime.py [--runs N] [--quick]
+
+Measures, each as a ratio against plain Python measured in the same run
+(runs alternate, so drift affects both sides alike):
+
+1. startup: ``-c pass``;
+2. importing heavy real packages (requests, httpx, click, rich, jinja2) in the
+   real-package venv (``benchmarks/realvenv.py``; skipped when it cannot be built);
+3. a granted distribution doing many ``open``/``os.stat``/``os.listdir`` calls
+   (and the same from the application's own code), timed inside the process.
+
+Prints a Markdown table (the figures in docs/performance.md come from it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+import realvenv  # noqa: E402
+from distbuilder import make_dist, write_config  # noqa: E402
+
+BUSY = '''
+import os, time
+
+def _deep(n, fn):
+    return fn() if n == 0 else _deep(n - 1, fn)
+
+def work(folder, n, depth=0):
+    names = sorted(os.listdir(folder))
+    def body():
+        t0 = time.perf_counter()
+        for i in range(n):
+            path = os.path.join(folder, names[i % len(names)])
+            with open(path, "rb") as f:
+                f.read(16)
+            os.stat(path)
+        os.listdir(folder)
+        return time.perf_counter() - t0
+    return _deep(depth, body)
+'''
+
+APP = '''
+import sys, time, busyfs
+folder, n = sys.argv[1], int(sys.argv[2])
+out = {}
+out["dist"] = busyfs.work(folder, n)
+out["dist-deep"] = busyfs.work(folder, n, depth=20)
+t0 = time.perf_counter()
+import os
+names = sorted(os.listdir(folder))
+for i in range(n):
+    path = os.path.join(folder, names[i % len(names)])
+    with open(path, "rb") as f:
+        f.read(16)
+    os.stat(path)
+out["app"] = time.perf_counter() - t0
+print("TIMES", __import__("json").dumps(out))
+'''
+
+
+def _time(cmd, cwd, env) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed: {proc.stderr[-2000:]}")
+    return elapsed
+
+
+def compare(plain, ours, cwd, env, runs):
+    a, b = [], []
+    for _ in range(runs):
+        a.append(_time(plain, cwd, env))
+        b.append(_time(ours, cwd, env))
+    return statistics.median(a), statistics.median(b), min(a), min(b)
+
+
+def project(root: str, grant_busy: bool = True) -> tuple[str, str]:
+    site = os.path.join(root, "site")
+    proj = os.path.join(root, "proj")
+    os.makedirs(proj, exist_ok=True)
+    make_dist(site, "busyfs", "1.0", files={"busyfs/__init__.py": BUSY})
+    write_config(proj, """
+        [tool.capimport]
+        mode = "enforce"
+        [tool.capimport.packages]
+        busyfs = ["fs-readonly"]
+        """)
+    with open(os.path.join(proj, "app.py"), "w") as handle:
+        handle.write(textwrap.dedent(APP))
+    data = os.path.join(root, "data")
+    os.makedirs(data)
+    for i in range(50):
+        with open(os.path.join(data, f"f{i}.txt"), "w") as handle:
+            handle.write("x" * 100)
+    return site, proj
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as root:
+        site, proj = project(root)
+        env = realvenv.env_for([site])
+        python = sys.executable
+        try:
+            real = realvenv.ensure()
+        except Exception as exc:  # no index: measure with this interpreter only
+            print(f"(real-package venv unavailable: {exc})", file=sys.stderr)
+            real = None
+        startup_python = real or python
+        m0, m1, n0, n1 = compare([startup_python, "-c", "pass"],
+                                 [startup_python, "-m", "capimport", "-c", "pass"], proj, env, args.runs)
+        rows.append(("startup `-c pass`", m0, m1, n0, n1))
+        if real:
+            code = "import requests, httpx, click, rich.console, rich.table, jinja2"
+            m0, m1, n0, n1 = compare([real, "-c", code], [real, "-m", "capimport", "-c", code],
+                                     proj, env, args.runs)
+            rows.append(("import requests, httpx, click, rich, jinja2", m0, m1, n0, n1))
+        times = {"plain": [], "capimport": []}
+        for _ in range(max(3, args.runs // 3)):
+            for label, cmd in (("plain", [python, "app.py"]), ("capimport", [python, "-m", "capimport", "app.py"])):
+                proc = subprocess.run(cmd + [os.path.join(root, "data"), str(args.calls)], cwd=proj, env=env,
+                                      capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise RuntimeError(proc.stderr)
+                line = next(l for l in proc.stdout.splitlines() if l.startswith("TIMES "))
+                times[label].append(json.loads(line[6:]))
+        for key, title in (("dist", "granted dist: open+read+stat x N"),
+                           ("dist-deep", "same, 20 frames deeper"),
+                           ("app", "application code: open+read+stat x N")):
+            plain = [t[key] for t in times["plain"]]
+            ours = [t[key] for t in times["capimport"]]
+            rows.append((f"{title} (N={args.calls})", statistics.median(plain), statistics.median(ours),
+                         min(plain), min(ours)))
+    if args.json:
+        print(json.dumps([dict(zip(("case", "plain_median", "capimport_median", "plain_min", "capimport_min"), r))
+                          for r in rows], indent=2))
+        return 0
+    print(f"Python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} CPUs; {args.runs} runs, medians (min)\n")
+    print("| workload | plain python | python -m capimport | ratio |")
+    print("|---|---|---|---|")
+    for case, m0, m1, n0, n1 in rows:
+        print(f"| {case} | {m0 * 1000:.1f} ms ({n0 * 1000:.1f}) | {m1 * 1000:.1f} ms ({n1 * 1000:.1f}) "
+              f"| {m1 / m0:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
