@@ -1,12 +1,13 @@
 """Hardening: guards for every route to a capability that raises no audit event.
 
 :func:`install` is called once by :func:`capimport.enforcer.enable`, after
-the audit hook's policy is built and before the application runs. Each guard
-module replaces functions *in place* on the real module objects (``posix``
-and every module holding an alias), so that ``sys.modules``, ``importlib``
-and ``from x import y`` all reach the guarded version, and each decides
-through the enforcer's single decision point with the same attribution,
-modes and messages as the audit hook.
+the policy is built and before the audit hook goes in. Each guard module
+replaces functions *in place* on the real module objects (``posix`` and every
+module holding an alias), so that ``sys.modules``, ``importlib`` and
+``from x import y`` all reach the guarded version, and each decides through
+the enforcer's single decision point with the same attribution, modes and
+messages as the audit hook. Rules for audit events the run-time table does
+not cover (tampering, forged identity) go into ``enforcer.guard_rules``.
 
 See ``docs/threat-model.md`` for the routes, the tests that back each claim,
 and what stays open.
@@ -14,6 +15,7 @@ and what stays open.
 
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 _installed: Optional[dict] = None
@@ -24,12 +26,38 @@ def install(enforcer) -> dict:
     global _installed
     if _installed is not None:
         return _installed
+    import builtins
+
     from ..enforcer import _normalise
+    from ..importguard import POST_IMPORT, GuardFinder
+    from . import deferred, environ, filemeta, native, tamper
     from ._base import Guard
-    from . import environ
 
     guard = Guard(enforcer, _normalise)
     result: dict = {}
     result["environ"] = environ.install(guard)
+    guarded_modules: set = set()
+
+    def guard_native(module):
+        native.guard_module(guard, module)
+        guarded_modules.add(module.__name__)
+
+    for name in native.MODULES:
+        module = sys.modules.get(name)
+        if module is None:
+            __import__(name) if name in ("_posixsubprocess", "posix") else None
+            module = sys.modules.get(name)
+        if module is not None:
+            guard_native(module)
+        else:
+            POST_IMPORT.setdefault(name, guard_native)
+    result["native"] = sorted(guarded_modules)
+    result["filemeta"] = filemeta.install(guard)
+    result["deferred"] = deferred.install(guard)
+    tamper.patch_threading_trace(guard)
+    finder = next((f for f in sys.meta_path if isinstance(f, GuardFinder)), None)
+    rules = tamper.build(guard, result["environ"].get("vaults", ()), guarded_modules, finder,
+                         builtins.__dict__["__import__"])
+    enforcer.guard_rules.update(rules)
     _installed = result
     return result

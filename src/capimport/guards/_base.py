@@ -65,8 +65,25 @@ class Guard:
         lazy = Lazy(self._normalise, capability, target)
         self._decide([(capability, lazy, api)], frame, call or api)
 
+    def internal(self, fn, *args, _ident=_get_ident):
+        """Run capimport's own *fn* marked as deciding, so guarded calls inside it pass through."""
+        depth = self._depth
+        tid = _ident()
+        before = depth.get(tid, 0)
+        depth[tid] = before + 1
+        try:
+            return fn(*args)
+        finally:
+            if before:
+                depth[tid] = before
+            else:
+                depth.pop(tid, None)
+
     def links(self, frame):
         """The accountable links for an act at *frame*; None when a privileged frame allows it."""
+        return self.internal(self._links, frame)
+
+    def _links(self, frame):
         enforcer = self.enforcer
         chain = enforcer.chain_for(frame, ())
         if chain is None:
@@ -79,7 +96,7 @@ class Guard:
         """True when every accountable link holds *capability* for *target* (no report)."""
         lazy = Lazy(lambda: target)
         holds = self.enforcer.holds
-        return all(holds(link.origin, capability, lazy)[0] for link in links)
+        return self.internal(lambda: all(holds(link.origin, capability, lazy)[0] for link in links))
 
     def lacks_entirely(self, links, capability: str):
         """The first link that holds *capability* for no target at all, or None."""

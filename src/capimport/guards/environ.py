@@ -137,8 +137,8 @@ def install(guard) -> dict:
             return
         hidden_seen.add(key)
         try:
-            chain = enforcer.chain_for(frame, ()) or [link]
-            violation = enforcer._violation(link, chain, ENV_READONLY, _Fixed(name), "os.environ",
+            chain = guard.internal(enforcer.chain_for, frame, ()) or [link]
+            violation = guard.internal(enforcer._violation, link, chain, ENV_READONLY, _Fixed(name), "os.environ",
                                             f"os.environ[{name!r}]" if name != "*" else "iterating os.environ",
                                             guard.lacks_entirely([link], ENV_READONLY) is None)
             enforcer.reporter.denied(violation)

@@ -1,0 +1,223 @@
+"""Routes 6 and 7: forged identity and tampering with capimport, as audit-event rules.
+
+The enforcer hands these events to :func:`rules` before its own table:
+
+Tampering (route 7), each needs ``ffi`` (code that can do this can do anything):
+
+* ``sys.addaudithook`` (a hook of one's own sees and can stall every event),
+  ``sys.settrace``/``sys.setprofile`` (and ``threading.settrace``/
+  ``setprofile``, which call them in each new thread);
+* ``gc.get_objects``/``get_referrers``/``get_referents`` (they reach the
+  policy, the vault and the originals of every guarded function);
+* ``sys._current_frames`` (other threads' frames, including capimport's);
+* ``object.__getattr__`` on a vault generator (``gi_frame`` would expose the
+  environment; see :mod:`capimport.guards.environ`);
+* ``import`` of a second copy of a guarded C module (``del sys.modules[...]``
+  then import again would hand out unguarded originals); a first import is
+  guarded as it loads;
+* the import guard missing from ``sys.meta_path`` or ``builtins.__import__``
+  replaced: checked on every ``import``/``exec`` event; the original is put
+  back and the import refused (fail closed).
+
+Forged identity (route 6): the origin of code is the file its code object
+names, so naming another file is forging:
+
+* ``compile(source, filename)`` and ``code.__new__`` (``CodeType``,
+  ``code.replace``) by a distribution, naming a file of the standard library,
+  capimport or another distribution: denied (needs ``ffi``). Naming any other
+  real path (which would read as the application's code) relabels that file
+  name to the distribution that compiled it, so the code keeps the
+  distribution's identity wherever it runs (this is what jinja2 does with
+  template paths; it stays jinja2's);
+* ``exec`` of a code object during an import whose ``co_filename`` names a
+  file other than the one being imported (a sourceless ``.pyc`` with a false
+  ``co_filename``): the module's own origin is used instead, by relabelling
+  that file name;
+* ``marshal.loads`` by a distribution: allowed, but the code it yields is
+  held to the same rule at ``exec``/``function.__new__``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+
+from ..attribution import APP, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING, STDLIB, UNKNOWN
+from ..capabilities import FFI
+from ..errors import CapabilityError
+from ..hook import Lazy
+
+_NONE = Lazy(lambda: None)
+
+FFI_EVENTS = {
+    "sys.addaudithook": "sys.addaudithook",
+    "sys.settrace": "sys.settrace",
+    "sys.setprofile": "sys.setprofile",
+    "gc.get_objects": "gc.get_objects",
+    "gc.get_referrers": "gc.get_referrers",
+    "gc.get_referents": "gc.get_referents",
+    "sys._current_frames": "sys._current_frames",
+    "cpython.PyInterpreterState_New": "a new subinterpreter",
+}
+
+_FORGERY_TARGETS = frozenset({STDLIB, CAPIMPORT, IMPORT, LINECACHE, LOGGING})
+
+
+def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import) -> dict:
+    """The event -> rule(event, args, frame) table."""
+    enforcer = guard.enforcer
+    decide = enforcer.decide
+    origins = enforcer.origins
+    vault_ids = frozenset(id(v) for v in vaults)
+    _getframe = sys._getframe
+
+    def need_ffi(event, args, frame, api=None):
+        decide([(FFI, _NONE, api or FFI_EVENTS.get(event, event))], frame, api or FFI_EVENTS.get(event, event))
+
+    def on_getattr(event, args, frame):
+        if args and id(args[0]) in vault_ids:
+            need_ffi(event, args, frame, f"{args[1]} of capimport's environment vault")
+
+    def actor(frame):
+        links = guard.links(frame)
+        return links[0].origin if links else None
+
+    def check_name(filename, frame, api):
+        if not isinstance(filename, str):
+            try:
+                filename = os.fsdecode(filename)
+            except Exception:
+                return
+        who = actor(frame)
+        if who is None or who in (APP,):
+            return
+        claimed = origins.origin(filename)
+        if claimed == who or claimed == DYNAMIC:
+            return
+        if claimed in _FORGERY_TARGETS or claimed not in (APP, UNKNOWN):
+            decide([(FFI, _NONE, api)], frame, f"{api} naming {filename!r}, a file of {_label(claimed)}")
+            return
+        # A path that would read as the application's (or nobody's): it is the distribution's code.
+        origins.cache[filename] = who
+
+    def on_compile(event, args, frame):
+        if len(args) > 1:
+            check_name(args[1], frame, "compile() with another's file name")
+
+    def on_code_new(event, args, frame):
+        if len(args) > 1:
+            check_name(args[1], frame, "types.CodeType/code.replace with another's file name")
+
+    def on_exec(event, args, frame):
+        integrity(frame)
+        code = args[0] if args else None
+        filename = getattr(code, "co_filename", None)
+        if not isinstance(filename, str):
+            return
+        module_origin = _importing_origin(frame) if filename[:1] != "<" else None
+        if module_origin is not None:
+            real = origins.origin(module_origin)
+            claimed = origins.origin(filename)
+            if real != claimed and real not in (STDLIB, CAPIMPORT, IMPORT) and filename != module_origin:
+                if claimed in _FORGERY_TARGETS or claimed not in (APP, UNKNOWN, DYNAMIC):
+                    decide([(FFI, _NONE, "import of code with a false co_filename")], frame,
+                           f"import of {module_origin!r} whose code names {filename!r}")
+                origins.cache[filename] = real
+            return
+        if filename[:1] != "<":
+            check_name(filename, frame, "exec of code with another's file name")
+
+    def on_function_new(event, args, frame):
+        code = args[0] if args else None
+        filename = getattr(code, "co_filename", None)
+        if isinstance(filename, str) and filename[:1] != "<":
+            check_name(filename, frame, "types.FunctionType with another's code")
+
+    def integrity(frame):
+        problems = []
+        path = sys.meta_path
+        if not (isinstance(path, list) and path and path[0] is meta_finder):
+            try:
+                if isinstance(path, list):
+                    while meta_finder in path:
+                        path.remove(meta_finder)
+                    path.insert(0, meta_finder)
+                else:
+                    sys.meta_path = [meta_finder] + list(path or ())
+            except Exception:
+                sys.meta_path = [meta_finder]
+            problems.append("capimport's import guard was moved or removed from sys.meta_path")
+        if builtins.__dict__.get("__import__") is not real_import:
+            builtins.__dict__["__import__"] = real_import
+            problems.append("builtins.__import__ was replaced")
+        if problems and not guard.busy():
+            message = "; ".join(problems) + "; restored"
+            enforcer.reporter.internal_error(f"tampering detected: {message}")
+            if enforcer.mode == "enforce":
+                raise CapabilityError(f"capimport: tampering detected: {message}; this import is refused "
+                                      f"(fail closed)", capability=FFI, api="import")
+
+    def on_import(event, args, frame):
+        integrity(frame)
+        name = args[0] if args else None
+        filename = args[1] if len(args) > 1 else None
+        if filename is not None and name in guarded_modules:
+            need_ffi(event, args, frame, f"a second copy of the C module {name}")
+
+    rules = {event: need_ffi for event in FFI_EVENTS}
+    rules.update({
+        "object.__getattr__": on_getattr,
+        "compile": on_compile,
+        "code.__new__": on_code_new,
+        "exec": on_exec,
+        "function.__new__": on_function_new,
+        "import": on_import,
+    })
+    return rules
+
+
+def _importing_origin(frame):
+    """The file being imported when *frame* is the import system executing a module, else None."""
+    depth = 0
+    if frame is None or not frame.f_code.co_filename.startswith("<frozen importlib"):
+        return None  # exec called by code, not by the import system
+    while frame is not None and depth < 4:
+        code = frame.f_code
+        if not code.co_filename.startswith("<frozen importlib"):
+            return None
+        if code.co_name == "exec_module":
+            module = frame.f_locals.get("module")
+            spec = getattr(module, "__spec__", None)
+            origin = getattr(spec, "origin", None)
+            return origin if isinstance(origin, str) else None
+        frame = frame.f_back
+        depth += 1
+    return None
+
+
+def _label(origin: str) -> str:
+    return {STDLIB: "the standard library", CAPIMPORT: "capimport", IMPORT: "the import system",
+            LINECACHE: "the standard library", LOGGING: "the standard library"}.get(origin, f"'{origin}'")
+
+
+def patch_threading_trace(guard) -> None:
+    """``threading.settrace``/``setprofile`` store a tracer every new thread installs: needs ``ffi`` too."""
+    import threading
+
+    decide = guard.enforcer.decide
+    for name in ("settrace", "setprofile"):
+        original = getattr(threading, name, None)
+        if original is None or getattr(original, "_capimport_guard", False):
+            continue
+
+        def make(original=original, name=name):
+            def guarded(func, *args, **kwargs):
+                if not guard.busy():
+                    decide([(FFI, _NONE, f"threading.{name}")], sys._getframe(1), f"threading.{name}")
+                return original(func, *args, **kwargs)
+            guarded._capimport_guard = True
+            guarded.__name__ = name
+            return guarded
+
+        setattr(threading, name, make())
