@@ -44,9 +44,11 @@ IMPORT = ":import:"
 LINECACHE = ":linecache:"
 LOGGING = ":logging:"
 UNKNOWN = ":unknown:"
+#: The runner's own frames: the bottom of the program's stack (the walk stops there).
+BOTTOM = ":bottom:"
 
 #: Origins that are not actors: skipped by the walk.
-TRANSPARENT = frozenset({STDLIB, DYNAMIC, CAPIMPORT, IMPORT, LINECACHE, LOGGING})
+TRANSPARENT = frozenset({STDLIB, DYNAMIC, CAPIMPORT, IMPORT, LINECACHE, LOGGING, BOTTOM})
 #: Origins whose frames may end the walk.
 PRIVILEGED = frozenset({IMPORT, LINECACHE, LOGGING})
 
@@ -86,6 +88,8 @@ class OriginMap:
         self._owned: dict[str, tuple[frozenset, tuple[str, ...]]] = {}
         self._source_roots: dict[str, tuple[str, ...]] = {}
         self._locations: dict[str, str] = {}
+        for name in ("runner.py", "__main__.py"):
+            self.cache[os.path.join(os.path.dirname(os.path.abspath(__file__)), name)] = BOTTOM
         for stdlib in self.stdlib_dirs:
             self.cache[stdlib + "linecache.py"] = LINECACHE
             self.cache[stdlib + "logging" + os.sep + "__init__.py"] = LOGGING
@@ -276,17 +280,20 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
     cache = origins.cache
     classify = origins.origin
     last = None
+    deps = False  # a dependency of capimport is in the chain (rare)
     while frame is not None:
-        code = frame.f_code
-        filename = code.co_filename
+        filename = frame.f_code.co_filename
         origin = cache.get(filename)
         if origin is None:
             origin = classify(filename)
         if origin in TRANSPARENT:
-            if origin is CAPIMPORT or origin == CAPIMPORT:
-                if chain and any(link.origin in CAPIMPORT_DEPENDENCIES for link in chain):
+            if origin == BOTTOM:
+                break
+            if origin == CAPIMPORT:
+                if deps:
                     chain = [link for link in chain if link.origin not in CAPIMPORT_DEPENDENCIES]
                     last = chain[-1].origin if chain else None
+                    deps = False
             elif origin in PRIVILEGED:
                 if chain:
                     return chain
@@ -297,6 +304,8 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
         if origin != last:
             chain.append(Link(origin, filename, frame))
             last = origin
+            if origin in CAPIMPORT_DEPENDENCIES:
+                deps = True
         frame = frame.f_back
     if inherited:
         for link in inherited:

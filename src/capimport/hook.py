@@ -172,11 +172,12 @@ def checks_for(event: str, args: tuple) -> list:
         mode = args[1] if len(args) > 1 else None
         writes = bool(flags & _WRITE_FLAGS) or (isinstance(mode, str) and any(c in mode for c in "wax+"))
         capability = FS if writes else FS_READONLY
-        target = Lazy(path_target, _plain(args[0]))
+        raw = _plain(args[0])
+        target = Lazy(path_target, raw)
         out.append((capability, target, spec.api))
         # The environment is readable through /proc: that is an env-readonly act as well.
         if not writes:
-            out.append((ENV_READONLY, Lazy(_environ_target, target), spec.api))
+            out.append((ENV_READONLY, Lazy(_environ_target, raw, target), spec.api))
         return out
     for scope in spec.scope:
         kind = scope[0]
@@ -224,7 +225,29 @@ def checks_for(event: str, args: tuple) -> list:
 _ENVIRON_SKIP = object()
 
 
-def _environ_target(path_lazy: Lazy):
+def _proc_dev() -> Optional[int]:
+    try:
+        return os.stat("/proc/self/environ").st_dev
+    except OSError:
+        return None
+
+
+_PROC_DEV = _proc_dev()
+
+
+def _environ_target(raw, path_lazy: Lazy):
+    """``"*"`` when the file opened is a process's environment (/proc/<pid>/environ), else skip.
+
+    One ``stat`` tells whether the file lives on procfs at all (however it is named:
+    symlinks, ``/dev/fd``, ``..``); only then is the path resolved and matched.
+    """
+    if _PROC_DEV is None or isinstance(raw, int):
+        return _ENVIRON_SKIP
+    try:
+        if os.stat(raw).st_dev != _PROC_DEV:
+            return _ENVIRON_SKIP
+    except (OSError, ValueError, TypeError):
+        return _ENVIRON_SKIP  # nothing there to read (the open itself will fail)
     path = path_lazy.get()
     if isinstance(path, str) and _ENVIRON_FILE.match(path):
         return "*"  # the whole environment: only an env-readonly grant covering every name allows it
