@@ -34,6 +34,13 @@ def install(enforcer) -> dict:
     from ._base import Guard
 
     guard = Guard(enforcer, _normalise)
+    import os
+
+    from ..attribution import BOTTOM
+    from . import boundary
+    # Deferred callables run from Accountable.__call__: the walk stops there and continues
+    # with the registering chain only.
+    enforcer.origins.cache[os.path.abspath(boundary.__file__)] = BOTTOM
     result: dict = {}
     result["environ"] = environ.install(guard)
     guarded_modules: set = set()

@@ -27,6 +27,7 @@ import sys
 import threading
 
 from ..attribution import APP
+from .boundary import Accountable
 
 _get_ident = threading.get_ident
 
@@ -43,39 +44,6 @@ def _capture(guard, frame):
     if all(link.origin == APP for link in chain):
         return ()
     return chain
-
-
-class Accountable:
-    """A callable that runs *func* with *chain* as the thread's inherited chain (replacing it)."""
-
-    __slots__ = ("func", "chain", "inherited", "__weakref__")
-
-    def __init__(self, func, chain, inherited):
-        self.func = func
-        self.chain = chain
-        self.inherited = inherited
-
-    def __call__(self, *args, **kwargs):
-        tid = _get_ident()
-        inherited = self.inherited
-        saved = inherited.get(tid)
-        inherited[tid] = self.chain
-        try:
-            return self.func(*args, **kwargs)
-        finally:
-            if saved is None:
-                inherited.pop(tid, None)
-            else:
-                inherited[tid] = saved
-
-    def __repr__(self):
-        return f"<capimport accountable {self.func!r}>"
-
-    def __eq__(self, other):
-        return self.func == (other.func if isinstance(other, Accountable) else other)
-
-    def __hash__(self):
-        return hash(self.func)
 
 
 def wrap(guard, func, frame):

@@ -163,6 +163,9 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         name = args[0] if args else None
         filename = args[1] if len(args) > 1 else None
         if filename is not None and name in guarded_modules:
+            # The import system's privilege covers loading modules, not re-creating guarded ones.
+            while frame is not None and frame.f_code.co_filename.startswith(("<frozen importlib", "<frozen zipimport")):
+                frame = frame.f_back
             need_ffi(event, args, frame, f"a second copy of the C module {name}")
 
     rules = {event: need_ffi for event in FFI_EVENTS}

@@ -1,0 +1,299 @@
+"""Routes 2-8: each attack succeeds without capimport and has no effect under it.
+
+One child process pair per route family; the attacking code is a real
+installed distribution (``evil``) with the grants given in CONFIG, and every
+outcome is checked by its side effect (a marker file, a child that ran, a
+hook that fired), not only by an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from sechelp import ATTEMPT, SRC as SRC_DIR, Scenario, denied, ok, results
+
+CONFIG = '''
+[tool.capimport]
+mode = "enforce"
+[tool.capimport.packages]
+evil = ["fs-readonly"]
+'''
+
+
+def _scenario(tmp_path, evil_code: str, app: str = "import evil\nevil.run()\n", config: str = CONFIG, **extra):
+    return Scenario(tmp_path, config=config, app=app,
+                    dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + evil_code}}, **extra})
+
+
+def test_native_entry_points_without_events(tmp_path):
+    """Route 3: fork_exec (subprocess's and multiprocessing spawn's helper), mkfifo, mknod, setsid..."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = f'''
+import os, sys, importlib
+MARKS = {str(marks)!r}
+def run():
+    import _posixsubprocess
+    def fork_exec(mark):
+        r, w = os.pipe()
+        argv = [b"/bin/sh", b"-c", ("touch " + MARKS + "/" + mark).encode()]
+        pid = importlib.import_module("_posixsubprocess").fork_exec(
+            argv, [b"/bin/sh"], True, (), None, None, -1, -1, -1, -1, -1, -1, r, w,
+            False, False, -1, None, None, None, -1, None, False)
+        os.close(w); os.read(r, 100); os.close(r); os.waitpid(pid, 0)
+        return pid
+    attempt("fork_exec", fork_exec, "fork_exec")
+    attempt("fork_exec_alias", lambda: sys.modules["_posixsubprocess"].fork_exec)
+    def spawnv(mark):
+        from multiprocessing import util
+        pid = util.spawnv_passfds(b"/bin/sh", [b"/bin/sh", b"-c", ("touch " + MARKS + "/" + mark).encode()], ())
+        os.waitpid(pid, 0)
+    attempt("mp_spawnv_passfds", spawnv, "spawnv")
+    attempt("mkfifo", os.mkfifo, MARKS + "/fifo")
+    attempt("mkfifo_posix", sys.modules["posix"].mkfifo, MARKS + "/fifo2")
+    attempt("mknod", os.mknod, MARKS + "/node")
+    def reimport():
+        del sys.modules["_posixsubprocess"]
+        return importlib.import_module("_posixsubprocess").fork_exec
+    attempt("reimport_copy", reimport)
+    import readline
+    attempt("readline_history", readline.write_history_file, MARKS + "/history")
+    attempt("setpgid", os.setpgid, 0, 0)
+    report()
+'''
+    scenario = _scenario(tmp_path, code)
+    plain = results(scenario.plain())
+    assert sorted(os.listdir(marks)) == ["fifo", "fifo2", "fork_exec", "history", "node", "spawnv"], plain
+    for name in ("fork_exec", "mkfifo", "mknod", "readline_history", "setpgid", "reimport_copy"):
+        assert ok(plain[name]), (name, plain[name])
+    for entry in os.listdir(marks):
+        os.remove(marks / entry)
+    guarded = results(scenario.guarded())
+    assert os.listdir(marks) == [], guarded
+    for name in ("fork_exec", "mp_spawnv_passfds", "mkfifo", "mkfifo_posix", "mknod", "readline_history",
+                 "setpgid", "reimport_copy"):
+        assert denied(guarded[name]), (name, guarded[name])
+
+
+def test_deferred_execution_keeps_the_registrants_grant(tmp_path):
+    """Route 4: builtins and partials scheduled by a distribution run with its grant, not the app's."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = f'''
+import os, sys, atexit, weakref, functools, signal, threading, codecs
+from concurrent.futures import ThreadPoolExecutor
+MARKS = {str(marks)!r}
+class Victim: pass
+VICTIM = Victim()
+def touch(name):
+    return functools.partial(open, os.path.join(MARKS, name), "w")
+def run():
+    attempt("atexit", atexit.register, touch("atexit"))
+    attempt("finalize", weakref.finalize, VICTIM, touch("finalize"))
+    t = threading.Timer(0, touch("timer")); attempt("timer", t.start); t.join()
+    t = threading.Thread(target=open, args=(os.path.join(MARKS, "thread"), "w")); t.start(); t.join()
+    attempt("signal", signal.signal, signal.SIGUSR1, lambda *a, f=touch("never"): None)
+    attempt("signal_builtin", signal.signal, signal.SIGUSR2, functools.partial(os.makedirs, os.path.join(MARKS, "signal")))
+    ex = ThreadPoolExecutor(1)
+    attempt("executor", lambda: ex.submit(touch("executor")).exception() or "ok")
+    attempt("at_fork", lambda: os.register_at_fork(before=touch("at_fork")))
+    import asyncio
+    loop = asyncio.new_event_loop()
+    loop.call_soon(touch("call_soon")); loop.call_later(0, touch("call_later"))
+    attempt("run_in_executor", lambda: loop.run_until_complete(loop.run_in_executor(None, touch("run_in_executor"))))
+    loop.close()
+    report()
+'''
+    app = '''
+import os, signal, json, evil
+evil.run()
+evil.VICTIM = None   # the finalizer runs from the application's stack
+import gc; gc.collect()
+try:
+    os.kill(os.getpid(), signal.SIGUSR2)   # the handler runs in whatever frame is current
+except Exception as exc:
+    print("signal-raised", type(exc).__name__)
+if hasattr(os, "fork"):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+'''
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["fs-readonly"]\n'
+    scenario = _scenario(tmp_path, code, app=app, config=config)
+    proc = scenario.plain()
+    results(proc)
+    expected = {"atexit", "finalize", "timer", "thread", "signal", "executor", "at_fork", "call_soon",
+                "call_later", "run_in_executor"}
+    assert set(os.listdir(marks)) == expected, (os.listdir(marks), proc.stderr)
+    for entry in os.listdir(marks):
+        path = marks / entry
+        os.rmdir(path) if path.is_dir() else os.remove(path)
+    proc = scenario.guarded()
+    results(proc)
+    assert os.listdir(marks) == [], (os.listdir(marks), proc.stderr[-3000:])
+
+
+def test_tampering_with_capimport_is_denied(tmp_path):
+    """Route 7: audit hooks, tracing, gc walks, the vault's frame, meta_path and __import__."""
+    code = '''
+import os, sys, gc, builtins, threading
+def run():
+    seen = []
+    sys.addaudithook(lambda event, args: seen.append(event))   # CPython swallows the denial...
+    attempt("addaudithook", lambda: (open(__file__).close(), "open" in seen)[1])   # ...but it never runs
+    attempt("settrace", sys.settrace, None)
+    attempt("setprofile", sys.setprofile, None)
+    attempt("threading_settrace", threading.settrace, lambda *a: None)
+    attempt("gc_get_objects", lambda: len(gc.get_objects()))
+    attempt("gc_referrers", lambda: len(gc.get_referrers(os.environ)))
+    attempt("current_frames", lambda: len(sys._current_frames()))
+    def vault_frame():
+        cells = type(os.environ).__getitem__.__closure__
+        call = [c.cell_contents for c in cells if getattr(c.cell_contents, "__name__", "") == "call"][0]
+        gen = call.__defaults__[-1].__self__
+        return "SECRET" in str(gen.gi_frame.f_locals)
+    attempt("vault_frame", vault_frame)
+    def vault_send():
+        cells = type(os.environ).__getitem__.__closure__
+        call = [c.cell_contents for c in cells if getattr(c.cell_contents, "__name__", "") == "call"][0]
+        return call.__defaults__[-1](("get", b"SECRET", None))
+    attempt("vault_send", vault_send)
+    attempt("meta_path", lambda: sys.meta_path.pop(0).__class__.__name__)
+    attempt("import_after_meta_path", lambda: __import__("json.tool").__name__)
+    attempt("replace_import", lambda: setattr(builtins, "__import__", lambda *a, **k: None))
+    attempt("import_after_replace", lambda: __import__("xml.dom.minidom").__name__)
+    report()
+'''
+    app = "import os, sys, json, evil\nevil.run()\nprint(json.dumps({'first': type(sys.meta_path[0]).__name__}))\n"
+    scenario = _scenario(tmp_path, code, app=app)
+    plain_proc = scenario.plain(extra_env={"SECRET": "x"})
+    plain = json.loads(plain_proc.stdout.splitlines()[0])
+    for name in ("settrace", "setprofile", "threading_settrace", "gc_get_objects",
+                 "gc_referrers", "current_frames", "meta_path", "replace_import"):
+        assert ok(plain[name]), (name, plain[name])
+    assert plain["addaudithook"] == "ok:True", plain["addaudithook"]
+    guarded_proc = scenario.guarded(extra_env={"SECRET": "x"})
+    guarded = json.loads(guarded_proc.stdout.splitlines()[0])
+    assert guarded["addaudithook"] == "ok:False", guarded["addaudithook"]
+    for name in ("settrace", "setprofile", "threading_settrace", "gc_get_objects",
+                 "gc_referrers", "current_frames", "vault_frame", "import_after_meta_path",
+                 "import_after_replace"):
+        assert denied(guarded[name]), (name, guarded[name])
+    assert guarded["vault_send"] == "ok:('ok', None)"   # the vault decides for its real caller
+    assert results(guarded_proc) == {"first": "GuardFinder"}   # put back, and still first
+
+
+def test_forged_identity_is_not_believed(tmp_path):
+    """Route 6: compile/CodeType/marshal with another's file name, sourceless .pyc with a false name."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    import marshal
+    fake = compile(f"open({str(marks / 'pyc')!r}, 'w').close()\n", "/nonexistent/app_like.py", "exec")
+    import importlib.util
+    pyc = importlib.util.MAGIC_NUMBER + b"\x00" * 12 + marshal.dumps(fake)
+    code = f'''
+import os, sys, types, marshal
+MARKS = {str(marks)!r}
+CAPIMPORT_FILE = {os.path.join(SRC_DIR, "capimport", "enforcer.py")!r}
+SRC = "open(os.path.join(MARKS, NAME), 'w').close()"
+def run():
+    def forge(name, filename):
+        code = compile(SRC, filename, "exec")
+        exec(code, {{"os": os, "MARKS": MARKS, "NAME": name}})
+    attempt("stdlib_name", forge, "stdlib", os.__file__)
+    attempt("capimport_name", forge, "capimport", CAPIMPORT_FILE)
+    attempt("app_name", forge, "app", os.path.abspath("app.py"))
+    attempt("nowhere_name", forge, "nowhere", "/nonexistent/elsewhere.py")
+    def replace():
+        code = compile(SRC, "<evil>", "exec").replace(co_filename=os.__file__)
+        exec(code, {{"os": os, "MARKS": MARKS, "NAME": "replace"}})
+    attempt("code_replace", replace)
+    def later():
+        code = compile("def f():\\n    open(os.path.join(MARKS, 'later'), 'w').close()\\n", "/nonexistent/x.py", "exec")
+        ns = {{"os": os, "MARKS": MARKS}}
+        exec(code, ns)
+        return ns["f"]
+    import atexit
+    attempt("deferred_forged", lambda: setattr(sys.modules["__main__"], "CALLBACK", later()))
+    attempt("sourceless_pyc", lambda: __import__("evil.compiled"))
+    report()
+'''
+    app = "import evil, sys\nevil.run()\ntry:\n    sys.modules['__main__'].CALLBACK()\nexcept PermissionError as e:\n    print('callback denied')\n"
+    scenario = Scenario(tmp_path, config=CONFIG, app=app, dists={"evil": {"files": {
+        "evil/__init__.py": ATTEMPT + code, "evil/compiled.pyc": ""}}})
+    (scenario.site / "evil" / "compiled.pyc").write_bytes(pyc)
+    plain = results(scenario.plain())
+    assert sorted(os.listdir(marks)) == ["app", "capimport", "later", "nowhere", "pyc", "replace", "stdlib"], plain
+    for entry in os.listdir(marks):
+        os.remove(marks / entry)
+    proc = scenario.guarded()
+    guarded = results(proc)
+    assert os.listdir(marks) == [], (guarded, proc.stderr[-2000:])
+    for name in ("stdlib_name", "capimport_name", "code_replace"):
+        assert denied(guarded[name]) and "another's" in guarded[name], (name, guarded[name])
+    for name in ("app_name", "nowhere_name", "sourceless_pyc"):
+        assert denied(guarded[name]) and "'evil'" in guarded[name], (name, guarded[name])
+    assert "callback denied" in proc.stdout
+
+
+def test_ffi_is_denied_before_the_first_symbol(tmp_path):
+    """Route 8: ctypes without ffi never resolves a symbol; subinterpreters need ffi too."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = f'''
+import os
+MARKS = {str(marks)!r}
+def run():
+    def libc():
+        import ctypes
+        return ctypes.CDLL(None).mkdir(os.path.join(MARKS, "ctypes").encode(), 0o755)
+    attempt("ctypes", libc)
+    def sub():
+        import _xxsubinterpreters as interpreters
+        interp = interpreters.create()
+        interpreters.run_string(interp, "import os; os.mkdir(%r)" % os.path.join(MARKS, "subinterp"))
+    attempt("subinterpreter", sub)
+    report()
+'''
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["fs-readonly", "process"]\n'
+    scenario = _scenario(tmp_path, code, config=config)
+    plain = results(scenario.plain())
+    assert sorted(os.listdir(marks)) == ["ctypes", "subinterp"], plain
+    for entry in os.listdir(marks):
+        os.rmdir(marks / entry)
+    guarded = results(scenario.guarded())
+    assert os.listdir(marks) == [], guarded
+    assert denied(guarded["ctypes"]), guarded
+    # CPython turns the hook's denial into "RuntimeError: interpreter creation failed".
+    assert guarded["subinterpreter"] == "denied:RuntimeError:interpreter creation failed", guarded
+
+
+def test_file_metadata_needs_fs_readonly(tmp_path):
+    """Route 2: stat and friends reveal whether files exist; they need fs-readonly on the path."""
+    secret = tmp_path / "secret-dir"
+    secret.mkdir()
+    (secret / "id_rsa").write_text("key")
+    code = f'''
+import os, pathlib
+SECRET = {str(secret)!r}
+def run():
+    attempt("exists", os.path.exists, SECRET + "/id_rsa")
+    attempt("stat", lambda: os.stat(SECRET + "/id_rsa").st_size)
+    attempt("lstat", lambda: os.lstat(SECRET).st_mode)
+    attempt("access", os.access, SECRET + "/id_rsa", os.R_OK)
+    attempt("pathlib", lambda: pathlib.Path(SECRET, "id_rsa").is_file())
+    attempt("statvfs", lambda: os.statvfs(SECRET).f_bsize > 0)
+    attempt("getcwd", os.getcwd)
+    report()
+'''
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = []\n'
+    scenario = _scenario(tmp_path, code, config=config)
+    plain = results(scenario.plain())
+    assert plain["exists"] == "ok:True" and plain["stat"] == "ok:3" and plain["pathlib"] == "ok:True"
+    guarded = results(scenario.guarded())
+    for name in ("stat", "lstat", "access", "statvfs", "getcwd"):
+        assert denied(guarded[name]), (name, guarded[name])
+    # exists/isfile swallow OSError (PermissionError included): they answer False, revealing nothing.
+    assert guarded["exists"] == "ok:False" and guarded["pathlib"] in ("ok:False",) or denied(guarded["pathlib"])
