@@ -66,19 +66,10 @@ class Policy:
 
 
 def bundled_manifests_dir() -> Optional[str]:
-    """capimport's library of reviewed manifests: in the wheel, or the checkout's ``manifests/``."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for candidate in (os.path.join(here, "_manifests"),
-                      os.path.join(os.path.dirname(os.path.dirname(here)), "manifests")):
-        if os.path.isdir(candidate):
-            return candidate
-    try:
-        import importlib.util
-        spec = importlib.util.find_spec("capimport._manifests")
-    except (ImportError, ValueError):
-        return None
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    return locations[0] if locations else None
+    """capimport's library of reviewed manifests: ``capimport/_manifests`` (in a checkout, a
+    symlink to the repository's top-level ``manifests/``)."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_manifests")
+    return folder if os.path.isdir(folder) else None
 
 
 def load_policy(config_path: Optional[str] = None, *, script: Optional[str] = None,
