@@ -302,9 +302,15 @@ class _Analyser:
         method = _DISPATCH.get(type(node))
         if method is not None:
             method(self, node, scope)
-        else:
-            for child in ast.iter_child_nodes(node):
-                self.visit(child, scope)
+            return
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.visit(item, scope)
+            elif isinstance(value, ast.AST):
+                self.visit(value, scope)
 
     def visit_all(self, nodes: Iterable, scope: _Scope) -> None:
         for node in nodes:
@@ -900,6 +906,12 @@ _DISPATCH: dict = {
     ast.Attribute: _Analyser._attribute, ast.Name: _Analyser._name, ast.Subscript: _Analyser._subscript,
     ast.Compare: _Analyser._compare, ast.arg: _Analyser._arg_annotation,
 }
+# Leaves that can hold nothing of interest: skipping them saves a call per node.
+for _leaf in (ast.Constant, ast.Load, ast.Store, ast.Del, ast.Pass, ast.Break, ast.Continue):
+    _DISPATCH[_leaf] = _Analyser._skip
+for _base in (ast.operator, ast.unaryop, ast.cmpop, ast.boolop):
+    for _leaf in _base.__subclasses__():
+        _DISPATCH[_leaf] = _Analyser._skip
 for _match_kind in ("MatchAs", "MatchStar", "MatchMapping"):
     if hasattr(ast, _match_kind):
         _DISPATCH[getattr(ast, _match_kind)] = _Analyser._match_capture
