@@ -297,3 +297,68 @@ def run():
         assert denied(guarded[name]), (name, guarded[name])
     # exists/isfile swallow OSError (PermissionError included): they answer False, revealing nothing.
     assert guarded["exists"] == "ok:False" and guarded["pathlib"] in ("ok:False",) or denied(guarded["pathlib"])
+
+
+def test_child_interpreters_are_enforced_with_the_same_policy(tmp_path):
+    """Route 5: subprocess.run([sys.executable, ...]) and multiprocessing spawn children are enforced."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = f'''
+import os, sys, subprocess
+MARKS = {str(marks)!r}
+def write(name):
+    open(os.path.join(MARKS, name), "w").close()
+    return name
+def run():
+    child = "import evil; evil.write('subprocess')"
+    attempt("subprocess", lambda: subprocess.run([sys.executable, "-c", child], capture_output=True).returncode)
+    attempt("subprocess_env", lambda: subprocess.run([sys.executable, "-c", child], env={{"PYTHONPATH": os.environ["PYTHONPATH"]}}, capture_output=True).returncode)
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    def spawn():
+        p = ctx.Process(target=write, args=("spawn",)); p.start(); p.join(); return p.exitcode
+    attempt("mp_spawn", spawn)
+    report()
+'''
+    # evil may start processes but not write files outside an unrelated folder (opening the
+    # pipes multiprocessing hands it is an fs act with no path); the application may do everything.
+    config = ('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
+              'evil = { fs-readonly = ["/"], env-readonly = ["*"], process = ["*"], fs = ["/nonexistent-scope"] }\n')
+    scenario = _scenario(tmp_path, code, app="import evil\nif __name__ == '__main__':\n    evil.run()\n", config=config)
+    plain = results(scenario.plain())
+    assert sorted(os.listdir(marks)) == ["spawn", "subprocess"], plain
+    for entry in os.listdir(marks):
+        os.remove(marks / entry)
+    proc = scenario.guarded()
+    guarded = results(proc)
+    assert os.listdir(marks) == [], (guarded, proc.stderr[-2000:])
+    assert guarded["subprocess"] == guarded["subprocess_env"] == "ok:1", guarded   # the child was denied
+    assert guarded["mp_spawn"] == "ok:1", guarded
+
+
+def test_child_interpreters_still_work_when_granted(tmp_path):
+    """Route 5, no false denial: the same children run normally when the grant covers the act."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = f'''
+import os, sys, subprocess
+MARKS = {str(marks)!r}
+def write(name):
+    open(os.path.join(MARKS, name), "w").close()
+    return name
+def run():
+    child = "import evil; evil.write('subprocess')"
+    attempt("subprocess", lambda: subprocess.run([sys.executable, "-c", child], capture_output=True).returncode)
+    import multiprocessing
+    def spawn():
+        p = multiprocessing.get_context("spawn").Process(target=write, args=("spawn",)); p.start(); p.join()
+        return p.exitcode
+    attempt("mp_spawn", spawn)
+    report()
+'''
+    config = ('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
+              f'evil = {{ fs-readonly = ["/"], env-readonly = ["*"], process = ["*"], fs = ["{marks}"] }}\n')
+    scenario = _scenario(tmp_path, code, app="import evil\nif __name__ == '__main__':\n    evil.run()\n", config=config)
+    proc = scenario.guarded()
+    assert results(proc) == {"subprocess": "ok:0", "mp_spawn": "ok:0"}, proc.stderr[-2000:]
+    assert sorted(os.listdir(marks)) == ["spawn", "subprocess"]

@@ -74,17 +74,24 @@ def _wrap_process(guard, original, api: str):
 
 
 def _wrap_fork_exec(guard, original):
+    from . import children
+
     decide = guard.enforcer.decide
+    options = children.child_options(guard.enforcer)
 
     def fork_exec(*args, **kwargs):
+        executables = args[1] if len(args) > 1 else ()
+        argv = args[0] if args else ()
+        program = executables[0] if executables else (argv[0] if argv else "")
         if not guard.busy():
-            executables = args[1] if len(args) > 1 else ()
-            argv = args[0] if args else ()
-            program = executables[0] if executables else (argv[0] if argv else "")
             env = args[5] if len(args) > 5 else None
             target = Lazy(_program, program, env)
             decide([(PROCESS, target, "_posixsubprocess.fork_exec")], _getframe(1),
                    lambda: f"_posixsubprocess.fork_exec({_short(argv)})")
+            # A Python child starts under capimport with the same policy (route 5).
+            rewritten = guard.internal(children.rewrite, list(argv), program, options)
+            if rewritten is not None and rewritten != list(argv):
+                args = (rewritten,) + tuple(args[1:])
         return original(*args, **kwargs)
 
     return _finish(fork_exec, original)
