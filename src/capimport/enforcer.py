@@ -70,6 +70,8 @@ class Enforcer:
         self.inherited: dict[int, tuple] = {}
         self._depth: dict[int, int] = {}
         self.hook = None
+        self._looked_up: list = []
+        self._resolved: dict = {}
         self.guard_rules: dict = {}  # event -> rule(event, args, frame), from capimport.guards
         self.no_config = not policy.config.found
         try:
@@ -116,7 +118,55 @@ class Enforcer:
         if capability == FS_READONLY and isinstance(value, str) and origin in self.policy.distributions \
                 and self.origins.owns(origin, value):
             return True, False
+        if capability == "net" and scope is not _MISSING and self._named_address(scope, value):
+            return True, False
         return False, scope is not _MISSING
+
+    # -- host names behind socket addresses ---------------------------------------------
+
+    def note_lookup(self, host) -> None:
+        """Remember a host name the program looked up (its addresses may be connected to next)."""
+        if isinstance(host, bytes):
+            host = host.decode("ascii", "replace")
+        if isinstance(host, str) and host and not _is_ip(host):
+            names = self._looked_up
+            if host not in names:
+                names.append(host)
+                if len(names) > 256:
+                    del names[:64]
+
+    def _named_address(self, scope, value) -> bool:
+        """True when *value* is ``(ip, port)`` of a host name the scope allows.
+
+        A grant scoped to ``api.example.com:443`` must allow ``connect(('93.184.216.34', 443))``
+        after the lookup of that name: the address is matched through the names the scope
+        lists and the names the program looked up, resolved forward (cached per process).
+        """
+        if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
+                and _is_ip(value[0])):
+            return False
+        ip, port = value
+        candidates = list(self._looked_up)
+        for pattern in scope:
+            host = pattern.value.rsplit(":", 1)[0] if not pattern.value.startswith("[") else ""
+            if host and "*" not in host and not _is_ip(host):
+                candidates.append(host)
+        for name in dict.fromkeys(candidates):
+            if scope_allows(scope, (name, port)) and ip in self._addresses_of(name):
+                return True
+        return False
+
+    def _addresses_of(self, name: str) -> frozenset:
+        found = self._resolved.get(name)
+        if found is None:
+            import _socket
+            try:
+                infos = _socket.getaddrinfo(name, None)
+                found = frozenset(info[4][0].split("%")[0] for info in infos)
+            except (OSError, UnicodeError, ValueError):
+                found = frozenset()
+            self._resolved[name] = found
+        return found
 
     # -- the walk's privileged frames -------------------------------------------------
 
@@ -344,11 +394,26 @@ class Enforcer:
             return
         if not checks:
             return
+        if event in _LOOKUPS:
+            self.note_lookup(args[_LOOKUPS[event]] if len(args) > _LOOKUPS[event] else None)
         frame = sys._getframe(1).f_back  # the hook's caller (None when C code acts with no Python frame)
         self.decide(checks, frame, lambda: describe_event(event, args))
 
     def close(self) -> None:
         self.reporter.close()
+
+
+#: Events that look a host name up, and the index of the name in their arguments.
+_LOOKUPS = {"socket.getaddrinfo": 0, "socket.gethostbyname": 0, "http.client.connect": 1}
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 def _is_pycache(path: str) -> bool:

@@ -346,3 +346,24 @@ def test_editable_install_is_attributed_by_its_source_folder(project, tmp_path, 
     got = results(proc.stdout)["x"]
     assert got["denied"] and "'edpkg' 1.0 lacks 'net'" in got["error"], (got, proc.stderr)
     assert listener.accepted == 0
+
+
+def test_net_scope_by_host_name_allows_its_addresses(project, listener):
+    """A grant for localhost:PORT allows the connect to 127.0.0.1:PORT that follows the lookup."""
+    other = Listener()
+    project.dist("named", code=NET_LIB.replace('("127.0.0.1", port)', '(host, port)').replace(
+        "def get(port):", "def get(port, host='localhost'):"))
+    _config(project, f'named = {{ net = ["localhost:{listener.port}"] }}')
+    project.script("app.py", ATTEMPT + f"""
+        import named
+        attempt("name", named.get, {listener.port})
+        attempt("ip", named.get, {listener.port}, "127.0.0.1")
+        attempt("other-port", named.get, {other.port})
+        """)
+    try:
+        got = results(project.run("app.py").stdout)
+    finally:
+        other.close()
+    assert got["name"]["ok"] and got["ip"]["ok"], got
+    assert got["other-port"]["denied"], got
+    assert listener.accepted == 2 and other.accepted == 0
