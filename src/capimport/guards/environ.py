@@ -51,8 +51,8 @@ def _make_vault(data: dict, guard, report_hidden):
             frame = _getframe(1)      # whoever sent the request (capimport's frames are transparent)
             reply = None
             try:
-                if guard.busy():
-                    links = None
+                if guard.busy() or guard.plain(frame):
+                    links = None         # only the application and the stdlib: nothing to decide
                 else:
                     links = guard.links(frame)
                 if op == "get":

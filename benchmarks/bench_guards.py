@@ -1,0 +1,141 @@
+"""Overhead of every hardening guard (issue 4), each against plain Python in the same run.
+
+    python benchmarks/bench_guards.py [--quick]
+
+Each figure is the best of several timed loops inside a child process, run
+once as ``python app.py`` (no capimport) and once as ``python -m capimport
+app.py``, alternating. Calls are made from the application's own code (the
+path every stdlib and app caller takes), at stack depth 20 where that
+matters, and from a granted distribution (``benchdist``, the full decision).
+
+Prints a Markdown table (the figures in docs/performance.md "Guards" come from it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+from distbuilder import make_dist, write_config  # noqa: E402
+
+SRC = os.path.join(os.path.dirname(HERE), "src")
+
+TIMING = '''
+import os, sys, time, atexit, weakref, functools
+
+def best(fn, n, repeat=5):
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        out.append((time.perf_counter() - t) / n * 1e9)
+    return min(out)
+
+def deep(depth, fn):
+    return fn() if depth == 0 else deep(depth - 1, fn)
+
+def suite(n, here):
+    class Obj: pass
+    r = {}
+    r["environ.get"] = best(lambda: os.environ.get("HOME"), n)
+    r["environ[k] depth 20"] = deep(20, lambda: best(lambda: os.environ["HOME"], n))
+    r["dict(os.environ)"] = best(lambda: dict(os.environ), max(n // 20, 10))
+    r["os.stat"] = best(lambda: os.stat(here), n)
+    r["os.stat depth 20"] = deep(20, lambda: best(lambda: os.stat(here), n))
+    r["os.path.exists depth 20"] = deep(20, lambda: best(lambda: os.path.exists(here), n))
+    r["os.getcwd"] = best(os.getcwd, n)
+    r["atexit.register+unregister"] = best(lambda: atexit.unregister(atexit.register(len)), n)
+    r["weakref.finalize"] = best(lambda: weakref.finalize(Obj(), len, ()), n)
+    r["compile (small)"] = best(lambda: compile("x = 1", "<bench>", "exec"), max(n // 10, 10))
+    import asyncio
+    loop = asyncio.new_event_loop()
+    r["loop.call_soon"] = best(lambda: loop.call_soon(len, ()), n)
+    loop.close()
+    import subprocess
+    r["subprocess.run(['true'])"] = best(lambda: subprocess.run(["true"]), 20, repeat=3)
+    return r
+'''
+
+APP = '''
+import json, sys, os, benchdist
+from apptiming import suite
+n = int(sys.argv[1])
+here = os.path.dirname(os.path.abspath(__file__))
+app = suite(n, here)
+dist = benchdist.run(n, here)
+print(json.dumps({"app": app, "dist": dist}))
+'''
+
+DIST = '''
+from .timing import suite
+def run(n, here):
+    return suite(n, here)
+'''
+
+
+def build(root: str) -> tuple[str, str]:
+    site = os.path.join(root, "site-packages")
+    project = os.path.join(root, "project")
+    os.makedirs(project)
+    make_dist(site, "benchdist", files={"benchdist/__init__.py": DIST,
+                                        "benchdist/timing.py": textwrap.dedent(TIMING)})
+    write_config(project, '''
+        [tool.capimport]
+        mode = "enforce"
+        [tool.capimport.packages]
+        benchdist = ["fs", "env", "process"]
+        ''')
+    with open(os.path.join(project, "app.py"), "w") as handle:
+        handle.write(APP)
+    with open(os.path.join(project, "apptiming.py"), "w") as handle:
+        handle.write(textwrap.dedent(TIMING))   # the same code, as the application's own
+    return site, project
+
+
+def run(site: str, project: str, guarded: bool, n: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([site, SRC]), PYTHONDONTWRITEBYTECODE="1")
+    cmd = [sys.executable] + (["-m", "capimport"] if guarded else []) + ["app.py", str(n)]
+    proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark child failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    parser.add_argument("--runs", type=int, default=3, help="alternating process pairs (best of)")
+    opts = parser.parse_args()
+    n = 2000 if opts.quick else 20000
+    with tempfile.TemporaryDirectory() as root:
+        site, project = build(root)
+        plain: dict = {}
+        guarded: dict = {}
+        for _ in range(opts.runs):
+            for store, flag in ((plain, False), (guarded, True)):
+                out = run(site, project, flag, n)
+                for who in out:
+                    for key, value in out[who].items():
+                        slot = store.setdefault(who, {})
+                        slot[key] = min(value, slot.get(key, value))
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), n={n}, best of {opts.runs} process pairs\n")
+    print("| operation | caller | plain (ns) | capimport (ns) | ratio |")
+    print("|---|---|---:|---:|---:|")
+    for who in ("app", "dist"):
+        for key in plain[who]:
+            a, b = plain[who][key], guarded[who][key]
+            label = "application" if who == "app" else "granted distribution"
+            print(f"| {key} | {label} | {a:,.0f} | {b:,.0f} | {b / a:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
