@@ -48,6 +48,7 @@ class AuditRow:
     inferred: Optional[Grant] = None
     evidence: list = field(default_factory=list)
     findings: list = field(default_factory=list)
+    declined: dict = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -66,6 +67,7 @@ class AuditRow:
             "statuses": sorted(self.statuses, key=STATUSES.index),
             "native": self.native,
             "dependents": self.dependents,
+            "declined": self.declined,
         }
         if self.inferred is not None:
             data["inferred"] = self.inferred.to_json()
@@ -96,6 +98,7 @@ def audit_rows(policy: Policy) -> list[AuditRow]:
         dependents = sorted({"(app)" if e.parent == ROOT else e.parent for e in policy.graph.parents(name)})
         rows.append(AuditRow(name=name, display_name=dist.display_name, version=dist.version,
                              source=manifest.source, manifest=manifest.where, declared=manifest.grant,
+                             declined=dict(manifest.declined),
                              effective=effective, statuses=statuses, native=dist.is_native,
                              dependents=dependents))
     return rows
@@ -157,6 +160,8 @@ def _evidence_lines(row: AuditRow, indent: int) -> list[str]:
     for item in row.evidence:
         out.append(f"{pad}{item.get('capability')}: {item.get('file')}:{item.get('line')}:{item.get('col')} "
                    f"{item.get('api')}")
+    for capability, reason in sorted(row.declined.items()):
+        out.append(f"{pad}declined {capability}: {reason}")
     for finding in row.findings:
         out.append(f"{pad}note: {finding}")
     return out

@@ -69,7 +69,10 @@ def check(policy, scan_results: Mapping, records: Iterable[Observation] = ()) ->
         effective = policy.effective.get(name, NOTHING)
         result = scan_results.get(name)
         if result is not None:
+            declined = manifest.declined if manifest is not None else {}
             for capability in result.inferred.missing_from(effective):
+                if capability in declined:
+                    continue  # a reviewer saw this use and refused it, with a reason
                 items = [e for e in result.evidence if e.capability == capability
                          and not _evidence_grant(e.capability, e.scope).issubset(effective)]
                 if not items:

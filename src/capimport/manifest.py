@@ -26,7 +26,7 @@ from .grant import NOTHING, Grant
 from .scopes import ScopeError, parse_pattern
 from .tomlfile import TomlFile
 
-MANIFEST_KEYS = ("version", "capabilities", "scopes", "dependencies")
+MANIFEST_KEYS = ("version", "capabilities", "scopes", "dependencies", "declined")
 
 #: Where a declaration came from, in the order they are consulted.
 SOURCES = ("config", "manifests", "shipped", "bundled", "default")
@@ -45,6 +45,7 @@ class Manifest:
     passes: Mapping[str, Grant] = field(default_factory=dict)   # dependency -> most passed on
     pass_lines: Mapping[str, int] = field(default_factory=dict)  # dependency -> line of its entry
     capability_lines: Mapping[str, int] = field(default_factory=dict)
+    declined: Mapping[str, str] = field(default_factory=dict)  # capability -> why a reviewer refused it
 
     def covers_version(self, version: str) -> bool:
         if self.version is None:
@@ -156,13 +157,14 @@ def parse_manifest(parser: GrantParser, keys: Sequence[str], table: Any, name: s
         grant = parser.grant(list(keys) + ["capabilities"], table["capabilities"])
     grant = _apply_scopes(parser, keys, grant, table.get("scopes"))
     passes, pass_lines = _parse_dependencies(parser, keys, table.get("dependencies"))
+    declined = _parse_declined(parser, keys, table.get("declined"))
     if any(d.severity == "error" for d in parser.diagnostics[before:]) or grant is None:
         return None
     line = toml.locate(keys)[0] if keys else 1
     capability_lines = {cap: toml.locate(list(keys) + ["capabilities"], cap)[0] for cap in grant}
     return Manifest(name=name, grant=grant, source=source, path=toml.path, line=line,
                     version=version, passes=passes, pass_lines=pass_lines,
-                    capability_lines=capability_lines)
+                    capability_lines=capability_lines, declined=declined)
 
 
 def _parse_version(parser: GrantParser, keys: Sequence[str], value: Any) -> Optional[SpecifierSet]:
@@ -237,6 +239,30 @@ def _parse_dependencies(parser: GrantParser, keys: Sequence[str], value: Any
             passes[canonical] = grant
             lines[canonical] = parser.toml.locate(where + [dep])[0]
     return passes, lines
+
+
+def _parse_declined(parser: GrantParser, keys: Sequence[str], value: Any) -> dict[str, str]:
+    """``[declined]``: capabilities a reviewer saw the code use and refused, each with the reason.
+
+    It grants nothing; it tells ``audit --check`` that this use was reviewed,
+    so that a deliberate refusal does not fail the gate forever.
+    """
+    if value is None:
+        return {}
+    where = list(keys) + ["declined"]
+    if not isinstance(value, dict):
+        parser.error(where, f"[declined] must be a table of capability to reason; found {_type(value)}")
+        return {}
+    declined = {}
+    for name, reason in value.items():
+        if parser._name(where, name, as_key=True) is None:
+            continue
+        if not isinstance(reason, str) or not reason.strip():
+            parser.error(where + [name], f"[declined] {name!r} needs a reason: the code that uses it and "
+                                         "why it is not granted")
+            continue
+        declined[name] = reason.strip()
+    return declined
 
 
 def default_manifest(name: str, grant: Grant = NOTHING, path: str = "", line: int = 0) -> Manifest:

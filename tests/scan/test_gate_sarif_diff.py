@@ -199,3 +199,33 @@ def test_cli_diff(tmp_path, capsys, env, site):
     assert capsys.readouterr().out.strip() == "no capability changes"
     old.write_text("{not json")
     assert main(["diff", str(old), str(new)]) == 2
+
+
+def test_declined_use_passes_the_gate_but_grants_nothing(tmp_path, site):
+    make_dist(site, "sneaky", "1.0", files={"sneaky/__init__.py": "import socket\n"
+                                                                  "def f(h):\n    socket.create_connection((h, 443))\n"})
+    config = write_config(tmp_path / "proj", """
+        [project]
+        dependencies = ["sneaky"]
+
+        [tool.capimport.packages.sneaky]
+        capabilities = []
+        declined = { net = "sneaky/__init__.py f: an optional upload we do not use" }
+    """)
+    problems, policy = _problems(config, site)
+    assert problems == []
+    assert "net" not in policy.grant_for("sneaky")
+    assert policy.declarations["sneaky"].declined == {"net": "sneaky/__init__.py f: an optional upload we do not use"}
+
+
+def test_declined_needs_a_known_capability_and_a_reason(tmp_path, site):
+    make_dist(site, "x")
+    config = write_config(tmp_path / "proj", """
+        [tool.capimport.packages.x]
+        capabilities = []
+        declined = { nett = "why", fs = "" }
+    """)
+    with pytest.raises(ConfigError) as info:
+        load_policy(str(config), paths=[str(site)])
+    text = "\n".join(map(str, info.value.diagnostics))
+    assert "did you mean 'net'" in text and "[declined] 'fs' needs a reason" in text
