@@ -48,6 +48,8 @@ def install(enforcer) -> dict:
     def guard_native(module):
         native.guard_module(guard, module)
         guarded_modules.add(module.__name__)
+        if _installed is not None:
+            native.sweep()   # a module guarded when first imported, after start-up
 
     for name in native.MODULES:
         module = sys.modules.get(name)
@@ -60,6 +62,7 @@ def install(enforcer) -> dict:
             POST_IMPORT.setdefault(name, guard_native)
     result["native"] = sorted(guarded_modules)
     result["filemeta"] = filemeta.install(guard)
+    result["aliases"] = native.sweep()
     result["deferred"] = deferred.install(guard)
     tamper.patch_threading_trace(guard)
     finder = next((f for f in sys.meta_path if isinstance(f, GuardFinder)), None)

@@ -140,19 +140,34 @@ def _finish(wrapper, original):
     return wrapper
 
 
+#: id(original) -> replacement, waiting for the next :func:`sweep` over every loaded module.
+_PENDING: dict = {}
+
+
 def replace_everywhere(module, name: str, replacement, original) -> int:
-    """Set *module.name* and every loaded module's alias of *original* to *replacement*."""
-    count = 0
+    """Set *module.name* to *replacement*; :func:`sweep` then replaces every alias of *original*."""
     setattr(module, name, replacement)
+    _PENDING[id(original)] = (original, replacement)
+    return 1
+
+
+def sweep() -> int:
+    """One pass over every loaded module's namespace, swapping aliases of guarded originals."""
+    if not _PENDING:
+        return 0
+    pending = dict(_PENDING)
+    _PENDING.clear()
+    count = 0
     for other in list(sys.modules.values()):
         namespace = getattr(other, "__dict__", None)
         if not isinstance(namespace, dict):
             continue
         for key, value in list(namespace.items()):
-            if value is original:
-                namespace[key] = replacement
+            entry = pending.get(id(value))
+            if entry is not None and entry[0] is value:
+                namespace[key] = entry[1]
                 count += 1
-    return count + 1
+    return count
 
 
 def guard_module(guard, module) -> dict:

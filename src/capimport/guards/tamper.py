@@ -84,6 +84,8 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         return links[0].origin if links else None
 
     def check_name(filename, frame, api):
+        if guard.plain(frame):
+            return  # only the application and the standard library: they may name any file
         if not isinstance(filename, str):
             try:
                 filename = os.fsdecode(filename)
