@@ -13,8 +13,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
 
-from packaging.markers import default_environment
-from packaging.requirements import InvalidRequirement, Requirement
 from .names import canonical_name as canonicalize_name
 
 from .distributions import Distribution
@@ -88,6 +86,9 @@ def build_graph(distributions: Mapping[str, Distribution],
                 root_requirements: Optional[Iterable[str]] = None,
                 environment: Optional[Mapping[str, str]] = None) -> DependencyGraph:
     """The graph from the application's requirements, or from every distribution nothing requires."""
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+
     env = dict(default_environment() if environment is None else environment)
     graph = DependencyGraph(distributions=distributions, root_is_project=root_requirements is not None)
     requirements = {name: _parse_all(graph, name, dist.requires) for name, dist in distributions.items()}
@@ -125,7 +126,9 @@ def build_graph(distributions: Mapping[str, Distribution],
     return graph
 
 
-def _parse_all(graph: DependencyGraph, parent: str, lines: Iterable[str]) -> list[Requirement]:
+def _parse_all(graph: DependencyGraph, parent: str, lines: Iterable[str]) -> list:
+    from packaging.requirements import InvalidRequirement, Requirement
+
     out = []
     for line in lines:
         try:
@@ -135,7 +138,7 @@ def _parse_all(graph: DependencyGraph, parent: str, lines: Iterable[str]) -> lis
     return out
 
 
-def _marker_holds(req: Requirement, extras: Iterable[str], env: Mapping[str, str]) -> bool:
+def _marker_holds(req, extras: Iterable[str], env: Mapping[str, str]) -> bool:
     if req.marker is None:
         return True
     for extra in extras:
@@ -148,7 +151,7 @@ def _marker_holds(req: Requirement, extras: Iterable[str], env: Mapping[str, str
 
 
 def _unrequired(distributions: Mapping[str, Distribution],
-                requirements: Mapping[str, list[Requirement]], env: Mapping[str, str]) -> list[str]:
+                requirements: Mapping[str, list], env: Mapping[str, str]) -> list[str]:
     """Distributions no other installed distribution requires (with its base extras)."""
     required = set()
     for parent, reqs in requirements.items():
@@ -160,7 +163,7 @@ def _unrequired(distributions: Mapping[str, Distribution],
     return sorted(name for name in distributions if name not in required)
 
 
-def _root_leftovers(graph: DependencyGraph, requirements: Mapping[str, list[Requirement]],
+def _root_leftovers(graph: DependencyGraph, requirements: Mapping[str, list],
                     env: Mapping[str, str]) -> None:
     """With no project, distributions only a cycle requires still hang from the root."""
     left = graph.unreachable()

@@ -17,7 +17,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from .names import canonical_name as canonicalize_name
 
 from .capabilities import SCOPE_KIND, is_capability, suggest
@@ -41,7 +40,7 @@ class Manifest:
     source: str                                 # one of SOURCES
     path: str = ""                              # file that declared it ("" for default)
     line: int = 0                               # where the declaration starts
-    version: Optional[SpecifierSet] = None      # the versions the review covers
+    version: Optional[str] = None               # the versions the review covers (a PEP 440 specifier)
     passes: Mapping[str, Grant] = field(default_factory=dict)   # dependency -> most passed on
     pass_lines: Mapping[str, int] = field(default_factory=dict)  # dependency -> line of its entry
     capability_lines: Mapping[str, int] = field(default_factory=dict)
@@ -50,7 +49,9 @@ class Manifest:
     def covers_version(self, version: str) -> bool:
         if self.version is None:
             return True
-        return self.version.contains(version, prereleases=True)
+        from packaging.specifiers import SpecifierSet  # only audit and generate ask; run time never does
+
+        return SpecifierSet(self.version).contains(version, prereleases=True)
 
     @property
     def where(self) -> str:
@@ -167,15 +168,17 @@ def parse_manifest(parser: GrantParser, keys: Sequence[str], table: Any, name: s
                     capability_lines=capability_lines, declined=declined)
 
 
-def _parse_version(parser: GrantParser, keys: Sequence[str], value: Any) -> Optional[SpecifierSet]:
+def _parse_version(parser: GrantParser, keys: Sequence[str], value: Any) -> Optional[str]:
     if value is None:
         return None
     where = list(keys) + ["version"]
     if not isinstance(value, str):
         parser.error(where, f"'version' must be a version specifier string such as \">=2,<3\"; found {_type(value)}")
         return None
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
     try:
-        return SpecifierSet(value)
+        return str(SpecifierSet(value))
     except InvalidSpecifier:
         parser.error(where, f"{value!r} is not a valid version specifier (PEP 440), e.g. \">=2.28,<3\"", value)
         return None

@@ -14,6 +14,7 @@ unreviewed distributions) until someone reviews it into ``manifests/``.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
 
@@ -74,12 +75,26 @@ def bundled_manifests_dir() -> Optional[str]:
 
 def load_policy(config_path: Optional[str] = None, *, script: Optional[str] = None,
                 paths: Optional[Iterable[str]] = None, cwd: Optional[str] = None,
-                use_bundled: bool = True, discover_config: bool = True) -> Policy:
-    """Discover and load configuration, read the installed distributions, unify."""
+                use_bundled: bool = True, discover_config: bool = True, cache: bool = True) -> Policy:
+    """Discover and load configuration, read the installed distributions, unify.
+
+    The result is cached (``policycache``) and reused while none of its inputs
+    changed; ``cache=False`` or ``CAPIMPORT_NO_CACHE=1`` always builds afresh.
+    """
+    from . import policycache
+
     path = discover(config_path, script=script, cwd=cwd) if discover_config else config_path
-    config = load_config(path)
-    distributions = find_distributions(paths)
-    return build_policy(config, distributions, use_bundled=use_bundled)
+    entries = [entry or os.getcwd() for entry in (sys.path if paths is None else paths)]
+    cache = cache and os.environ.get("CAPIMPORT_NO_CACHE") != "1"
+    cache_file = policycache.cache_path(path, entries, use_bundled)
+    if cache:
+        cached = policycache.load(cache_file)
+        if cached is not None:
+            return cached
+    policy = build_policy(load_config(path), find_distributions(entries), use_bundled=use_bundled)
+    if cache:
+        policycache.store(cache_file, policy, entries, bundled_manifests_dir() if use_bundled else None)
+    return policy
 
 
 def build_policy(config: Config, distributions: Mapping[str, Distribution], *,
