@@ -362,3 +362,53 @@ def run():
     proc = scenario.guarded()
     assert results(proc) == {"subprocess": "ok:0", "mp_spawn": "ok:0"}, proc.stderr[-2000:]
     assert sorted(os.listdir(marks)) == ["spawn", "subprocess"]
+
+
+def test_process_memory_through_proc_needs_ffi(tmp_path):
+    """Own route: /proc/self/mem rewrites the interpreter (and capimport) in place: ffi, even for fs holders."""
+    code = '''
+import os
+def run():
+    attempt("proc_mem", lambda: open("/proc/self/mem", "rb").close())
+    attempt("proc_pid_mem", lambda: os.close(os.open("/proc/%d/mem" % os.getpid(), os.O_RDONLY)))
+    attempt("link_to_mem", lambda: (os.symlink("/proc/self/mem", "memlink"), open("memlink", "rb").close()))
+    report()
+'''
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["fs"]\n'
+    scenario = _scenario(tmp_path, code, config=config)
+    plain = results(scenario.plain())
+    assert all(ok(v) for v in plain.values()), plain
+    os.remove(scenario.project / "memlink")
+    guarded = results(scenario.guarded())
+    assert all(denied(v) and "'ffi'" in v for v in guarded.values()), guarded
+
+
+def test_strict_mode_needs_ffi_to_load_native_extensions(tmp_path):
+    """Route 8: a distribution shipping a compiled extension loads it in strict mode only with ffi."""
+    import glob
+    import shutil
+    import sysconfig
+    import _json
+    source = glob.glob(os.path.join(os.path.dirname(getattr(_json, "__file__", None) or "/nonexistent/x"), "xxlimited.*.so"))
+    if not source:
+        import pytest
+        pytest.skip("this interpreter has no xxlimited test extension")
+    code = '''
+def run():
+    attempt("native", lambda: __import__("xxlimited").__name__)
+    report()
+'''
+    config = '[tool.capimport]\nmode = "enforce"\nstrict = true\n[tool.capimport.packages]\nevil = []\n'
+    scenario = _scenario(tmp_path, code, config=config)
+    so = os.path.basename(source[0])
+    shutil.copy(source[0], scenario.site / so)
+    # Claim the extension in evil's RECORD, as an installer would.
+    record = next(scenario.site.glob("evil-*.dist-info")) / "RECORD"
+    record.write_text(record.read_text() + f"{so},,\n")
+    plain = results(scenario.plain())
+    assert plain["native"] == "ok:xxlimited", plain
+    guarded = results(scenario.guarded())
+    assert guarded["native"].startswith("denied:CapabilityImportError") and "'ffi'" in guarded["native"], guarded
+    granted = config.replace("evil = []", 'evil = ["ffi"]')
+    (scenario.project / "pyproject.toml").write_text(granted)
+    assert results(scenario.guarded())["native"] == "ok:xxlimited"

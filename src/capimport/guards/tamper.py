@@ -164,13 +164,48 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         integrity(frame)
         name = args[0] if args else None
         filename = args[1] if len(args) > 1 else None
+        if filename is not None:
+            native_import(name, filename, frame)
         if filename is not None and name in guarded_modules:
             # The import system's privilege covers loading modules, not re-creating guarded ones.
             while frame is not None and frame.f_code.co_filename.startswith(("<frozen importlib", "<frozen zipimport")):
                 frame = frame.f_back
             need_ffi(event, args, frame, f"a second copy of the C module {name}")
 
+    import re
+    from ..errors import CapabilityImportError
+
+    proc_mem = re.compile(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/(mem|map_files(/.*)?)$")
+
+    def on_open(event, args, frame):
+        # Writing (even reading) this process's memory through /proc rewrites capimport itself: ffi.
+        path = args[0] if args else None
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if not isinstance(path, str) or ("mem" not in path and "map_files" not in path and "/fd/" not in path):
+            return
+        real = guard.internal(os.path.realpath, path)
+        if proc_mem.match(real) or proc_mem.match(path):
+            decide([(FFI, _NONE, "open of /proc/<pid>/mem")], frame, f"open({path!r})")
+
+    def native_import(name, filename, frame):
+        if not enforcer.strict or not isinstance(filename, str):
+            return
+        owner = origins.origin(filename)
+        if owner in (APP, STDLIB, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING):
+            return
+        if guard.internal(enforcer.holds, owner, FFI, _NONE)[0]:
+            return
+        dist = enforcer.policy.distributions.get(owner)
+        display = f"'{owner}' {dist.version}" if dist is not None else "code no distribution owns"
+        message = (f"capimport: {display} ships compiled code ({os.path.basename(filename)}) and lacks 'ffi'; "
+                   f"strict mode loads native extensions only for distributions granted 'ffi'")
+        if enforcer.mode == "enforce":
+            raise CapabilityImportError(message, name=name, distribution=owner, capability=FFI)
+        enforcer.reporter.internal_error(message + " [allowed: " + enforcer.mode + " mode]")
+
     rules = {event: need_ffi for event in FFI_EVENTS}
+    rules["open"] = on_open
     rules.update({
         "object.__getattr__": on_getattr,
         "compile": on_compile,
