@@ -38,7 +38,17 @@ def project(tmp_path, site):
 
 
 def load(project, site, **kw):
+    settle(project.parent)
     return load_policy(cwd=str(project), paths=[str(site)], use_bundled=False, **kw)
+
+
+def settle(folder):
+    """Age files written in the last seconds, as if written before this run (racy inputs are not cached)."""
+    past = time.time() - 10
+    paths = [folder] + [os.path.join(root, name) for root, dirs, files in os.walk(folder) for name in dirs + files]
+    for path in paths:
+        if os.lstat(path).st_mtime > time.time() - 3:
+            os.utime(path, (past, past), follow_symlinks=False)
 
 
 def same(a, b):
@@ -77,11 +87,10 @@ def test_cache_hit_does_not_rebuild(project, site, monkeypatch):
 
 
 def touch_later(path, text=None):
-    """Change a file so that its stat changes even within one clock tick."""
+    """Change a file or folder; settle() then ages it to a time it never had before."""
     if text is not None:
         path.write_text(text)
-    later = time.time() + 5
-    os.utime(path, (later, later))
+    os.utime(path)
 
 
 @pytest.mark.parametrize("change", ["config", "manifest", "new-manifest", "dist-installed", "shipped", "env"])
@@ -143,3 +152,10 @@ def test_no_cache_switch(project, site, monkeypatch):
     monkeypatch.setenv("CAPIMPORT_NO_CACHE", "1")
     load(project, site)
     assert not cache_files()
+
+
+def test_racy_inputs_are_not_cached(project, site):
+    load_policy(cwd=str(project), paths=[str(site)], use_bundled=False)  # files written just now
+    assert not cache_files()
+    load(project, site)  # settled
+    assert cache_files()

@@ -8,7 +8,9 @@ top-level package folder where a shipped ``capimport.toml`` could appear),
 on the environment variables that scope patterns name, and on the
 interpreter. The cache records the ``stat`` of each input (or its absence)
 and is used only when every one still matches; otherwise the policy is built
-again and the cache rewritten.
+again and the cache rewritten. As in git's index, an input modified in the
+last two seconds is "racy" (a second write in the same timestamp tick would
+not show), so no cache is stored until the inputs have settled.
 
 The format is JSON, never pickle: loading a cache must not be able to run code.
 A distribution that can write into the cache folder could forge a policy, but
@@ -24,6 +26,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 from typing import Any, Iterable, Optional
 
 from .config import Config
@@ -35,6 +38,9 @@ from .manifest import Manifest
 from .scopes import ScopePattern
 
 FORMAT = 1
+#: Inputs changed more recently than this are not trusted to show a later change
+#: in their stat (timestamps are coarser than writes): no cache is stored then.
+RACY_NS = 2_000_000_000
 _VARIABLE = re.compile(r"\$(\w+|\{[^}]*\})")
 
 
@@ -134,8 +140,11 @@ def load(path: str):
 
 def store(path: str, policy, path_entries: Iterable[str], bundled_dir: Optional[str]) -> None:
     """Write the cache atomically; a folder that cannot be written to just means no cache."""
-    watched = watched_paths(policy, path_entries, bundled_dir)
-    data = {"format": FORMAT, "watched": [[p, _stat(p)] for p in watched],
+    watched = [[p, _stat(p)] for p in watched_paths(policy, path_entries, bundled_dir)]
+    now = time.time_ns()
+    if any(stat is not None and stat[0] > now - RACY_NS for _, stat in watched):
+        return  # an input is still being written to; the next run stores the cache
+    data = {"format": FORMAT, "watched": watched,
             "environ": environment_inputs(policy), "policy": _policy_to_json(policy)}
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
