@@ -412,3 +412,45 @@ def run():
     granted = config.replace("evil = []", 'evil = ["ffi"]')
     (scenario.project / "pyproject.toml").write_text(granted)
     assert results(scenario.guarded())["native"] == "ok:xxlimited"
+
+
+def test_monkeypatching_with_builtins_keeps_the_patchers_grant(tmp_path):
+    """Route 4: a builtin, a partial or string-compiled code planted in another module runs as its planter."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = f'''
+import os, sys, functools
+MARKS = {str(marks)!r}
+def run():
+    helpers = sys.modules["helpers"]
+    helpers.cleanup = functools.partial(os.mkdir, os.path.join(MARKS, "partial"))
+    helpers.hook = os.mkdir
+    ns = {{}}
+    exec("import os\\ndef f():\\n    os.mkdir(%r)\\n" % os.path.join(MARKS, "dynamic"), ns)
+    helpers.dynamic = ns["f"]
+    exec("import os\\ndef g(*args):\\n    os.mkdir(%r)\\n" % os.path.join(MARKS, "excepthook"), ns)
+    sys.excepthook = ns["g"]
+'''
+    app = f'''
+import os, sys, json, helpers, evil
+evil.run()
+out = {{}}
+for name, call in (("partial", lambda: helpers.cleanup()), ("builtin", lambda: helpers.hook({str(marks / "builtin")!r})),
+                   ("dynamic", lambda: helpers.dynamic()),
+                   ("excepthook", lambda: sys.excepthook(ValueError, ValueError(), None))):
+    try:
+        call(); out[name] = "ok"
+    except PermissionError as exc:
+        out[name] = "denied"
+print(json.dumps(out))
+'''
+    scenario = _scenario(tmp_path, code, app=app)
+    (scenario.project / "helpers.py").write_text("def cleanup():\n    pass\n")
+    plain = results(scenario.plain())
+    assert plain == {"partial": "ok", "builtin": "ok", "dynamic": "ok", "excepthook": "ok"}, plain
+    assert sorted(os.listdir(marks)) == ["builtin", "dynamic", "excepthook", "partial"]
+    for entry in os.listdir(marks):
+        os.rmdir(marks / entry)
+    guarded = results(scenario.guarded())
+    assert guarded == {"partial": "denied", "builtin": "denied", "dynamic": "denied", "excepthook": "denied"}, guarded
+    assert os.listdir(marks) == []

@@ -184,8 +184,65 @@ def install(guard) -> list:
         patch_futures(sys.modules["concurrent.futures.thread"])
     else:
         POST_IMPORT.setdefault("concurrent.futures.thread", patch_futures)
+    done.append(f"module attributes ({patch_modules(guard)} modules)")
     if "asyncio.events" in sys.modules:
         patch_asyncio_events(sys.modules["asyncio.events"])
     else:
         POST_IMPORT.setdefault("asyncio.events", patch_asyncio_events)
     return done
+
+
+# ----------------------------------------------------------------------------- monkeypatching
+
+
+def _needs_wrap(value) -> bool:
+    """A callable with no Python frame of its own (or one compiled from a string)."""
+    if isinstance(value, type) or not callable(value):
+        return False
+    if isinstance(value, _FunctionType):
+        return value.__code__.co_filename[:1] == "<"
+    return not isinstance(value, Accountable)
+
+
+import types as _types  # noqa: E402
+
+_FunctionType = _types.FunctionType
+_GUARDED_MODULE: list = []
+
+
+def module_class(guard):
+    """The ModuleType subclass whose ``__setattr__`` keeps a distribution's patches accountable."""
+    if _GUARDED_MODULE:
+        return _GUARDED_MODULE[0]
+    getframe = sys._getframe
+    base_setattr = _types.ModuleType.__setattr__
+
+    class module(_types.ModuleType):
+        __slots__ = ()
+
+        def __setattr__(self, name, value):
+            if _needs_wrap(value):
+                frame = getframe(1)
+                if not guard.plain(frame):
+                    value = wrap(guard, value, frame)
+            base_setattr(self, name, value)
+
+    module.__module__ = "builtins"
+    _GUARDED_MODULE.append(module)
+    return module
+
+
+def guard_module_object(guard, module) -> bool:
+    cls = module_class(guard)
+    if type(module) is _types.ModuleType:
+        try:
+            module.__class__ = cls
+            return True
+        except TypeError:
+            return False
+    return False
+
+
+def patch_modules(guard) -> int:
+    """Every module loaded now; modules imported later are patched as they execute (tamper's exec rule)."""
+    return sum(guard_module_object(guard, m) for m in list(sys.modules.values()) if m is not None)

@@ -111,13 +111,18 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         if len(args) > 1:
             check_name(args[1], frame, "types.CodeType/code.replace with another's file name")
 
+    from .deferred import guard_module_object
+
+    def patch_module(module):
+        guard_module_object(guard, module)
+
     def on_exec(event, args, frame):
         integrity(frame)
         code = args[0] if args else None
         filename = getattr(code, "co_filename", None)
         if not isinstance(filename, str):
             return
-        module_origin = _importing_origin(frame) if filename[:1] != "<" else None
+        module_origin = _importing_origin(frame, patch_module) if filename[:1] != "<" else None
         if module_origin is not None:
             real = origins.origin(module_origin)
             claimed = origins.origin(filename)
@@ -217,7 +222,7 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
     return rules
 
 
-def _importing_origin(frame):
+def _importing_origin(frame, on_module=None):
     """The file being imported when *frame* is the import system executing a module, else None."""
     depth = 0
     if frame is None or not frame.f_code.co_filename.startswith("<frozen importlib"):
@@ -228,6 +233,8 @@ def _importing_origin(frame):
             return None
         if code.co_name == "exec_module":
             module = frame.f_locals.get("module")
+            if on_module is not None and module is not None:
+                on_module(module)
             spec = getattr(module, "__spec__", None)
             origin = getattr(spec, "origin", None)
             return origin if isinstance(origin, str) else None
