@@ -265,9 +265,12 @@ def skip_target(target) -> bool:
 def make_hook(handle: Callable[[str, tuple], None], watched: frozenset = WATCHED) -> Callable:
     """The hook function: a set test, then *handle* for relevant events."""
 
-    def capimport_audit_hook(event, args, _watched=watched, _handle=handle):
+    def capimport_audit_hook(event, args, _watched=watched, _handle=handle,
+                             _frames=frozenset({"gi_frame", "cr_frame", "ag_frame", "tb_frame"})):
         if event not in _watched:
             return
+        if event == "object.__getattr__" and args[1] not in _frames:
+            return  # the walk's own f_code reads: only frame-exposing attributes matter (guards.tamper)
         _handle(event, args)
 
     return capimport_audit_hook
