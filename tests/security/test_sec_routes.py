@@ -31,7 +31,7 @@ def test_native_entry_points_without_events(tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
     code = f'''
-import os, sys, importlib
+import os, sys, importlib, importlib.util
 MARKS = {str(marks)!r}
 def run():
     import _posixsubprocess
@@ -55,8 +55,22 @@ def run():
     attempt("mknod", os.mknod, MARKS + "/node")
     def reimport():
         del sys.modules["_posixsubprocess"]
-        return importlib.import_module("_posixsubprocess").fork_exec
+        return getattr(importlib.import_module("_posixsubprocess").fork_exec, "_capimport_guard", False)
     attempt("reimport_copy", reimport)
+    def reimport_posix():
+        del sys.modules["posix"]
+        return importlib.import_module("posix").mkfifo(MARKS + "/fifo3")
+    attempt("reimport_posix", reimport_posix)
+    def create_builtin():
+        spec = importlib.util.find_spec("posix")
+        import _imp
+        return _imp.create_builtin(spec).mkfifo(MARKS + "/fifo4")
+    attempt("create_builtin", create_builtin)
+    def closure_original():
+        cells = [c.cell_contents for c in (getattr(os.mkfifo, "__closure__", None) or ())]
+        originals = [c for c in cells if getattr(c, "__name__", "") == "mkfifo" and c is not os.mkfifo]
+        return originals[0](MARKS + "/fifo5") if originals else "no original reachable"
+    attempt("closure_original", closure_original)
     import readline
     attempt("readline_history", readline.write_history_file, MARKS + "/history")
     attempt("setpgid", os.setpgid, 0, 0)
@@ -64,16 +78,23 @@ def run():
 '''
     scenario = _scenario(tmp_path, code)
     plain = results(scenario.plain())
-    assert sorted(os.listdir(marks)) == ["fifo", "fifo2", "fork_exec", "history", "node", "spawnv"], plain
-    for name in ("fork_exec", "mkfifo", "mknod", "readline_history", "setpgid", "reimport_copy"):
+    assert sorted(os.listdir(marks)) == ["fifo", "fifo2", "fifo3", "fifo4", "fork_exec", "history", "node",
+                                         "spawnv"], plain
+    assert plain["closure_original"] == "ok:no original reachable"   # plain: nothing to find
+    assert plain["reimport_copy"] == "ok:False"
+    for name in ("fork_exec", "mkfifo", "mknod", "readline_history", "setpgid",
+                 "reimport_posix", "create_builtin"):
         assert ok(plain[name]), (name, plain[name])
     for entry in os.listdir(marks):
         os.remove(marks / entry)
     guarded = results(scenario.guarded())
     assert os.listdir(marks) == [], guarded
     for name in ("fork_exec", "mp_spawnv_passfds", "mkfifo", "mkfifo_posix", "mknod", "readline_history",
-                 "setpgid", "reimport_copy"):
+                 "setpgid", "reimport_posix", "create_builtin"):
         assert denied(guarded[name]), (name, guarded[name])
+    # A second copy of a guarded C module is refused or comes out guarded, never with the originals.
+    assert denied(guarded["reimport_copy"]) or guarded["reimport_copy"] == "ok:True", guarded["reimport_copy"]
+    assert guarded["closure_original"] == "ok:no original reachable", guarded["closure_original"]
 
 
 def test_deferred_execution_keeps_the_registrants_grant(tmp_path):

@@ -60,8 +60,9 @@ def install(enforcer) -> dict:
             guard_native(module)
         else:
             POST_IMPORT.setdefault(name, guard_native)
+    native.guard_imp(guard, frozenset(native.MODULES))
     result["native"] = sorted(guarded_modules)
-    result["filemeta"] = filemeta.install(guard)
+    result["filemeta"] = filemeta.install(guard)   # posix's stat family: guarded with native's posix
     result["aliases"] = native.sweep()
     result["deferred"] = deferred.install(guard)
     tamper.patch_threading_trace(guard)

@@ -39,7 +39,7 @@ _getframe = sys._getframe
 class Guard:
     """The enforcer, bound once; methods read no module globals that package code could swap."""
 
-    __slots__ = ("enforcer", "mode", "_depth", "_inherited", "_decide", "_normalise")
+    __slots__ = ("enforcer", "mode", "_depth", "_inherited", "_decide", "_normalise", "vault", "invoke")
 
     def __init__(self, enforcer, normalise):
         self.enforcer = enforcer
@@ -48,6 +48,8 @@ class Guard:
         self._inherited = enforcer.inherited
         self._decide = enforcer.decide
         self._normalise = normalise
+        self.vault = make_vault()
+        self.invoke = make_invoke(self.vault)
 
     def busy(self, _ident=_get_ident) -> bool:
         return bool(self._depth.get(_ident()))
@@ -109,3 +111,92 @@ class Guard:
 def caller(depth: int = 1):
     """The frame *depth* levels above the guard's caller (no nested event beyond one)."""
     return _getframe(depth + 1)
+
+
+# ----------------------------------------------------------------------------- the originals
+
+
+def make_vault(count: int = 8):
+    """Started generators that hold the original functions and call them after a check.
+
+    A guard must not keep the function it replaces where package code can
+    reach it: a closure cell (``wrapper.__closure__``, no audit event) would
+    hand out ``posix.stat`` or ``_posixsubprocess.fork_exec`` unguarded. The
+    originals live in a table that only these generators' frames hold
+    (reachable through ``gi_frame``/``gc`` alone, both denied without
+    ``ffi``), keyed by name; each request runs the key's *checker* first,
+    with the frame that sent the request, so sending to a vault directly
+    gains nothing. There are several generators because deciding may itself
+    call a guarded function (resolving a path calls ``os.lstat``): a nested
+    call takes the next idle one. Checkers accept only exact
+    ``str``/``bytes``/``int``/``tuple``/``list`` arguments where the original
+    would call back into Python (``__fspath__``), so no package code runs
+    while a vault's frame is on the stack. Exceptions leave without their
+    traceback (whose frames would lead back here). An entry, once
+    registered, is never replaced.
+    """
+    table: dict = {}
+
+    def vault(_getframe=_getframe):
+        request = yield None
+        while True:
+            reply = None
+            entry = None
+            frame = None
+            try:
+                op = request[0]
+                if op == "call":
+                    entry = table[request[1]]
+                    frame = _getframe(1)
+                    args, kwargs = entry[1](frame, request[2], request[3])
+                    frame = None
+                    result = entry[0](*args, **kwargs)
+                    if entry[2] is not None:
+                        result = entry[2](result)
+                    reply = ("ok", result)
+                    result = None
+                elif op == "register" and request[1] not in table:
+                    table[request[1]] = request[2]   # never replaced once set
+            except BaseException as exc:  # a denial or the original's own error
+                exc.__traceback__ = None
+                reply = ("error", exc)
+            entry = frame = None
+            request = yield reply
+
+    gens = tuple(vault() for _ in range(count))
+    for gen in gens:
+        gen.send(None)
+    return gens
+
+
+def make_invoke(vaults):
+    """``invoke(key, args, kwargs)``: call the original behind *key* through an idle vault."""
+
+    def invoke(key, args, kwargs, _vaults=vaults, _ValueError=ValueError):
+        for gen in _vaults:
+            if gen.gi_running:
+                continue
+            try:
+                status, value = gen.send(("call", key, args, kwargs))
+            except _ValueError:  # another thread took it between the test and the send
+                continue
+            if status == "error":
+                raise value
+            return value
+        raise PermissionError("capimport: guarded calls nested too deeply; denied (fail closed)")
+
+    return invoke
+
+
+def exact_path(value) -> bool:
+    """A path argument the original can use without calling back into Python."""
+    t = type(value)
+    return t is str or t is bytes or t is int
+
+
+def register(vaults, key, original, checker, post=None) -> None:
+    for gen in vaults:
+        if not gen.gi_running:
+            gen.send(("register", key, (original, checker, post)))
+            return
+    raise RuntimeError("capimport: no idle guard vault to register with")

@@ -3,88 +3,83 @@
 ``os.stat``, ``lstat``, ``access``, ``readlink``, ``statvfs`` and ``getcwd``
 (and through them ``os.path.exists/isfile/isdir/realpath``, ``pathlib``'s
 ``exists``/``stat``) are replaced on ``posix`` and every alias, and decided
-as ``fs-readonly`` on the path. They are the hottest functions capimport
-guards (the import system alone calls ``stat`` for every module it looks
-for), so the guard first runs the cheap test :meth:`Guard.plain`: when no
-frame on the stack has a distribution's builtins and the thread inherited no
-chain, the call passes straight through (about 0.3 us at depth 20 instead of
-the 7 us of a full walk). Calls made while capimport itself decides, and
-calls from the import system, pass through as well. File descriptors
-(``os.stat(fd)``) are not paths and are not checked: opening the fd was.
+as ``fs-readonly`` on the path. The originals are held in the guards' vault
+(:func:`capimport.guards._base.make_vault`), never in a closure. These are
+the hottest functions capimport guards (the import system alone calls
+``stat`` for every module it looks for), so the check first runs the cheap
+test :meth:`Guard.plain`: when no frame on the stack has a distribution's
+builtins and the thread inherited no chain, the call passes straight
+through. Calls made while capimport itself decides pass through as well.
+File descriptors (``os.stat(fd)``) are not paths and are not checked:
+opening the fd was.
 
-This is the one guard that relies on the import guard's builtins as its
-filter: code that a distribution runs with the interpreter's own builtins
-dict, called later from a stack with no distribution frame, passes it.
-``docs/threat-model.md`` lists this as an open gap for metadata only.
+This guard (like the environment's and the deferred-execution guards) relies
+on the import guard's builtins as its fast filter: code that a distribution
+runs with the interpreter's own builtins dict, called later from a stack with
+no distribution frame, passes it. ``docs/threat-model.md`` lists this gap.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 from ..capabilities import FS_READONLY
 from ..hook import Lazy, path_target
-from .native import _finish, replace_everywhere
-
-_getframe = sys._getframe
+from ._base import exact_path
 
 #: name -> index of the path argument.
-CALLS = {"stat": 0, "lstat": 0, "access": 0, "readlink": 0, "statvfs": 0}
+CALLS = ("stat", "lstat", "access", "readlink", "statvfs")
 
 
-def _wrap(guard, original, api: str):
+def _checker(guard, api: str):
     decide = guard.enforcer.decide
     plain = guard.plain
     busy = guard.busy
 
-    def guarded(path, *args, **kwargs):
-        if busy() or isinstance(path, int):
-            return original(path, *args, **kwargs)
-        frame = _getframe(1)
-        if plain(frame):
-            return original(path, *args, **kwargs)
-        if not isinstance(path, (str, bytes)):
-            path = os.fspath(path)  # once: the checked path is the one looked at
+    def check(frame, args, kwargs):
+        path = args[0] if args else kwargs.get("path")
+        if type(path) is int:
+            return args, kwargs
         dir_fd = kwargs.get("dir_fd")
+        if not exact_path(path) or (dir_fd is not None and type(dir_fd) is not int):
+            raise TypeError(f"capimport: {api} takes a str, bytes or int path here")
+        if busy() or plain(frame):
+            return args, kwargs
         decide([(FS_READONLY, Lazy(path_target, path, dir_fd), api)], frame, lambda: f"{api}({path!r})")
-        return original(path, *args, **kwargs)
+        return args, kwargs
 
-    return _finish(guarded, original)
+    return check
 
 
-def _wrap_getcwd(guard, original, api: str):
+def _cwd_checker(guard, api: str, original):
+    # getcwd's target is its own result: the check asks for it through capimport's own call.
     decide = guard.enforcer.decide
     plain = guard.plain
     busy = guard.busy
 
-    def guarded(*args):
-        if busy():
-            return original(*args)
-        frame = _getframe(1)
-        if plain(frame):
-            return original(*args)
-        value = original(*args)
-        decide([(FS_READONLY, Lazy(path_target, value), api)], frame, api + "()")
-        return value
+    def check(frame, args, kwargs):
+        if args or kwargs:
+            raise TypeError(f"{api}() takes no arguments")
+        if busy() or plain(frame):
+            return args, kwargs
+        decide([(FS_READONLY, Lazy(lambda: path_target(guard.internal(original))), api)], frame, api + "()")
+        return args, kwargs
 
-    return _finish(guarded, original)
+    return check
+
+
+def guard_posix(guard, module, put) -> None:
+    """Called by :func:`capimport.guards.native.guard_module` for ``posix``."""
+    from .native import _path_converter
+
+    for name in CALLS:
+        put(name, _checker(guard, f"os.{name}"), _path_converter(0))
+    for name in ("getcwd", "getcwdb"):
+        original = getattr(module, name, None)
+        if original is not None:
+            put(name, _cwd_checker(guard, f"os.{name}", original))
 
 
 def install(guard) -> list:
-    import posix
-
-    done = []
-    for name in CALLS:
-        original = getattr(posix, name, None)
-        if original is None or getattr(original, "_capimport_guard", False):
-            continue
-        replace_everywhere(posix, name, _wrap(guard, original, f"os.{name}"), original)
-        done.append(f"os.{name}")
-    for name in ("getcwd", "getcwdb"):
-        original = getattr(posix, name, None)
-        if original is None or getattr(original, "_capimport_guard", False):
-            continue
-        replace_everywhere(posix, name, _wrap_getcwd(guard, original, f"os.{name}"), original)
-        done.append(f"os.{name}")
-    return done
+    """Nothing of its own: ``posix`` is guarded by :mod:`capimport.guards.native` (one module, one sweep)."""
+    return [f"os.{name}" for name in CALLS + ("getcwd",)]

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 
 from ..capabilities import FS, FS_READONLY, PROCESS
 from ..hook import Lazy, path_target, program_target
+from ._base import exact_path, register
 
 _getframe = sys._getframe
 
@@ -40,77 +42,125 @@ PROCESS_CALLS = ("chroot", "setuid", "setgid", "seteuid", "setegid", "setreuid",
                  "unshare")
 
 
-def _wrap_path(guard, original, capability: str, api: str, path_index: int = 0, dir_fd_kw: str = "dir_fd"):
+def _public(invoke, key, original, convert=None):
+    """The function put on the module: converts path-likes once, then calls through the vault."""
+    if convert is None:
+        def public(*args, **kwargs):
+            return invoke(key, args, kwargs)
+    else:
+        def public(*args, **kwargs):
+            args, kwargs = convert(args, kwargs)
+            return invoke(key, args, kwargs)
+    return _finish(public, original)
+
+
+def _path_converter(index: int, names=("path", "filename")):
+    def convert(args, kwargs):
+        if len(args) > index:
+            value = args[index]
+            if value is not None and not exact_path(value):
+                args = args[:index] + (os.fspath(value),) + args[index + 1:]
+        else:
+            for name in names:
+                value = kwargs.get(name)
+                if value is not None and not exact_path(value):
+                    kwargs = dict(kwargs, **{name: os.fspath(value)})
+        return args, kwargs
+    return convert
+
+
+def _path_checker(guard, capability: str, api: str, index: int = 0, default=None, names=("path", "filename")):
     decide = guard.enforcer.decide
 
-    def guarded(*args, **kwargs):
+    def check(frame, args, kwargs):
+        path = args[index] if len(args) > index else next((kwargs[n] for n in names if n in kwargs), None)
+        dir_fd = kwargs.get("dir_fd")
+        if path is not None and not exact_path(path) or dir_fd is not None and type(dir_fd) is not int:
+            raise TypeError(f"capimport: {api} takes a str, bytes or int path here")
         if not guard.busy():
-            path = args[path_index] if len(args) > path_index else kwargs.get("path", kwargs.get("filename"))
-            dir_fd = kwargs.get(dir_fd_kw)
-            if isinstance(path, (str, bytes)) or hasattr(path, "__fspath__"):
-                path = os.fspath(path)   # once: the checked path is the one acted on
-                if path_index < len(args):
-                    args = args[:path_index] + (path,) + args[path_index + 1:]
-                else:
-                    kwargs["path" if "path" in kwargs else "filename"] = path
-            target = Lazy(path_target, path if path is not None else os.path.expanduser("~/.python_history"),
-                          dir_fd)
-            decide([(capability, target, api)], _getframe(1), lambda: f"{api}({path!r})")
-        return original(*args, **kwargs)
+            target = Lazy(path_target, default() if path is None and default else path, dir_fd)
+            decide([(capability, target, api)], frame, lambda: f"{api}({path!r})")
+        return args, kwargs
 
-    return _finish(guarded, original)
+    return check
 
 
-def _wrap_process(guard, original, api: str):
+_PLAIN_ARG_TYPES = (int, bool, type(None), str, bytes)
+
+
+def _process_checker(guard, api: str):
     decide = guard.enforcer.decide
     none = Lazy(lambda: None)
 
-    def guarded(*args, **kwargs):
+    def check(frame, args, kwargs):
+        for value in tuple(args) + tuple(kwargs.values()):
+            t = type(value)
+            if t in (list, tuple):
+                if any(type(v) is not int for v in value):
+                    raise TypeError(f"capimport: {api}: unexpected argument type")
+            elif t not in _PLAIN_ARG_TYPES:
+                raise TypeError(f"capimport: {api}: unexpected argument type")
         if not guard.busy():
-            decide([(PROCESS, none, api)], _getframe(1), api)
-        return original(*args, **kwargs)
+            decide([(PROCESS, none, api)], frame, api)
+        return args, kwargs
 
-    return _finish(guarded, original)
+    return check
 
 
-def _wrap_fork_exec(guard, original):
+def _bytes_list(value) -> bool:
+    return type(value) in (list, tuple) and all(type(v) in (str, bytes) for v in value)
+
+
+def _convert_fork_exec(args, kwargs):
+    args = list(args)
+    if args and type(args[0]) in (list, tuple):
+        args[0] = [a if type(a) in (str, bytes) else os.fsencode(a) for a in args[0]]
+    if len(args) > 4 and args[4] is not None and type(args[4]) not in (str, bytes):
+        args[4] = os.fsencode(args[4])
+    return tuple(args), kwargs
+
+
+def _fork_exec_checker(guard):
     from . import children
 
     decide = guard.enforcer.decide
     options = children.child_options(guard.enforcer)
 
-    def fork_exec(*args, **kwargs):
-        executables = args[1] if len(args) > 1 else ()
-        argv = args[0] if args else ()
+    def check(frame, args, kwargs):
+        if kwargs or len(args) < 6:
+            raise TypeError("capimport: fork_exec takes its arguments positionally")
+        argv, executables, env, cwd = args[0], args[1], args[5], args[4]
+        if not _bytes_list(argv) or not _bytes_list(executables) or (env is not None and not _bytes_list(env)) \
+                or (cwd is not None and type(cwd) not in (str, bytes)):
+            raise TypeError("capimport: fork_exec: unexpected argument type")
         program = executables[0] if executables else (argv[0] if argv else "")
-        if not guard.busy():
-            env = args[5] if len(args) > 5 else None
-            target = Lazy(_program, program, env)
-            decide([(PROCESS, target, "_posixsubprocess.fork_exec")], _getframe(1),
-                   lambda: f"_posixsubprocess.fork_exec({_short(argv)})")
-            # A Python child starts under capimport with the same policy (route 5).
-            rewritten = guard.internal(children.rewrite, list(argv), program, options)
-            if rewritten is not None and rewritten != list(argv):
-                args = (rewritten,) + tuple(args[1:])
-        return original(*args, **kwargs)
+        if guard.busy():
+            return args, kwargs
+        decide([(PROCESS, Lazy(_program, program, env), "_posixsubprocess.fork_exec")], frame,
+               lambda: f"_posixsubprocess.fork_exec({_short(argv)})")
+        # A Python child starts under capimport with the same policy (route 5).
+        rewritten = guard.internal(children.rewrite, list(argv), program, options)
+        if rewritten is not None and rewritten != list(argv):
+            args = (rewritten,) + tuple(args[1:])
+        return args, kwargs
 
-    return _finish(fork_exec, original)
+    return check
 
 
-def _wrap_dbm(guard, original, api: str):
+def _dbm_checker(guard, api: str):
     decide = guard.enforcer.decide
 
-    def open_(*args, **kwargs):
+    def check(frame, args, kwargs):
+        path = args[0] if args else kwargs.get("filename")
+        flag = args[1] if len(args) > 1 else kwargs.get("flag", "r")
+        if not exact_path(path) or type(flag) is not str:
+            raise TypeError(f"capimport: {api}: unexpected argument type")
         if not guard.busy():
-            path = os.fspath(args[0]) if args else kwargs.get("filename")
-            if args:
-                args = (path,) + args[1:]
-            flag = args[1] if len(args) > 1 else kwargs.get("flag", "r")
-            capability = FS_READONLY if str(flag)[:1] == "r" else FS
-            decide([(capability, Lazy(path_target, path), api)], _getframe(1), lambda: f"{api}({path!r}, {flag!r})")
-        return original(*args, **kwargs)
+            capability = FS_READONLY if flag[:1] == "r" else FS
+            decide([(capability, Lazy(path_target, path), api)], frame, lambda: f"{api}({path!r}, {flag!r})")
+        return args, kwargs
 
-    return _finish(open_, original)
+    return check
 
 
 def _program(program, env):
@@ -174,29 +224,67 @@ def guard_module(guard, module) -> dict:
     """Guard the functions of one C module object (also used for a re-created copy)."""
     done = {}
     name = getattr(module, "__name__", "")
+    vault, invoke = guard.vault, guard.invoke
 
-    def put(attr, make):
+    def put(attr, checker, convert=None):
         original = getattr(module, attr, None)
         if original is None or getattr(original, "_capimport_guard", False):
             return
-        replacement = make(original)
-        done[f"{name}.{attr}"] = replace_everywhere(module, attr, replacement, original)
+        key = f"{name}.{attr}#{id(module)}"
+        register(vault, key, original, checker)
+        done[f"{name}.{attr}"] = replace_everywhere(module, attr, _public(invoke, key, original, convert), original)
 
     if name == "_posixsubprocess":
-        put("fork_exec", lambda o: _wrap_fork_exec(guard, o))
+        put("fork_exec", _fork_exec_checker(guard), _convert_fork_exec)
     elif name in ("posix", "nt"):
-        put("mkfifo", lambda o: _wrap_path(guard, o, FS, "os.mkfifo"))
-        put("mknod", lambda o: _wrap_path(guard, o, FS, "os.mknod"))
+        put("mkfifo", _path_checker(guard, FS, "os.mkfifo"), _path_converter(0))
+        put("mknod", _path_checker(guard, FS, "os.mknod"), _path_converter(0))
         for call in PROCESS_CALLS:
-            put(call, lambda o, call=call: _wrap_process(guard, o, f"os.{call}"))
+            convert = _path_converter(0) if call == "chroot" else None
+            put(call, _process_checker(guard, f"os.{call}"), convert)
+        from . import filemeta
+        filemeta.guard_posix(guard, module, put)
     elif name == "readline":
-        put("write_history_file", lambda o: _wrap_path(guard, o, FS, "readline.write_history_file"))
-        put("append_history_file", lambda o: _wrap_path(guard, o, FS, "readline.append_history_file", 1))
-        put("read_history_file", lambda o: _wrap_path(guard, o, FS_READONLY, "readline.read_history_file"))
-        put("read_init_file", lambda o: _wrap_path(guard, o, FS_READONLY, "readline.read_init_file"))
+        history = lambda: os.path.expanduser("~/.python_history")  # noqa: E731
+        put("write_history_file", _path_checker(guard, FS, "readline.write_history_file", 0, history),
+            _path_converter(0))
+        put("append_history_file", _path_checker(guard, FS, "readline.append_history_file", 1, history),
+            _path_converter(1))
+        put("read_history_file", _path_checker(guard, FS_READONLY, "readline.read_history_file", 0, history),
+            _path_converter(0))
+        put("read_init_file", _path_checker(guard, FS_READONLY, "readline.read_init_file", 0,
+                                            lambda: os.path.expanduser("~/.inputrc")), _path_converter(0))
     elif name in ("_gdbm", "_dbm"):
-        put("open", lambda o: _wrap_dbm(guard, o, f"{name}.open"))
+        put("open", _dbm_checker(guard, f"{name}.open"), _path_converter(0, ("filename",)))
     return done
+
+
+def guard_imp(guard, names) -> None:
+    """A second copy of a guarded C module is guarded before anyone gets it.
+
+    ``del sys.modules["posix"]`` followed by an import builds a fresh module
+    from the interpreter's cached copy, with the original functions and no
+    audit event. ``_imp.create_builtin``/``create_dynamic`` are how the import
+    system (and anyone calling ``_imp`` directly) builds one; their results
+    are guarded inside the vault, before they are returned.
+    """
+    import _imp
+
+    def post(module):
+        if getattr(module, "__name__", None) in names and isinstance(module, types.ModuleType):
+            guard_module(guard, module)
+        return module
+
+    def no_check(frame, args, kwargs):
+        return args, kwargs
+
+    for attr in ("create_builtin", "create_dynamic"):
+        original = getattr(_imp, attr, None)
+        if original is None or getattr(original, "_capimport_guard", False):
+            continue
+        key = f"_imp.{attr}"
+        register(guard.vault, key, original, no_check, post)
+        replace_everywhere(_imp, attr, _public(guard.invoke, key, original), original)
 
 
 #: C modules this guard covers; imported lazily modules are guarded when they first load.
