@@ -181,6 +181,30 @@ def run():
         call = [c.cell_contents for c in cells if getattr(c.cell_contents, "__name__", "") == "call"][0]
         return call.__defaults__[-1](("get", b"SECRET", None))
     attempt("vault_send", vault_send)
+    def originals_in_closures():
+        import atexit, signal, codecs, weakref, _posixsubprocess, types
+        found = []
+        def visit(obj, depth, name):
+            if depth > 4:
+                return
+            if isinstance(obj, types.BuiltinFunctionType) and obj.__name__ == name:
+                found.append(name)
+            for cell in (getattr(obj, "__closure__", None) or ()):
+                try:
+                    visit(cell.cell_contents, depth + 1, name)
+                except ValueError:
+                    pass
+            for value in (getattr(obj, "__defaults__", None) or ()):
+                visit(value, depth + 1, name)
+            for value in (getattr(obj, "__kwdefaults__", None) or {}).values():
+                visit(value, depth + 1, name)
+            visit(getattr(obj, "__wrapped__", None), depth + 1, name) if hasattr(obj, "__wrapped__") else None
+        for fn in (os.stat, os.lstat, os.mkfifo, os.getcwd, _posixsubprocess.fork_exec, atexit.register,
+                   signal.signal, codecs.register, os.register_at_fork):
+            if not isinstance(fn, types.BuiltinFunctionType):
+                visit(fn, 0, fn.__name__)
+        return found
+    attempt("originals_in_closures", originals_in_closures)
     attempt("meta_path", lambda: sys.meta_path.pop(0).__class__.__name__)
     attempt("import_after_meta_path", lambda: __import__("json.tool").__name__)
     attempt("replace_import", lambda: setattr(builtins, "__import__", lambda *a, **k: None))
@@ -203,6 +227,7 @@ def run():
                  "import_after_replace"):
         assert denied(guarded[name]), (name, guarded[name])
     assert guarded["vault_send"] == "ok:('ok', None)"   # the vault decides for its real caller
+    assert guarded["originals_in_closures"] == "ok:[]"   # no guarded function keeps its original reachable
     assert results(guarded_proc) == {"first": "GuardFinder"}   # put back, and still first
 
 

@@ -5,6 +5,10 @@ bottom of a fresh stack whose only history is the registering chain: the
 frames of whoever happens to be running when the callback fires (the
 application, for a finalizer or a signal handler) are not part of the act.
 Nothing else may live in this file: every frame of its code ends the walk.
+
+It is a tuple ``(func, chain, inherited)``, so that nobody can swap the
+chain of a wrapper they can reach (an ``Accountable`` planted on a module is
+visible to everyone).
 """
 
 from __future__ import annotations
@@ -14,36 +18,39 @@ import threading
 _get_ident = threading.get_ident
 
 
-class Accountable:
-    """A callable that runs *func* with *chain* as the thread's inherited chain (replacing it)."""
+class Accountable(tuple):
+    """A callable that runs ``self[0]`` with ``self[1]`` as the thread's inherited chain (replacing it)."""
 
-    __slots__ = ("func", "chain", "inherited", "__weakref__")
+    __slots__ = ()
 
-    def __init__(self, func, chain, inherited):
-        self.func = func
-        self.chain = chain
-        self.inherited = inherited
+    def __new__(cls, func, chain, inherited):
+        return tuple.__new__(cls, (func, tuple(chain), inherited))
 
     def __call__(self, *args, **kwargs):
+        func, chain, inherited = self
         tid = _get_ident()
-        inherited = self.inherited
         saved = inherited.get(tid)
-        inherited[tid] = self.chain
+        inherited[tid] = chain
         try:
-            return self.func(*args, **kwargs)
+            return func(*args, **kwargs)
         finally:
             if saved is None:
                 inherited.pop(tid, None)
             else:
                 inherited[tid] = saved
 
+    @property
+    def func(self):
+        return self[0]
+
     def __repr__(self):
-        return f"<capimport accountable {self.func!r}>"
+        return f"<capimport accountable {self[0]!r}>"
 
     def __eq__(self, other):
-        return self.func == (other.func if isinstance(other, Accountable) else other)
+        return self[0] == (other[0] if isinstance(other, Accountable) else other)
+
+    def __ne__(self, other):
+        return not self == other
 
     def __hash__(self):
-        return hash(self.func)
-
-
+        return hash(self[0])

@@ -55,13 +55,41 @@ def wrap(guard, func, frame):
     return Accountable(func, chain, guard.enforcer.inherited)
 
 
-def _clean_task(guard, func):
-    """For executor tasks: run with exactly the submitter's chain (possibly none)."""
-    chain = () if guard.plain(sys._getframe(2)) else _capture(guard, sys._getframe(2))
-    return Accountable(func, chain, guard.enforcer.inherited)
+def _through_vault(guard, key, original, checker, public_name, wraps=None):
+    """Register *original* in the vault; return the public function that reaches it only via *checker*."""
+    from ._base import register
+
+    register(guard.vault, key, original, checker)
+    invoke = guard.invoke
+
+    def public(*args, **kwargs):
+        return invoke(key, args, kwargs)
+
+    public.__name__ = public.__qualname__ = public_name
+    public.__doc__ = getattr(wraps or original, "__doc__", None)
+    public._capimport_guard = True
+    return public
+
+
+def _wrapping(guard, positions=(), names=()):
+    """A checker that wraps the callables at *positions* / keyword *names* with the registrant's chain."""
+
+    def check(frame, args, kwargs):
+        if positions:
+            args = list(args)
+            for i in positions:
+                if i < len(args):
+                    args[i] = wrap(guard, args[i], frame)
+            args = tuple(args)
+        if names and kwargs:
+            kwargs = {k: (wrap(guard, v, frame) if k in names else v) for k, v in kwargs.items()}
+        return args, kwargs
+
+    return check
 
 
 def install(guard) -> list:
+    """Put each registration API behind the vault (its original is never in a closure)."""
     done = []
     import atexit
     import codecs
@@ -69,115 +97,109 @@ def install(guard) -> list:
     import signal
     import weakref
 
-    getframe = sys._getframe
-
-    # atexit --------------------------------------------------------------------------
+    # atexit: register keeps returning the caller's function; unregister finds its wrappers.
     if not getattr(atexit.register, "_capimport_guard", False):
-        real_register, real_unregister = atexit.register, atexit.unregister
         registered: dict = {}
+        original_register = atexit.register
 
-        def register(func, *args, **kwargs):
-            wrapped = wrap(guard, func, getframe(1))
+        def remember(result_func):
+            return result_func
+
+        def check_register(frame, args, kwargs):
+            if not args:
+                return args, kwargs
+            func = args[0]
+            wrapped = wrap(guard, func, frame)
             if wrapped is not func:
                 registered.setdefault(id(func), []).append(wrapped)
-                real_register(wrapped, *args, **kwargs)
-                return func
-            return real_register(func, *args, **kwargs)
+            return (wrapped,) + tuple(args[1:]), kwargs
+
+        public_register = _through_vault(guard, "atexit.register", original_register, check_register, "register")
+
+        def register(func, *args, **kwargs):
+            public_register(func, *args, **kwargs)
+            return func
+
+        original_unregister = atexit.unregister
+        public_unregister = _through_vault(guard, "atexit.unregister", original_unregister,
+                                           lambda f, a, k: (a, k), "unregister")
 
         def unregister(func):
             for wrapped in registered.pop(id(func), ()):
-                real_unregister(wrapped)
-            return real_unregister(func)
+                public_unregister(wrapped)
+            return public_unregister(func)
 
         register._capimport_guard = unregister._capimport_guard = True
+        register.__doc__, unregister.__doc__ = original_register.__doc__, original_unregister.__doc__
         atexit.register, atexit.unregister = register, unregister
         done.append("atexit")
 
-    # weakref.finalize ------------------------------------------------------------------
+    # weakref.finalize: its __init__, on the real class (no subclass whose base would be the original).
     finalize = weakref.finalize
-    if not getattr(finalize, "_capimport_guard", False):
-        class Finalize(finalize):
-            _capimport_guard = True
-            __slots__ = ()
-
-            def __init__(self, obj, func, /, *args, **kwargs):
-                super().__init__(obj, wrap(guard, func, getframe(1)), *args, **kwargs)
-
-        Finalize.__name__ = Finalize.__qualname__ = "finalize"
-        Finalize.__module__ = "weakref"
-        weakref.finalize = Finalize
+    init = finalize.__dict__.get("__init__")
+    if init is not None and not getattr(init, "_capimport_guard", False):
+        finalize.__init__ = _through_vault(guard, "weakref.finalize.__init__", init, _wrapping(guard, (2,)),
+                                           "__init__")
         done.append("weakref.finalize")
 
-    # signal.signal ---------------------------------------------------------------------
+    # signal.signal: getsignal shows the handler that was installed, not its wrapper.
     if not getattr(signal.signal, "_capimport_guard", False):
-        real_signal, real_getsignal = signal.signal, signal.getsignal
+        public_signal = _through_vault(guard, "signal.signal", signal.signal, _wrapping(guard, (1,), ("handler",)),
+                                       "signal")
+        public_getsignal = _through_vault(guard, "signal.getsignal", signal.getsignal, lambda f, a, k: (a, k),
+                                          "getsignal")
 
         def unwrap(handler):
-            return handler.func if isinstance(handler, Accountable) else handler
+            return handler[0] if isinstance(handler, Accountable) else handler
 
-        @functools.wraps(real_signal)
         def signal_(signalnum, handler):
-            return unwrap(real_signal(signalnum, wrap(guard, handler, getframe(1))))
+            return unwrap(public_signal(signalnum, handler))
 
-        @functools.wraps(real_getsignal)
         def getsignal(signalnum):
-            return unwrap(real_getsignal(signalnum))
+            return unwrap(public_getsignal(signalnum))
 
         signal_._capimport_guard = getsignal._capimport_guard = True
+        signal_.__name__, getsignal.__name__ = "signal", "getsignal"
         signal.signal, signal.getsignal = signal_, getsignal
         done.append("signal.signal")
 
-    # os.register_at_fork ---------------------------------------------------------------
     real_at_fork = getattr(os, "register_at_fork", None)
     if real_at_fork is not None and not getattr(real_at_fork, "_capimport_guard", False):
-        def register_at_fork(**kwargs):
-            frame = getframe(1)
-            return real_at_fork(**{k: wrap(guard, v, frame) for k, v in kwargs.items()})
-
-        register_at_fork._capimport_guard = True
-        os.register_at_fork = register_at_fork
+        os.register_at_fork = _through_vault(
+            guard, "os.register_at_fork", real_at_fork,
+            _wrapping(guard, (), ("before", "after_in_child", "after_in_parent")), "register_at_fork")
         done.append("os.register_at_fork")
 
-    # codecs.register --------------------------------------------------------------------
     if not getattr(codecs.register, "_capimport_guard", False):
-        real_codecs_register = codecs.register
-
-        def codecs_register(search_function):
-            return real_codecs_register(wrap(guard, search_function, getframe(1)))
-
-        codecs_register._capimport_guard = True
-        codecs.register = codecs_register
+        codecs.register = _through_vault(guard, "codecs.register", codecs.register, _wrapping(guard, (0,)),
+                                         "register")
         done.append("codecs.register")
 
     # concurrent.futures and asyncio, now or when first imported -------------------------
     from ..importguard import POST_IMPORT
 
+    def check_submit(frame, args, kwargs):
+        # (self, fn, *args): the task runs with exactly its submitter's chain, not the worker's.
+        if len(args) > 1:
+            chain = () if guard.plain(frame) else _capture(guard, frame)
+            args = (args[0], Accountable(args[1], chain, guard.enforcer.inherited)) + tuple(args[2:])
+        return args, kwargs
+
     def patch_futures(module):
-        targets = [c for c in (getattr(module, "ThreadPoolExecutor", None),) if c is not None]
-        for cls in targets:
-            real_submit = cls.submit
-            if getattr(real_submit, "_capimport_guard", False):
-                continue
-
-            def submit(self, fn, /, *args, _real=real_submit, **kwargs):
-                return _real(self, _clean_task(guard, fn), *args, **kwargs)
-
-            submit._capimport_guard = True
-            cls.submit = submit
-            done.append(f"{cls.__name__}.submit")
+        cls = getattr(module, "ThreadPoolExecutor", None)
+        if cls is None or getattr(cls.submit, "_capimport_guard", False):
+            return
+        cls.submit = _through_vault(guard, f"{module.__name__}.ThreadPoolExecutor.submit#{id(cls)}", cls.submit,
+                                    check_submit, "submit")
+        done.append("ThreadPoolExecutor.submit")
 
     def patch_asyncio_events(module):
         Handle = getattr(module, "Handle", None)
         if Handle is None or getattr(Handle.__init__, "_capimport_guard", False):
             return
-        real_init = Handle.__init__
-
-        def __init__(self, callback, args, loop, context=None):
-            frame = getframe(1)
-            real_init(self, wrap(guard, callback, frame), args, loop, context)
-
-        __init__._capimport_guard = True
-        Handle.__init__ = __init__
+        # Handle(callback, args, loop, context): the callback runs as whoever scheduled it.
+        Handle.__init__ = _through_vault(guard, f"asyncio.Handle.__init__#{id(Handle)}", Handle.__init__,
+                                         _wrapping(guard, (1,)), "__init__")
         done.append("asyncio.Handle")
 
     if "concurrent.futures.thread" in sys.modules:
