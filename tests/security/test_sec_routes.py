@@ -74,12 +74,14 @@ def run():
     import readline
     attempt("readline_history", readline.write_history_file, MARKS + "/history")
     attempt("setpgid", os.setpgid, 0, 0)
+    import dbm
+    attempt("dbm", lambda: dbm.open(MARKS + "/db", "c").close())
     report()
 '''
     scenario = _scenario(tmp_path, code)
     plain = results(scenario.plain())
-    assert sorted(os.listdir(marks)) == ["fifo", "fifo2", "fifo3", "fifo4", "fork_exec", "history", "node",
-                                         "spawnv"], plain
+    assert {"fifo", "fifo2", "fifo3", "fifo4", "fork_exec", "history", "node", "spawnv"} < set(os.listdir(marks))
+    assert any(entry.startswith("db") for entry in os.listdir(marks)), plain
     assert plain["closure_original"] == "ok:no original reachable"   # plain: nothing to find
     assert plain["reimport_copy"] == "ok:False"
     for name in ("fork_exec", "mkfifo", "mknod", "readline_history", "setpgid",
@@ -90,7 +92,7 @@ def run():
     guarded = results(scenario.guarded())
     assert os.listdir(marks) == [], guarded
     for name in ("fork_exec", "mp_spawnv_passfds", "mkfifo", "mkfifo_posix", "mknod", "readline_history",
-                 "setpgid", "reimport_posix", "create_builtin"):
+                 "setpgid", "reimport_posix", "create_builtin", "dbm"):
         assert denied(guarded[name]), (name, guarded[name])
     # A second copy of a guarded C module is refused or comes out guarded, never with the originals.
     assert denied(guarded["reimport_copy"]) or guarded["reimport_copy"] == "ok:True", guarded["reimport_copy"]
@@ -226,7 +228,7 @@ def run():
                  "gc_referrers", "current_frames", "vault_frame", "import_after_meta_path",
                  "import_after_replace"):
         assert denied(guarded[name]), (name, guarded[name])
-    assert guarded["vault_send"] == "ok:('ok', None)"   # the vault decides for its real caller
+    assert guarded["vault_send"].startswith("ok:('ok', None"), guarded["vault_send"]   # decided for its real caller
     assert guarded["originals_in_closures"] == "ok:[]"   # no guarded function keeps its original reachable
     assert results(guarded_proc) == {"first": "GuardFinder"}   # put back, and still first
 

@@ -39,8 +39,14 @@ from ..capabilities import ENV, ENV_READONLY
 _getframe = sys._getframe
 
 
-def _make_vault(data: dict, guard, report_hidden):
-    """A started generator holding *data*; ``send((op, key, value))`` serves one request."""
+def _make_vault(data: dict, guard):
+    """A started generator holding *data*; ``send((op, key, value))`` serves one request.
+
+    Nothing inside the vault writes a report or a warning (a replaced
+    ``sys.__stderr__`` would run package code while the vault's frame, and so
+    the environment, is on the stack): it answers ``(status, reply, notes)``
+    and the caller reports the notes once the vault has yielded.
+    """
 
     def vault(_getframe=_getframe, _fsdecode=os.fsdecode, _dict=dict, _list=list,
               _KeyError=KeyError):
@@ -50,6 +56,8 @@ def _make_vault(data: dict, guard, report_hidden):
             op, key, value = request
             frame = _getframe(1)      # whoever sent the request (capimport's frames are transparent)
             reply = None
+            notes = []
+            report_hidden = notes.append
             try:
                 if guard.busy() or guard.plain(frame):
                     links = None         # only the application and the stdlib: nothing to decide
@@ -77,11 +85,12 @@ def _make_vault(data: dict, guard, report_hidden):
                 elif op == "del":
                     guard.decide(ENV, _fsdecode(key), "os.environ", frame, f"del os.environ[{_fsdecode(key)!r}]")
                     store.pop(key, None)
-                request = yield ("ok", reply)
-            except BaseException as exc:  # hand every failure (a denial) to the caller
-                request = yield ("error", exc)
-            finally:
                 frame = None
+                request = yield ("ok", reply, notes)
+            except BaseException as exc:  # hand every failure (a denial) to the caller
+                exc.__traceback__ = None
+                frame = None
+                request = yield ("error", exc, notes)
 
     gen = vault()
     gen.send(None)
@@ -92,17 +101,14 @@ def _visible(guard, links, name: str, frame, report_hidden, verb: str) -> bool:
     """True when every accountable link may read *name*; reports (or raises) otherwise."""
     if guard.holds(links, ENV_READONLY, name):
         return True
-    if guard.mode != "enforce":
-        guard.decide(ENV_READONLY, name, "os.environ", frame, f"os.environ[{name!r}]")
-        return True
-    report_hidden(links, name, frame)
-    return False
+    report_hidden((links, name))
+    return guard.mode != "enforce"   # warn and record: shown, and reported by the caller
 
 
 def _filter(guard, links, pairs, frame, report_hidden):
     if guard.mode != "enforce":
         if guard.lacks_entirely(links, ENV_READONLY) is not None or not guard.holds(links, ENV_READONLY, "*"):
-            guard.decide(ENV_READONLY, "*", "os.environ", frame, "iterating os.environ")
+            report_hidden((links, "*"))
         return pairs
     if guard.holds(links, ENV_READONLY, "*") and guard.lacks_entirely(links, ENV_READONLY) is None:
         # "*" as a name only matches an unscoped grant or a "*" pattern: everything is visible.
@@ -113,7 +119,7 @@ def _filter(guard, links, pairs, frame, report_hidden):
         if guard.holds(links, ENV_READONLY, name):
             out.append((key, value))
     if len(out) < len(pairs):
-        report_hidden(links, "*", frame)
+        report_hidden((links, "*"))
     return out
 
 
@@ -129,6 +135,14 @@ def install(guard) -> dict:
     encoding = sys.getfilesystemencoding()
     enforcer = guard.enforcer
     hidden_seen: set = set()
+
+    def report(notes, frame):
+        for links, name in notes:
+            if guard.mode != "enforce":
+                guard.decide(ENV_READONLY, name, "os.environ", frame,
+                             f"os.environ[{name!r}]" if name != "*" else "iterating os.environ")
+            else:
+                report_hidden(links, name, frame)
 
     def report_hidden(links, name, frame):
         link = guard.lacks_entirely(links, ENV_READONLY) or links[0]
@@ -146,13 +160,15 @@ def install(guard) -> dict:
         except Exception:  # reporting must never reveal or crash
             pass
 
-    vault = _make_vault(data, guard, report_hidden)
+    vault = _make_vault(data, guard)
     send = vault.send
 
     def call(op, key=None, value=None, _send=send):
-        status, reply = _send((op, key, value))
+        status, reply, notes = _send((op, key, value))
+        if notes:
+            report(notes, _getframe(1))
         if status == "error":
-            raise reply.with_traceback(None)
+            raise reply
         return reply
 
     def enc_str(key, _str=str, _encoding=encoding):
