@@ -23,7 +23,7 @@ STATUSES = ("exceeds", "stale", "self-declared", "unreviewed", "unreachable", "n
 FAILING = frozenset({"exceeds", "stale", "self-declared", "unreviewed"})
 
 STATUS_HELP = {
-    "exceeds": "its code uses more than its effective grant",
+    "exceeds": "its code uses more than its review (declared grant) allows",
     "stale": "its manifest's version range does not cover the installed version",
     "self-declared": "only its own shipped capimport.toml declares it (capped by 'default' until reviewed)",
     "unreviewed": "no manifest: it gets 'default'",
@@ -158,8 +158,13 @@ def _evidence_lines(row: AuditRow, indent: int) -> list[str]:
     pad = " " * 4
     out = [f"{pad}manifest: {row.manifest}", f"{pad}required by: {', '.join(row.dependents) or '-'}"]
     for item in row.evidence:
+        marks = " (own file)" if item.get("own") else ""
+        if item.get("entry"):
+            marks += f" [{item['entry']}]"
+        if item.get("platform"):
+            marks += f" [platform {item['platform']}]"
         out.append(f"{pad}{item.get('capability')}: {item.get('file')}:{item.get('line')}:{item.get('col')} "
-                   f"{item.get('api')}")
+                   f"{item.get('api')}{marks}")
     for capability, reason in sorted(row.declined.items()):
         out.append(f"{pad}declined {capability}: {reason}")
     for finding in row.findings:

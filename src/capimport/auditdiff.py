@@ -1,8 +1,9 @@
 """The CI gate and the upgrade review: inferred/recorded use against grants, and audit against audit.
 
 :func:`check` lists every :class:`Problem` that makes ``capimport audit
---check`` fail: a distribution whose code (statically inferred) or run-time
-record uses more than its effective grant, and a manifest whose ``version``
+--check`` fail: a distribution whose code (statically inferred) uses more than
+its review grants, or whose run-time record shows more than its effective
+grant, and a manifest whose ``version``
 range no longer covers the installed version. :func:`attach_inference` puts
 the scan results on the audit rows. :func:`diff_audits` compares two
 ``capimport audit --format json`` documents: the capabilities each
@@ -51,7 +52,17 @@ def _evidence_grant(capability: str, scope) -> Grant:
 
 
 def check(policy, scan_results: Mapping, records: Iterable[Observation] = ()) -> list[Problem]:
-    """Everything that exceeds its grant, or whose review is stale, sorted by distribution."""
+    """Everything that exceeds its grant, or whose review is stale, sorted by distribution.
+
+    Inferred use is held against the distribution's *declared* grant (its review: manifest,
+    ``[tool.capimport.packages]`` entry or ``default``), minus what the review ``[declined]``:
+    code that its declaration grants but the dependency graph narrows (status ``narrowed``:
+    a dependent passes less, or holds less itself) is a reviewed decision of those dependents,
+    not a gap in this review. Uses that do not count here (own-file reads, other platforms'
+    code) are left out. Run-time observations are held against the effective grant.
+    """
+    from .policy import declared_grant
+
     problems: list[Problem] = []
     reachable = set(policy.graph.nodes)
     observed = by_distribution(records)
@@ -70,16 +81,17 @@ def check(policy, scan_results: Mapping, records: Iterable[Observation] = ()) ->
         result = scan_results.get(name)
         if result is not None:
             declined = manifest.declined if manifest is not None else {}
-            for capability in result.inferred.missing_from(effective):
+            declared = declared_grant(manifest, policy.config) if manifest is not None else NOTHING
+            for capability in result.inferred.missing_from(declared):
                 if capability in declined:
                     continue  # a reviewer saw this use and refused it, with a reason
-                items = [e for e in result.evidence if e.capability == capability
-                         and not _evidence_grant(e.capability, e.scope).issubset(effective)]
+                items = [e for e in result.evidence if e.capability == capability and e.counts()
+                         and not _evidence_grant(e.capability, e.scope).issubset(declared)]
                 if not items:
                     continue
                 problems.append(Problem("exceeds", name, dist.version, capability,
-                                        f"its code uses {capability!r}, which its effective grant "
-                                        f"({effective.describe()}) does not hold", items,
+                                        f"its code uses {capability!r}, which its declared grant "
+                                        f"({declared.describe()}) does not hold", items,
                                         manifest=where[0], manifest_line=where[1], root=result.root))
         denied: dict[str, list] = {}
         for observation in observed.get(name, ()):

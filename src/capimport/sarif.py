@@ -129,7 +129,7 @@ def to_sarif(problems: Iterable, *, srcroot: Optional[str] = None, tool_version:
             rule = f"exceeds/{problem.capability}"
             for evidence in problem.evidence:
                 message = (f"{problem.name} {problem.version} uses '{evidence.capability}' through "
-                           f"{evidence.api} in {evidence.function}, beyond its effective grant.")
+                           f"{evidence.api} in {evidence.function}, beyond its declared grant.")
                 result = _result(rule, "error", message, [_physical(bases, evidence.file, evidence.line,
                                                                     evidence.col, problem.root)],
                                  _fingerprint(problem.name, evidence.capability, evidence.file, evidence.api,

@@ -42,7 +42,7 @@ from .table import apis as table
 from .table.events import WRITE_FLAGS_NAMES
 
 #: Bumped when the shape of cached results changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 _BUILTINS = frozenset(dir(builtins))
 _DYNAMIC_CODE = frozenset({"builtins.exec", "builtins.eval", "builtins.compile"})
@@ -95,6 +95,7 @@ class _Sentinel:
 
 MISSING = _Sentinel("MISSING")   # an argument that is not given
 STAR = _Sentinel("STAR")         # marks a *args in the positional arguments
+OWN = _Sentinel("OWN")           # a path inside the distribution's own installed files
 
 
 # ============================================================================ results
@@ -102,7 +103,22 @@ STAR = _Sentinel("STAR")         # marks a *args in the positional arguments
 
 @dataclass(frozen=True, order=True)
 class Evidence:
-    """One use of one capability: where, through which API, in which function."""
+    """One use of one capability: where, through which API, in which function.
+
+    Three marks qualify a use (see docs/inference.md, "What counts"):
+
+    * ``own``: the use acts on the distribution's own installed files
+      (``open(os.path.join(os.path.dirname(__file__), ...))``,
+      ``importlib.resources.files(__package__)``...). Reading them is free at
+      run time, so an own read does not count toward ``fs-readonly``; an own
+      write still counts as ``fs``.
+    * ``entry``: ``"__main__"`` for code under ``if __name__ == "__main__":``
+      and in ``__main__.py`` modules. It counts (``python -m`` runs it), but a
+      reviewer sees at once that no library caller reaches it.
+    * ``platform``: the ``sys.platform`` condition the code runs under
+      (``"win32"``, ``"!win32"``, ``"darwin|linux"``, ``"freebsd*"``; ``&``
+      joins nested conditions). It counts only where the condition holds.
+    """
 
     capability: str
     file: str          # relative to the distribution's root, with forward slashes
@@ -112,13 +128,37 @@ class Evidence:
     function: str = "<module>"
     scope: Optional[tuple] = None   # literal scope texts; None: the whole capability
     hint: bool = False              # matched by method name only (receiver's class unknown)
+    own: bool = False               # acts on the distribution's own installed files
+    entry: str = ""                 # "__main__": only run as a script (python -m, __main__ block)
+    platform: str = ""              # sys.platform condition it runs under; "" everywhere
 
     def location(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
+    def marks(self) -> str:
+        """`` (own file)``, `` [__main__]``, `` [platform win32]``: the qualifiers, for people."""
+        out = " (own file)" if self.own else ""
+        if self.entry:
+            out += f" [{self.entry}]"
+        if self.platform:
+            out += f" [platform {self.platform}]"
+        return out
+
     def describe(self) -> str:
         scope = f" [{', '.join(self.scope)}]" if self.scope else ""
-        return f"{self.location()} {self.api}{scope} in {self.function}"
+        return f"{self.location()} {self.api}{scope} in {self.function}{self.marks()}"
+
+    def counts(self, platform: Optional[str] = None) -> bool:
+        """Whether this use counts toward the inferred grant on *platform* (default: this one).
+
+        Reading the distribution's own files is free; code for another platform
+        cannot run here. Everything else counts, ``__main__`` code included.
+        """
+        if self.own and self.capability == FS_READONLY:
+            return False
+        if self.platform and not platform_matches(self.platform, platform):
+            return False
+        return True
 
     def to_json(self) -> dict:
         data = {"capability": self.capability, "api": self.api, "file": self.file,
@@ -127,6 +167,12 @@ class Evidence:
             data["scope"] = list(self.scope)
         if self.hint:
             data["hint"] = True
+        if self.own:
+            data["own"] = True
+        if self.entry:
+            data["entry"] = self.entry
+        if self.platform:
+            data["platform"] = self.platform
         return data
 
     @classmethod
@@ -134,7 +180,22 @@ class Evidence:
         scope = data.get("scope")
         return cls(data["capability"], data["file"], int(data["line"]), int(data["col"]), data["api"],
                    data.get("function", "<module>"), tuple(scope) if scope is not None else None,
-                   bool(data.get("hint", False)))
+                   bool(data.get("hint", False)), bool(data.get("own", False)), str(data.get("entry", "")),
+                   str(data.get("platform", "")))
+
+
+def platform_matches(condition: str, platform: Optional[str] = None) -> bool:
+    """Whether a platform condition (``"win32"``, ``"!win32"``, ``"darwin|linux"``, ``"freebsd*"``,
+    conditions joined by ``&``) holds for *platform* (default ``sys.platform``)."""
+    platform = sys.platform if platform is None else platform
+    for part in condition.split("&"):
+        negated = part.startswith("!")
+        names = part[1:] if negated else part
+        hit = any(platform.startswith(name[:-1]) if name.endswith("*") else platform == name
+                  for name in names.split("|"))
+        if hit == negated:
+            return False
+    return True
 
 
 @dataclass(frozen=True, order=True)
@@ -179,16 +240,21 @@ class ScanResult:
 
     @property
     def inferred(self) -> Grant:
-        """The capabilities the evidence shows, scoped where every use had a literal scope."""
+        """The capabilities the counting evidence shows (:meth:`Evidence.counts`), scoped where
+        every use had a literal scope."""
         if self._inferred is None:
-            self._inferred = evidence_grant(self.evidence)
+            self._inferred = evidence_grant(e for e in self.evidence if e.counts())
         return self._inferred
 
     def evidence_for(self, capability: str) -> list:
-        """Evidence of *capability*, including uses of the capabilities that imply it."""
+        """Counting evidence of *capability*, including uses of the capabilities that imply it."""
         names = {capability} | {cap for cap, implied in
                                 (("fs", ("fs-readonly",)), ("env", ("env-readonly",))) if capability in implied}
-        return [e for e in self.evidence if e.capability in names]
+        return [e for e in self.evidence if e.capability in names and e.counts()]
+
+    def uncounted(self) -> list:
+        """Evidence that does not count here: own-file reads, other platforms' code."""
+        return [e for e in self.evidence if not e.counts()]
 
     def to_json(self) -> dict:
         return {"name": self.name, "version": self.version, "root": self.root, "files": self.files,
@@ -238,9 +304,10 @@ class FileSummary:
     module: str
     exports: dict            # module-level name -> tuple of values
     stars: tuple             # modules star-imported at module level
-    uses: list               # (value, form, args, kwargs, line, col, function, hint)
+    uses: list               # (value, form, args, kwargs, line, col, function, hint, marks)
     findings: list           # (line, col, kind, message)
     imports: frozenset       # top-level modules imported
+    platforms: dict = field(default_factory=dict)   # module-level name -> platform condition it holds
 
 
 class _Scope:
@@ -291,12 +358,190 @@ class _Analyser:
         self.findings: list = []
         self.imports: set = set()
         self.callees: set = set()
+        # The context of the code being visited: None, or (platform conditions, entry), where
+        # the conditions are a tuple of terms that all hold ("win32", "!win32", "?pkg.compat.WIN"
+        # for a name another module defines) and entry is "__main__" or "".
+        last = module.rpartition(".")[2]
+        self.ctx: Optional[tuple] = ((), "__main__") if last == "__main__" else None
 
     # ---------------------------------------------------------------- pass 1: bind and collect
 
     def run(self, tree: ast.Module) -> None:
-        for stmt in tree.body:
-            self.visit(stmt, self.root)
+        self._block(tree.body, self.root)
+
+    def _block(self, stmts: list, scope: _Scope) -> Optional[tuple]:
+        """Visit a statement list; what follows ``assert P`` or an ``if`` whose one branch always
+        leaves the block (``raise``, ``return``...) runs under that platform condition.
+        Returns the context at the end of the block (for a ``try``'s ``else``)."""
+        saved = self.ctx
+        for stmt in stmts:
+            self.visit(stmt, scope)
+            kind = type(stmt)
+            if kind is ast.If:
+                leaves_body, leaves_else = _leaves(stmt.body), _leaves(stmt.orelse)
+                if leaves_body != leaves_else:
+                    condition = self._platform_test(stmt.test, scope)
+                    if condition is not None:
+                        self.ctx = _and(self.ctx, condition[1] if leaves_body else condition[0])
+            elif kind is ast.Assert:
+                condition = self._platform_test(stmt.test, scope)
+                if condition is not None:
+                    self.ctx = _and(self.ctx, condition[0])
+        end = self.ctx
+        self.ctx = saved
+        return end
+
+    def _if(self, node: ast.If, scope: _Scope) -> None:
+        self.visit(node.test, scope)
+        outer = self.ctx
+        if _is_main_guard(node.test):
+            self.ctx = ((outer or ((), ""))[0], "__main__")
+            self._block(node.body, scope)
+            self.ctx = outer
+            self._block(node.orelse, scope)
+            return
+        condition = self._platform_test(node.test, scope)
+        if condition is None:
+            self._block(node.body, scope)
+            self._block(node.orelse, scope)
+            return
+        self.ctx = _and(outer, condition[0])
+        self._block(node.body, scope)
+        self.ctx = _and(outer, condition[1])
+        self._block(node.orelse, scope)
+        self.ctx = outer
+
+    def _if_exp(self, node: ast.IfExp, scope: _Scope) -> None:
+        self.visit(node.test, scope)
+        condition = self._platform_test(node.test, scope)
+        outer = self.ctx
+        if condition is not None:
+            self.ctx = _and(outer, condition[0])
+        self.visit(node.body, scope)
+        if condition is not None:
+            self.ctx = _and(outer, condition[1])
+        self.visit(node.orelse, scope)
+        self.ctx = outer
+
+    def _while(self, node: ast.While, scope: _Scope) -> None:
+        self.visit(node.test, scope)
+        self._block(node.body, scope)
+        self._block(node.orelse, scope)
+
+    def _try(self, node, scope: _Scope) -> None:
+        end = self._block(node.body, scope)
+        for handler in node.handlers:
+            self.visit(handler, scope)
+        outer = self.ctx
+        self.ctx = end
+        self._block(node.orelse, scope)
+        self.ctx = outer
+        self._block(node.finalbody, scope)
+
+    # ------------------------------------------------ platform conditions
+
+    def _platform_test(self, node: ast.AST, scope: _Scope, depth: int = 0) -> Optional[tuple]:
+        """(terms when *node* is true, terms when it is false) for a test of the platform
+        (``sys.platform == "win32"``, ``os.name != "nt"``, ``sys.platform.startswith(("linux",
+        "darwin"))``, ``platform.system() == "Windows"``, a name bound to one, ``not``, ``and``,
+        ``or``); None for any other test. A side may be ``()``: nothing is known there."""
+        kind = type(node)
+        if kind is ast.Compare:
+            if len(node.ops) != 1:
+                return None
+            left, op, right = node.left, node.ops[0], node.comparators[0]
+            subject = self._platform_subject(left, scope)
+            if subject is None:
+                subject, right = self._platform_subject(right, scope), left
+                if subject is None or type(op) not in (ast.Eq, ast.NotEq):
+                    return None
+            op_kind = type(op)
+            if op_kind in (ast.Eq, ast.NotEq, ast.Is, ast.IsNot):
+                values = (right.value,) if _literal_str(right) else None
+            elif op_kind in (ast.In, ast.NotIn) and isinstance(right, (ast.Tuple, ast.List, ast.Set)) \
+                    and right.elts and all(_literal_str(e) for e in right.elts):
+                values = tuple(e.value for e in right.elts)
+            else:
+                return None
+            if values is None:
+                return None
+            term = _platform_term(subject, values, False)
+            if term is None:
+                return None
+            negated = op_kind in (ast.NotEq, ast.IsNot, ast.NotIn)
+            return ((_negate(term),), (term,)) if negated else ((term,), (_negate(term),))
+        if kind is ast.Call:
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr == "startswith" and len(node.args) == 1 \
+                    and not node.keywords:
+                subject = self._platform_subject(func.value, scope)
+                arg = node.args[0]
+                if subject is None:
+                    return None
+                if _literal_str(arg):
+                    values = (arg.value,)
+                elif isinstance(arg, ast.Tuple) and arg.elts and all(_literal_str(e) for e in arg.elts):
+                    values = tuple(e.value for e in arg.elts)
+                else:
+                    return None
+                term = _platform_term(subject, values, True)
+                return None if term is None else ((term,), (_negate(term),))
+            return None
+        if depth > 3:
+            return None
+        if kind is ast.UnaryOp and isinstance(node.op, ast.Not):
+            inner = self._platform_test(node.operand, scope, depth + 1)
+            return None if inner is None else (inner[1], inner[0])
+        if kind is ast.BoolOp:
+            parts = [self._platform_test(value, scope, depth + 1) for value in node.values]
+            known = [p for p in parts if p is not None]
+            if not known:
+                return None
+            complete = len(known) == len(parts)
+            if isinstance(node.op, ast.And):
+                # true: every part holds; false: only a single-term "or" of negations, not kept
+                return (tuple(t for p in known for t in p[0]), ())
+            # "or": true only when every part is a single known positive term; false: all negations
+            true: tuple = ()
+            if complete and all(len(p[0]) == 1 and not p[0][0].startswith(("!", "?")) for p in known):
+                names = sorted({n for p in known for n in p[0][0].split("|")})
+                true = ("|".join(names),)
+            false = tuple(t for p in known for t in p[1]) if complete else ()
+            return (true, false) if (true or false) else None
+        if kind is ast.Name or kind is ast.Attribute:
+            if kind is ast.Name:
+                bindings = self.bindings_of(node.id, scope)
+                if bindings is not None and len(bindings) == 1 and bindings[0][0] == "expr" \
+                        and bindings[0][1] is not None:
+                    return self._platform_test(bindings[0][1], bindings[0][2], depth + 1)
+            values = self.resolve(node, scope)
+            if len(values) == 1:
+                value = next(iter(values))
+                if value.split(".", 1)[0] in self.internal and "." in value and not value.endswith("()"):
+                    return ((f"?{value}",), (f"!?{value}",))
+        return None
+
+    def _platform_subject(self, node: ast.AST, scope: _Scope) -> Optional[str]:
+        """``sys.platform``, ``os.name`` or ``platform.system()`` when *node* is one of them."""
+        kind = type(node)
+        if kind is ast.Call:
+            if node.args or node.keywords or not _is_chain(node.func):
+                return None
+            return "platform.system()" if "platform.system" in self.resolve(node.func, scope) else None
+        if kind is not ast.Attribute and kind is not ast.Name:
+            return None
+        if kind is ast.Attribute and node.attr not in ("platform", "name"):
+            return None
+        if kind is ast.Name and node.id not in ("platform", "name"):
+            # a module-level alias such as ``PLATFORM = sys.platform``
+            bindings = self.bindings_of(node.id, scope)
+            if not (bindings and len(bindings) == 1 and bindings[0][0] == "expr" and bindings[0][1] is not None
+                    and isinstance(bindings[0][1], ast.Attribute)):
+                return None
+        for value in self.resolve(node, scope):
+            if value in ("sys.platform", "os.name"):
+                return value
+        return None
 
     def visit(self, node: ast.AST, scope: _Scope) -> None:
         method = _DISPATCH.get(type(node))
@@ -331,8 +576,7 @@ class _Analyser:
         if isinstance(node, ast.Lambda):
             self.visit(node.body, inner)
         else:
-            for stmt in node.body:
-                self.visit(stmt, inner)
+            self._block(node.body, inner)
 
     def _defaults(self, args: ast.arguments, scope: _Scope) -> None:
         for default in list(args.defaults) + [d for d in args.kw_defaults if d is not None]:
@@ -359,8 +603,7 @@ class _Analyser:
         qual = node.name if scope.kind == "module" else (
             f"{scope.qualname}.{node.name}" if scope.kind == "class" else f"{scope.qualname}.<locals>.{node.name}")
         inner = _Scope("class", scope, qual)
-        for stmt in node.body:
-            self.visit(stmt, inner)
+        self._block(node.body, inner)
 
     def _import(self, node: ast.Import, scope: _Scope) -> None:
         for alias in node.names:
@@ -415,7 +658,7 @@ class _Analyser:
         elif isinstance(target, ast.Starred):
             self._bind_target(target.value, None, scope)
         elif isinstance(target, ast.Subscript):
-            self.candidates.append(("sub", target, scope, "setitem"))
+            self.candidates.append(("sub", target, scope, "setitem", self.ctx))
             self._visit_base(target.value, scope)
             self.visit(target.slice, scope)
         elif isinstance(target, ast.Attribute):
@@ -426,7 +669,7 @@ class _Analyser:
         if isinstance(node.target, ast.Name):
             scope.bind(node.target.id, _OPAQUE)
         elif isinstance(node.target, ast.Subscript):
-            self.candidates.append(("sub", node.target, scope, "setitem"))
+            self.candidates.append(("sub", node.target, scope, "setitem", self.ctx))
             self._visit_base(node.target.value, scope)
             self.visit(node.target.slice, scope)
         else:
@@ -441,21 +684,21 @@ class _Analyser:
     def _for(self, node, scope: _Scope) -> None:
         self.visit(node.iter, scope)
         self._bind_target(node.target, None, scope)
-        self.visit_all(node.body, scope)
-        self.visit_all(node.orelse, scope)
+        self._block(node.body, scope)
+        self._block(node.orelse, scope)
 
     def _with(self, node, scope: _Scope) -> None:
         for item in node.items:
             self.visit(item.context_expr, scope)
             if item.optional_vars is not None:
                 self._bind_target(item.optional_vars, item.context_expr, scope)
-        self.visit_all(node.body, scope)
+        self._block(node.body, scope)
 
     def _handler(self, node: ast.ExceptHandler, scope: _Scope) -> None:
         # The exception type is a class test, not a use.
         if node.name:
             scope.bind(node.name, _OPAQUE)
-        self.visit_all(node.body, scope)
+        self._block(node.body, scope)
 
     def _global(self, node: ast.Global, scope: _Scope) -> None:
         scope.globals.update(node.names)
@@ -468,7 +711,7 @@ class _Analyser:
             if isinstance(target, ast.Name):
                 scope.bind(target.id, _OPAQUE)
             elif isinstance(target, ast.Subscript):
-                self.candidates.append(("sub", target, scope, "delitem"))
+                self.candidates.append(("sub", target, scope, "delitem", self.ctx))
                 self._visit_base(target.value, scope)
                 self.visit(target.slice, scope)
             else:
@@ -504,7 +747,7 @@ class _Analyser:
             self.visit(child, scope)
 
     def _call(self, node: ast.Call, scope: _Scope) -> None:
-        self.candidates.append(("call", node, scope))
+        self.candidates.append(("call", node, scope, self.ctx))
         func = node.func
         if isinstance(func, ast.Attribute):
             self._visit_base(func.value, scope)
@@ -546,18 +789,18 @@ class _Analyser:
 
     def _attribute(self, node: ast.Attribute, scope: _Scope) -> None:
         if isinstance(node.ctx, ast.Load):
-            self.candidates.append(("ref", node, scope))
+            self.candidates.append(("ref", node, scope, self.ctx))
         self._visit_base(node.value, scope)
 
     def _name(self, node: ast.Name, scope: _Scope) -> None:
         if isinstance(node.ctx, ast.Load):
-            self.candidates.append(("ref", node, scope))
+            self.candidates.append(("ref", node, scope, self.ctx))
         elif isinstance(node.ctx, ast.Store):
             scope.bind(node.id, _OPAQUE)
 
     def _subscript(self, node: ast.Subscript, scope: _Scope) -> None:
         if isinstance(node.ctx, ast.Load) and _is_chain(node.value):
-            self.candidates.append(("sub", node, scope, "getitem"))
+            self.candidates.append(("sub", node, scope, "getitem", self.ctx))
             self._visit_base(node.value, scope)
         else:
             self.visit(node.value, scope)
@@ -567,7 +810,7 @@ class _Analyser:
         self.visit(node.left, scope)
         for op, comparator in zip(node.ops, node.comparators):
             if isinstance(op, (ast.In, ast.NotIn)) and _is_chain(comparator):
-                self.candidates.append(("contains", comparator, scope, node.left))
+                self.candidates.append(("contains", comparator, scope, node.left, self.ctx))
                 self._visit_base(comparator, scope)
             else:
                 self.visit(comparator, scope)
@@ -646,9 +889,8 @@ class _Analyser:
                 return frozenset([key.value])
             return frozenset()
         if kind is ast.BinOp and isinstance(node.op, ast.Div):  # type: ignore[attr-defined]
-            if "pathlib.Path()" in self.resolve(node.left, scope):  # type: ignore[attr-defined]
-                return frozenset(["pathlib.Path()"])
-            return frozenset()
+            return frozenset(v for v in self.resolve(node.left, scope)  # type: ignore[attr-defined]
+                             if v.endswith("()") and v[:-2] in table.DIV_RETURNS)
         if kind is ast.IfExp:
             return self.resolve(node.body, scope) | self.resolve(node.orelse, scope)  # type: ignore[attr-defined]
         if kind is ast.BoolOp:
@@ -696,29 +938,40 @@ class _Analyser:
         for candidate in self.candidates:
             form = candidate[0]
             scope = candidate[2]
+            marks = _marks(candidate[-1])
             if form == "call":
-                self._use_call(candidate[1], scope, records)
+                self._use_call(candidate[1], scope, records, candidate[-1])
             elif form == "ref":
                 node = candidate[1]
                 for value in self.resolve(node, scope):
                     if self._relevant(value):
                         records.append((value, "ref", (), (), node.lineno, node.col_offset + 1,
-                                        scope.qualname, False))
+                                        scope.qualname, False, marks))
             elif form == "sub":
                 node, how = candidate[1], candidate[3]
                 key = _fold(node.slice, self, scope)
                 for value in self.resolve(node.value, scope):
                     if self._relevant(value):
                         records.append((value, how, (key,), (), node.lineno, node.col_offset + 1,
-                                        scope.qualname, False))
+                                        scope.qualname, False, marks))
             else:  # contains
                 node, key_node = candidate[1], candidate[3]
                 key = _fold(key_node, self, scope)
                 for value in self.resolve(node, scope):
                     if self._relevant(value):
                         records.append((value, "contains", (key,), (), node.lineno, node.col_offset + 1,
-                                        scope.qualname, False))
+                                        scope.qualname, False, marks))
         return records
+
+    def platform_names(self) -> dict:
+        """Module-level names bound once to a platform test (``WIN = sys.platform == "win32"``)."""
+        out = {}
+        for name, bindings in self.root.bindings.items():
+            if len(bindings) == 1 and bindings[0][0] == "expr" and type(bindings[0][1]) in _TEST_NODES:
+                condition = self._platform_test(bindings[0][1], bindings[0][2])
+                if condition is not None and len(condition[0]) == 1 and "?" not in condition[0][0]:
+                    out[name] = condition[0][0]
+        return out
 
     def _relevant(self, value: str) -> bool:
         if value.endswith("()"):
@@ -727,20 +980,23 @@ class _Analyser:
             return True
         return table.lookup(value)[0] is not None
 
-    def _use_call(self, node: ast.Call, scope: _Scope, records: list) -> None:
+    def _use_call(self, node: ast.Call, scope: _Scope, records: list, ctx: Optional[tuple] = None) -> None:
         values = self.resolve(node.func, scope)
         line, col = node.lineno, node.col_offset + 1
+        func = node.func
         if not values:
-            func = node.func
             if isinstance(func, ast.Attribute) and func.attr in table.METHOD_HINTS and not (
                     isinstance(func.value, ast.Name) and func.value.id in ("self", "cls")) and not (
                     isinstance(func.value, ast.Call) and isinstance(func.value.func, ast.Name)
                     and func.value.func.id == "super"):
                 args, kwargs = _fold_args(node, self, scope)
+                own = _fold(func.value, self, scope) is OWN
                 records.append((table.METHOD_HINTS[func.attr], "call", args, kwargs, line, col,
-                                scope.qualname, True))
+                                scope.qualname, True, _marks(ctx, own)))
             return
         folded = None
+        marks = _marks(ctx)
+        own_receiver: Optional[bool] = None
         for value in values:
             name = table.normalise(value)
             if name in _DYNAMIC_CODE:
@@ -769,13 +1025,20 @@ class _Analyser:
                 elif id(node) not in self.callees:
                     for target in self._call_result(node, scope):
                         if self._relevant(target):
-                            records.append((target, "ref", (), (), line, col, scope.qualname, False))
+                            records.append((target, "ref", (), (), line, col, scope.qualname, False, marks))
                 continue
             if not self._relevant(value):
                 continue
             if folded is None:
                 folded = _fold_args(node, self, scope)
-            records.append((value, "call", folded[0], folded[1], line, col, scope.qualname, False))
+            record_marks = marks
+            if "()." in value and isinstance(func, ast.Attribute):
+                # a method of an instance: is the instance a path inside the distribution?
+                if own_receiver is None:
+                    own_receiver = _fold(func.value, self, scope) is OWN
+                if own_receiver:
+                    record_marks = _marks(ctx, True)
+            records.append((value, "call", folded[0], folded[1], line, col, scope.qualname, False, record_marks))
 
     def exports(self) -> dict:
         out = {}
@@ -790,6 +1053,75 @@ class _Analyser:
 
 
 _CAPABILITY_ROOTS = frozenset(m.split(".", 1)[0] for m in _CAPABILITY_MODULES)
+_TEST_NODES = (ast.Compare, ast.Call, ast.BoolOp, ast.UnaryOp)
+
+# ---------------------------------------------------------------- contexts: platform and entry
+
+_LEAVING = (ast.Raise, ast.Return, ast.Continue, ast.Break)
+#: Complete ``sys.platform`` values (a ``startswith`` of one of these is that value).
+_PLATFORMS = frozenset({"aix", "android", "cygwin", "darwin", "emscripten", "ios", "linux", "wasi", "win32"})
+_OS_NAMES = {"nt": "win32", "posix": "!win32", "java": "java*"}
+_SYSTEMS = {"windows": "win32", "darwin": "darwin", "linux": "linux", "java": "java*", "aix": "aix",
+            "freebsd": "freebsd*", "openbsd": "openbsd*", "netbsd": "netbsd*", "sunos": "sunos*",
+            "emscripten": "emscripten", "ios": "ios", "android": "android"}
+
+
+def _leaves(stmts: list) -> bool:
+    """A block that always leaves its enclosing block (ends in raise, return, continue, break)."""
+    return bool(stmts) and isinstance(stmts[-1], _LEAVING)
+
+
+def _is_main_guard(test: ast.AST) -> bool:
+    """``__name__ == "__main__"`` (either way round)."""
+    if not isinstance(test, ast.Compare) or len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = (test.left, test.comparators[0])
+    return any(isinstance(a, ast.Name) and a.id == "__name__" for a in sides) and any(
+        isinstance(b, ast.Constant) and b.value == "__main__" for b in sides)
+
+
+def _platform_term(subject: str, values: tuple, prefix: bool) -> Optional[str]:
+    """The condition ``subject == one of values`` (``startswith`` when *prefix*) as a term."""
+    names = set()
+    for value in values:
+        if subject == "sys.platform":
+            if not prefix or value in _PLATFORMS:
+                name = value
+            elif value in ("win", "win3"):
+                name = "win32"
+            else:
+                name = value + "*"
+        elif prefix:
+            return None
+        elif subject == "os.name":
+            name = _OS_NAMES.get(value)
+        else:
+            name = _SYSTEMS.get(value.lower())
+        if not name or "&" in name or "|" in name:
+            return None
+        names.add(name)
+    if any(n.startswith("!") for n in names):
+        return names.pop() if len(names) == 1 else None
+    return "|".join(sorted(names))
+
+
+def _negate(term: str) -> str:
+    return term[1:] if term.startswith("!") else "!" + term
+
+
+def _and(ctx: Optional[tuple], terms: tuple) -> Optional[tuple]:
+    """*ctx* with more platform conditions that all hold."""
+    if not terms:
+        return ctx
+    platform, entry = ctx or ((), "")
+    return (platform + tuple(t for t in terms if t not in platform), entry)
+
+
+def _marks(ctx: Optional[tuple], own: bool = False) -> Optional[tuple]:
+    """The marks of a use record: None, or (platform terms, entry, own)."""
+    if ctx is None:
+        return (((), "", True) if own else None)
+    return (ctx[0], ctx[1], own)
 
 
 def _attr(value: str, attr: str) -> str:
@@ -850,9 +1182,24 @@ def _fold(node: ast.AST, analyser: _Analyser, scope: _Scope, depth: int = 0):
         return tuple(out)
     if kind is ast.Name:
         bindings = analyser.bindings_of(node.id, scope)  # type: ignore[attr-defined]
-        if bindings is not None and len(bindings) == 1 and bindings[0][0] == "expr" \
-                and not _is_chain(bindings[0][1]):
+        if bindings is None and node.id == "__file__":  # type: ignore[attr-defined]
+            return OWN
+        if bindings is not None and len(bindings) == 1 and bindings[0][0] == "expr" and (
+                not _is_chain(bindings[0][1]) or _names_file(bindings[0][1])):
             return _fold(bindings[0][1], analyser, bindings[0][2], depth + 1)
+    if kind is ast.Attribute:
+        attr = node.attr  # type: ignore[attr-defined]
+        if attr in _OWN_ATTRIBUTES:
+            if attr == "parent":
+                if _fold(node.value, analyser, scope, depth + 1) is OWN:  # type: ignore[attr-defined]
+                    return OWN
+            elif attr == "origin":  # __spec__.origin
+                base = node.value  # type: ignore[attr-defined]
+                if isinstance(base, ast.Name) and base.id == "__spec__" and analyser.bindings_of("__spec__", scope) is None:
+                    return OWN
+            elif any(v.split(".", 1)[0] in analyser.internal and not v.endswith("()")
+                     for v in analyser.resolve(node.value, scope)):  # type: ignore[attr-defined]
+                return OWN  # <own module>.__file__
     if kind in (ast.Name, ast.Attribute):
         values = analyser.resolve(node, scope)
         return Ref(next(iter(values))) if len(values) == 1 else UNKNOWN
@@ -860,6 +1207,14 @@ def _fold(node: ast.AST, analyser: _Analyser, scope: _Scope, depth: int = 0):
         op = node.op  # type: ignore[attr-defined]
         left = _fold(node.left, analyser, scope, depth + 1)  # type: ignore[attr-defined]
         right = _fold(node.right, analyser, scope, depth + 1)  # type: ignore[attr-defined]
+        if left is OWN:
+            # own / "data.txt" (a Path or Traversable); own + "/data.txt" (a string)
+            if isinstance(op, ast.Div) and _stays_inside(right):
+                return OWN
+            if isinstance(op, ast.Add) and _plain_str(right) and right.startswith(("/", os.sep)) \
+                    and _stays_inside(right.lstrip("/" + os.sep)):
+                return OWN
+            return UNKNOWN
         if isinstance(op, ast.BitOr):
             parts = []
             for side in (left, right):
@@ -872,12 +1227,25 @@ def _fold(node: ast.AST, analyser: _Analyser, scope: _Scope, depth: int = 0):
                 return left.rstrip("/") + "/" + right if not right.startswith("/") else right
         return UNKNOWN
     if kind is ast.Call:
-        values = analyser.resolve(node.func, scope)  # type: ignore[attr-defined]
+        func = node.func  # type: ignore[attr-defined]
+        if isinstance(func, ast.Attribute) and func.attr in _OWN_METHODS \
+                and _fold(func.value, analyser, scope, depth + 1) is OWN:
+            # Path(__file__).resolve(), files(__package__).joinpath("data", "x.txt")
+            args = [_fold(a, analyser, scope, depth + 1) for a in node.args]  # type: ignore[attr-defined]
+            return OWN if all(_stays_inside(a) for a in args) else UNKNOWN
+        values = analyser.resolve(func, scope)
         names = {table.normalise(v) for v in values}
         if len(names) != 1:
             return UNKNOWN
         name = names.pop()
         args = [_fold(a, analyser, scope, depth + 1) for a in node.args]  # type: ignore[attr-defined]
+        if name in _OWN_FUNCTIONS:
+            if name == "importlib.resources.files":
+                first = args[0] if args else MISSING
+                if _names_self(first, analyser.internal) and not node.keywords:  # type: ignore[attr-defined]
+                    return OWN
+            elif args and args[0] is OWN and all(_stays_inside(a) for a in args[1:]):
+                return OWN
         plain = all(isinstance(a, str) and not isinstance(a, Ref) for a in args)
         if name in ("pathlib.Path.home",) and not args:
             return "~"
@@ -889,7 +1257,49 @@ def _fold(node: ast.AST, analyser: _Analyser, scope: _Scope, depth: int = 0):
         if name == "pathlib.Path.expanduser" and isinstance(node.func, ast.Attribute):  # type: ignore[attr-defined]
             return _fold(node.func.value, analyser, scope, depth + 1)  # type: ignore[attr-defined]
         return UNKNOWN
+    if kind is ast.JoinedStr:
+        # f"{os.path.dirname(__file__)}/data.txt"
+        parts = node.values  # type: ignore[attr-defined]
+        if parts and isinstance(parts[0], ast.FormattedValue) \
+                and _fold(parts[0].value, analyser, scope, depth + 1) is OWN:
+            rest = parts[1:]
+            if not rest:
+                return OWN
+            if _literal_str(rest[0]) and rest[0].value.startswith(("/", os.sep)) and all(  # type: ignore[attr-defined]
+                    not _literal_str(p) or _stays_inside(p.value.lstrip("/" + os.sep)) for p in rest):  # type: ignore[attr-defined]
+                return OWN
+        return UNKNOWN
     return UNKNOWN
+
+
+#: Attributes that keep a path inside the distribution (``.parent``), or make one
+#: (``<own module>.__file__``, ``__spec__.origin``).
+_OWN_ATTRIBUTES = frozenset({"parent", "__file__", "origin"})
+#: Methods of a path or resource that keep it inside the distribution.
+_OWN_METHODS = frozenset({"resolve", "absolute", "joinpath", "with_name", "with_suffix", "with_stem"})
+#: Functions whose result is inside the distribution when their first argument is
+#: (``os.path.join(os.path.dirname(__file__), "data")``); ``files()`` of the package itself.
+_OWN_FUNCTIONS = frozenset({
+    "os.path.dirname", "os.path.abspath", "os.path.realpath", "os.path.normpath", "os.path.join",
+    "os.fspath", "builtins.str", "pathlib.Path", "pathlib.PurePath", "importlib.resources.as_file",
+    "importlib.resources.files"})
+
+
+def _names_file(node: ast.AST) -> bool:
+    """``__file__`` or ``<module>.__file__`` (a chain that :func:`_fold` reads as a path)."""
+    return (isinstance(node, ast.Name) and node.id == "__file__") or (
+        isinstance(node, ast.Attribute) and node.attr == "__file__")
+
+
+def _stays_inside(value) -> bool:
+    """A further path component that cannot leave the folder it is joined to by itself: not an
+    absolute literal, no ``..``. A computed component is accepted: the run-time layer checks
+    the real path."""
+    if isinstance(value, str) and not isinstance(value, Ref):
+        if value.startswith(("/", "\\")) or (len(value) > 1 and value[1] == ":"):
+            return False
+        return ".." not in value.replace("\\", "/").split("/")
+    return value is not MISSING
 
 
 _DISPATCH: dict = {
@@ -905,6 +1315,7 @@ _DISPATCH: dict = {
     ast.DictComp: _Analyser._comprehension, ast.Call: _Analyser._call,
     ast.Attribute: _Analyser._attribute, ast.Name: _Analyser._name, ast.Subscript: _Analyser._subscript,
     ast.Compare: _Analyser._compare, ast.arg: _Analyser._arg_annotation,
+    ast.If: _Analyser._if, ast.IfExp: _Analyser._if_exp, ast.While: _Analyser._while, ast.Try: _Analyser._try,
 }
 # Leaves that can hold nothing of interest: skipping them saves a call per node.
 for _leaf in (ast.Constant, ast.Load, ast.Store, ast.Del, ast.Pass, ast.Break, ast.Continue):
@@ -916,7 +1327,7 @@ for _match_kind in ("MatchAs", "MatchStar", "MatchMapping"):
     if hasattr(ast, _match_kind):
         _DISPATCH[getattr(ast, _match_kind)] = _Analyser._match_capture
 if hasattr(ast, "TryStar"):
-    pass  # handled generically: its handlers are ExceptHandler nodes
+    _DISPATCH[ast.TryStar] = _Analyser._try
 
 
 def analyse_source(source: bytes, module: str, is_package: bool = False,
@@ -940,11 +1351,12 @@ def analyse_source(source: bytes, module: str, is_package: bool = False,
         analyser.run(tree)
         uses = analyser.uses()
         exports = analyser.exports()
+        platforms = analyser.platform_names()
     except RecursionError:
         return FileSummary(module, {}, (), [], [(0, 0, "parse-error", "code nested too deeply to analyse")],
                            frozenset())
     return FileSummary(module, exports, tuple(analyser.root.stars), uses, analyser.findings,
-                       frozenset(analyser.imports))
+                       frozenset(analyser.imports), platforms)
 
 
 # ============================================================================ uses -> evidence
@@ -1107,9 +1519,19 @@ def _api_label(key: str, form: str, mode: Optional[table.Mode], args: tuple, kwa
     return label
 
 
+def _given(args: tuple, kwargs: tuple, pos: Optional[int], kw: Optional[str]) -> bool:
+    """Whether the argument at *pos* / *kw* is certainly given, and not a literal None."""
+    for name, value in kwargs:
+        if name == kw:
+            return value is not None
+    if pos is not None and pos < len(args) and STAR not in args[: pos + 1]:
+        return args[pos] is not None
+    return False
+
+
 def _names_self(value, own: frozenset) -> bool:
     """True when a folded argument names the distribution itself (its package or its name)."""
-    if value is MISSING:
+    if value is MISSING or value is OWN:
         return True
     if isinstance(value, Ref):
         return str(value) in ("builtins.__name__", "builtins.__package__", "builtins.__spec__.name")
@@ -1122,12 +1544,18 @@ def evidence_of(record: tuple, value: str, file: str, own: frozenset = frozenset
     """The evidence one use record gives, for the (external) qualified *value*.
 
     *own* holds the distribution's top-level package names and its name (with
-    ``_`` for ``-``): uses that only read its own installed files need nothing.
+    ``_`` for ``-``): uses that read its own installed files are marked ``own``
+    (and do not count, see :meth:`Evidence.counts`).
     """
-    _, form, args, kwargs, line, col, function, hint = record
+    _, form, args, kwargs, line, col, function, hint = record[:8]
+    marks = record[8] if len(record) > 8 else None
     key, entry = table.lookup(value)
     if entry is None:
         return []
+    platform, main, own_receiver = "", "", False
+    if marks is not None:
+        platform = "&".join(t for t in marks[0] if "?" not in t)
+        main, own_receiver = marks[1], marks[2]
     exact = key == table.normalise(value)
     if not exact and form == "call":
         form, args, kwargs = "ref", (), ()
@@ -1140,7 +1568,7 @@ def evidence_of(record: tuple, value: str, file: str, own: frozenset = frozenset
         key_value = args[0] if args else UNKNOWN
         scope = (key_value,) if _plain_str(key_value) and _is_env_name(key_value) else None
         out.append(Evidence(capability, file, line, col, _api_label(key, form, None, args, kwargs),  # type: ignore[arg-type]
-                            function, scope, hint))
+                            function, scope, hint, False, main, platform))
         return out
     api = _api_label(key, form, entry.mode, args, kwargs)
     if hint:
@@ -1148,20 +1576,23 @@ def evidence_of(record: tuple, value: str, file: str, own: frozenset = frozenset
     for use in entry.uses:
         if use.when is not None and form == "call" and _arg(args, kwargs, None, use.when) is MISSING:
             continue
+        if use.unless is not None and form == "call" and _given(args, kwargs, *use.unless):
+            continue
         if use.kind == "own":
-            if form == "call" and _names_self(_arg(args, kwargs, use.pos, use.kw), own):
-                continue
-            out.append(Evidence(use.capability, file, line, col, api, function, None, hint))
+            mine = own_receiver or (form == "call" and _names_self(_arg(args, kwargs, use.pos, use.kw), own))
+            out.append(Evidence(use.capability, file, line, col, api, function, None, hint, mine, main, platform))
             continue
         capability = use.capability
         if capability == table.MODE:
             capability = _mode_capability(entry.mode, args, kwargs) if (form == "call" and entry.mode) else FS
             if capability is None:
                 continue
+        mine = own_receiver or (form == "call" and use.kind == "path"
+                                and _arg(args, kwargs, use.pos, use.kw) is OWN)
         scope = _scope_texts(use, args, kwargs) if form == "call" or use.kind == "const" else None
-        out.append(Evidence(capability, file, line, col, api, function, scope, hint))
+        out.append(Evidence(capability, file, line, col, api, function, scope, hint, mine, main, platform))
         if capability in (FS, FS_READONLY) and scope and any(table.ENVIRON_FILE.match(s) for s in scope):
-            out.append(Evidence(ENV_READONLY, file, line, col, api, function, None, hint))
+            out.append(Evidence(ENV_READONLY, file, line, col, api, function, None, hint, False, main, platform))
     return out
 
 
@@ -1280,6 +1711,23 @@ def link(dist, summaries: Sequence[tuple], native: Sequence[str] = (), pth: Sequ
                 return out
         return []
 
+    def platform_of(term: str) -> Optional[str]:
+        """A ``?pkg.mod.NAME`` term: the condition NAME holds in that module (None: unknown)."""
+        negated = term.startswith("!")
+        module, _, name = term[2 if negated else 1:].rpartition(".")
+        summary = modules.get(module)
+        condition = summary.platforms.get(name) if summary is not None else None
+        if condition is None:
+            return None
+        return _negate(condition) if negated else condition
+
+    def resolved(record: tuple) -> tuple:
+        marks = record[8] if len(record) > 8 else None
+        if marks is None or not any("?" in t for t in marks[0]):
+            return record
+        terms = tuple(t for t in (platform_of(t) if "?" in t else t for t in marks[0]) if t)
+        return record[:8] + ((terms, marks[1], marks[2]),)
+
     own = frozenset(internal | {dist.name.replace("-", "_").lower()})
     evidence: set = set()
     findings: set = set()
@@ -1292,6 +1740,7 @@ def link(dist, summaries: Sequence[tuple], native: Sequence[str] = (), pth: Sequ
         for line, col, kind, message in summary.findings:
             findings.add(Finding(rel, line, col, kind, message))
         for record in summary.uses:
+            record = resolved(record)
             for value in external(record[0]):
                 for item in evidence_of(record, value, rel, own):
                     evidence.add(item)

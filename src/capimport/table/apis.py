@@ -51,6 +51,7 @@ class Use:
     const: tuple = ()                # scope texts for kind "const"
     port: Optional[tuple] = None     # (pos, kw, default) of the port for kind "host"
     when: Optional[str] = None       # only when this keyword argument is given
+    unless: Optional[tuple] = None   # (pos, kw) of a file-object argument: given, no path is opened
 
 
 @dataclass(frozen=True)
@@ -109,14 +110,15 @@ _OPEN_MODE = Mode(1, "mode", "r")
 # ------------------------------------------------------------------------- files
 _add("builtins.open io.open codecs.open", Use(MODE, 0, "file", "path"), mode=_OPEN_MODE)
 _add("gzip.open bz2.open lzma.open", Use(MODE, 0, "filename", "path"), mode=Mode(1, "mode", "rb"))
-_add("gzip.GzipFile bz2.BZ2File lzma.LZMAFile", Use(MODE, 0, "filename", "path"), mode=Mode(1, "mode", "rb"))
+_add("bz2.BZ2File lzma.LZMAFile", Use(MODE, 0, "filename", "path"), mode=Mode(1, "mode", "rb"))
+# GzipFile(name, mode, level, fileobj): with a file object it only wraps that stream.
+_add("gzip.GzipFile", Use(MODE, 0, "filename", "path", unless=(3, "fileobj")), mode=Mode(1, "mode", "rb"))
 _add("os.open", Use(MODE, 0, "path", "path"), mode=Mode(1, "flags", None, "flags"))
 _add("pathlib.Path.open", Use(MODE), mode=Mode(0, "mode", "r"))
 _add("zipfile.ZipFile zipfile.PyZipFile", Use(MODE, 0, "file", "path"), mode=Mode(1, "mode", "r", "zip"),
      returns="zipfile.ZipFile")
-_add("tarfile.open tarfile.TarFile.open", Use(MODE, 0, "name", "path"), mode=Mode(1, "mode", "r", "tar"),
-     returns="tarfile.TarFile")
-_add("tarfile.TarFile", Use(MODE, 0, "name", "path"), mode=Mode(1, "mode", "r", "tar"), returns="tarfile.TarFile")
+_add("tarfile.open tarfile.TarFile.open tarfile.TarFile", Use(MODE, 0, "name", "path", unless=(2, "fileobj")),
+     mode=Mode(1, "mode", "r", "tar"), returns="tarfile.TarFile")
 _add("shelve.open", Use(MODE, 0, "filename", "path"), mode=Mode(1, "flag", "c", "dbm"))
 _add("dbm.open dbm.gnu.open dbm.ndbm.open dbm.dumb.open", Use(MODE, 0, "file", "path"),
      mode=Mode(1, "flag", "r", "dbm"))
@@ -161,8 +163,9 @@ _add("logging.basicConfig", Use(FS, None, "filename", "path", when="filename"))
 _add("logging.config.fileConfig", _p(FS_READONLY, 0, "fname"))
 _add("py_compile.compile compileall.compile_dir compileall.compile_file compileall.compile_path", _U(FS))
 # Reading a distribution's own installed files needs nothing (the run-time layer allows it):
-# kind "own" skips the use when the argument names the distribution itself (a literal, __name__,
-# __package__, or nothing at all).
+# kind "own" marks the evidence "own" (it does not count toward fs-readonly) when the argument
+# names the distribution itself (a literal, __name__, __package__, nothing at all, or a path the
+# scanner knows is inside the distribution: os.path.dirname(__file__), files(__package__) / "x").
 _OWN0 = Use(FS_READONLY, 0, "package", "own")
 _add("importlib.resources.read_text importlib.resources.read_binary importlib.resources.open_text "
      "importlib.resources.open_binary importlib.resources.path importlib.resources.contents "
@@ -170,7 +173,7 @@ _add("importlib.resources.read_text importlib.resources.read_binary importlib.re
      "pkg_resources.resource_string pkg_resources.resource_stream pkg_resources.resource_filename "
      "pkg_resources.resource_listdir pkg_resources.resource_exists pkg_resources.resource_isdir",
      _OWN0, returns=None)
-_add("importlib.resources.as_file", _U(FS_READONLY))
+_add("importlib.resources.as_file", Use(FS_READONLY, 0, "path", "own"))
 _add("importlib.metadata.version importlib.metadata.distribution importlib.metadata.metadata "
      "importlib.metadata.files importlib.metadata.requires importlib_metadata.version "
      "importlib_metadata.distribution importlib_metadata.metadata importlib_metadata.files "
@@ -214,12 +217,20 @@ for _name in ("pathlib.Path", "pathlib.Path.cwd", "pathlib.Path.joinpath", "path
               "pathlib.Path.with_suffix", "pathlib.Path.with_stem", "pathlib.Path.relative_to",
               ):
     RETURNS[_name] = "pathlib.Path"
-# What files() returns reads the package's own resources (see kind "own" above).
-RETURNS["importlib.resources.files"] = "importlib.resources.abc.Traversable"
+# What files() returns: a Traversable, read through its methods (own files when files() named
+# the distribution itself: the scanner marks those uses "own").
+_TRAVERSABLE = "importlib.resources.abc.Traversable"
+RETURNS["importlib.resources.files"] = _TRAVERSABLE
+RETURNS[f"{_TRAVERSABLE}.joinpath"] = _TRAVERSABLE
+for _m in ("read_text", "read_bytes", "iterdir", "is_file", "is_dir"):
+    _add(f"{_TRAVERSABLE}.{_m}", _U(FS_READONLY))
+_add(f"{_TRAVERSABLE}.open", Use(MODE), mode=Mode(0, "mode", "r"))
 for _m in ("resolve", "absolute"):
     RETURNS[f"pathlib.Path.{_m}"] = "pathlib.Path"
 #: Attributes (not calls) of an instance that are instances again.
 ATTRIBUTE_RETURNS: dict[str, str] = {"pathlib.Path.parent": "pathlib.Path"}
+#: Classes whose ``/`` operator returns an instance of the same class.
+DIV_RETURNS = frozenset({"pathlib.Path", _TRAVERSABLE})
 
 # ------------------------------------------------------------------------- environment
 _add("os.environ os.environb", _U(ENV_READONLY), getitem=ENV_READONLY, setitem=ENV)
@@ -285,8 +296,10 @@ _add("os.execv os.execve os.execvp os.execvpe os.execl os.execle os.execlp os.ex
 _add("os.spawnl os.spawnle os.spawnlp os.spawnlpe os.spawnv os.spawnve os.spawnvp os.spawnvpe",
      Use(PROCESS, 1, "file", "program"))
 _add("os.posix_spawn os.posix_spawnp", Use(PROCESS, 0, "path", "program"))
-_add("os.fork os.forkpty os.kill os.killpg os.startfile os.register_at_fork pty.spawn pty.fork "
-     "signal.pthread_kill", _U(PROCESS))
+_add("os.fork os.forkpty os.kill os.killpg os.startfile pty.spawn pty.fork signal.pthread_kill", _U(PROCESS))
+# os.register_at_fork only registers callbacks: it starts nothing (the fork that runs them is
+# the act, and it is checked where it happens); capimport defers the callbacks with the
+# registrant's accountability (guards/deferred.py), like threads.
 _add("asyncio.create_subprocess_exec asyncio.subprocess.create_subprocess_exec",
      Use(PROCESS, 0, "program", "program"))
 _add("asyncio.create_subprocess_shell asyncio.subprocess.create_subprocess_shell", _U(PROCESS))
