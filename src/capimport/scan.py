@@ -387,6 +387,11 @@ class _Analyser:
                 condition = self._platform_test(stmt.test, scope)
                 if condition is not None:
                     self.ctx = _and(self.ctx, condition[0])
+            elif kind is ast.Import or kind is ast.ImportFrom:
+                # the rest of the block runs only where a platform-only module imports
+                term = _import_platform(stmt)
+                if term is not None:
+                    self.ctx = _and(self.ctx, (term,))
         end = self.ctx
         self.ctx = saved
         return end
@@ -1064,6 +1069,35 @@ _OS_NAMES = {"nt": "win32", "posix": "!win32", "java": "java*"}
 _SYSTEMS = {"windows": "win32", "darwin": "darwin", "linux": "linux", "java": "java*", "aix": "aix",
             "freebsd": "freebsd*", "openbsd": "openbsd*", "netbsd": "netbsd*", "sunos": "sunos*",
             "emscripten": "emscripten", "ios": "ios", "android": "android"}
+
+
+#: Standard modules that exist on one side only: importing them fails elsewhere.
+_PLATFORM_MODULES = {
+    **dict.fromkeys(("winreg", "_winreg", "msvcrt", "_winapi", "winsound", "_overlapped", "nt", "_msi",
+                     "msilib"), "win32"),
+    **dict.fromkeys(("posix", "pwd", "grp", "termios", "tty", "pty", "fcntl", "resource", "syslog",
+                     "crypt", "spwd", "nis", "_posixsubprocess"), "!win32"),
+}
+#: Names ``from ctypes import ...`` finds only on Windows.
+_CTYPES_WINDOWS = frozenset({"windll", "oledll", "WinDLL", "OleDLL", "WINFUNCTYPE", "HRESULT",
+                             "FormatError", "GetLastError", "WinError"})
+
+
+def _import_platform(stmt) -> Optional[str]:
+    """The platform an unconditional import statement succeeds on (None: everywhere)."""
+    if isinstance(stmt, ast.Import):
+        for alias in stmt.names:
+            term = _PLATFORM_MODULES.get(alias.name.split(".", 1)[0])
+            if term is not None:
+                return term
+        return None
+    if stmt.level:
+        return None
+    module = stmt.module or ""
+    term = _PLATFORM_MODULES.get(module.split(".", 1)[0])
+    if term is None and module == "ctypes" and any(a.name in _CTYPES_WINDOWS for a in stmt.names):
+        term = "win32"
+    return term
 
 
 def _leaves(stmts: list) -> bool:

@@ -253,6 +253,30 @@ def test_what_follows_a_platform_exit_runs_only_there():
         5: "win32", 7: "win32", 10: "", 16: "win32", 18: "", 20: "win32", 21: "", 23: "win32"}
 
 
+def test_what_follows_a_platform_only_import_runs_only_there():
+    items = evidence("""\
+        import ctypes, os
+        def f():
+            ctypes.CDLL("a")
+        try:
+            import winreg
+            ctypes.WinDLL("b")
+        except ImportError:
+            os.system("c")
+        def g():
+            from ctypes import windll
+            windll.kernel32.GetStdHandle(-11)
+        def h():
+            import fcntl
+            os.fork()
+        ctypes.CDLL("d")
+        import msvcrt
+        ctypes.CDLL("e")
+    """)
+    assert {line: one(items, line).platform for line in (3, 6, 8, 11, 14, 15, 17)} == {
+        3: "", 6: "win32", 8: "", 11: "win32", 14: "!win32", 15: "", 17: "win32"}
+
+
 def test_non_platform_tests_add_nothing():
     items = evidence("""\
         import os, sys
