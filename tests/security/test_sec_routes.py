@@ -172,17 +172,21 @@ def run():
     attempt("gc_get_objects", lambda: len(gc.get_objects()))
     attempt("gc_referrers", lambda: len(gc.get_referrers(os.environ)))
     attempt("current_frames", lambda: len(sys._current_frames()))
-    def vault_frame():
+    import types
+    def generators_of(fn):
+        for value in (fn.__defaults__ or ()):
+            if isinstance(value, tuple) and value and isinstance(value[0], types.GeneratorType):
+                return value
+    def env_vaults():
         cells = type(os.environ).__getitem__.__closure__
         call = [c.cell_contents for c in cells if getattr(c.cell_contents, "__name__", "") == "call"][0]
-        gen = call.__defaults__[-1].__self__
-        return "SECRET" in str(gen.gi_frame.f_locals)
-    attempt("vault_frame", vault_frame)
-    def vault_send():
-        cells = type(os.environ).__getitem__.__closure__
-        call = [c.cell_contents for c in cells if getattr(c.cell_contents, "__name__", "") == "call"][0]
-        return call.__defaults__[-1](("get", b"SECRET", None))
-    attempt("vault_send", vault_send)
+        return generators_of(call)
+    attempt("vault_frame", lambda: "SECRET" in str(env_vaults()[0].gi_frame.f_locals))
+    attempt("vault_send", lambda: env_vaults()[0].send(("get", b"SECRET", None)))
+    def originals_vault_frame():
+        invoke = [c.cell_contents for c in os.stat.__closure__ if getattr(c.cell_contents, "__name__", "") == "invoke"][0]
+        return str(generators_of(invoke)[0].gi_frame.f_locals)[:100]
+    attempt("originals_vault_frame", originals_vault_frame)
     def originals_in_closures():
         import atexit, signal, codecs, weakref, _posixsubprocess, types
         found = []
@@ -225,7 +229,7 @@ def run():
     guarded = json.loads(guarded_proc.stdout.splitlines()[0])
     assert guarded["addaudithook"] == "ok:False", guarded["addaudithook"]
     for name in ("settrace", "setprofile", "threading_settrace", "gc_get_objects",
-                 "gc_referrers", "current_frames", "vault_frame", "import_after_meta_path",
+                 "gc_referrers", "current_frames", "vault_frame", "originals_vault_frame", "import_after_meta_path",
                  "import_after_replace"):
         assert denied(guarded[name]), (name, guarded[name])
     assert guarded["vault_send"].startswith("ok:('ok', None"), guarded["vault_send"]   # decided for its real caller
@@ -502,3 +506,30 @@ print(json.dumps(out))
     guarded = results(scenario.guarded())
     assert guarded == {"partial": "denied", "builtin": "denied", "dynamic": "denied", "excepthook": "denied"}, guarded
     assert os.listdir(marks) == []
+
+
+def test_guards_are_safe_under_concurrent_threads(tmp_path):
+    """No false denial from the vaults: 24 threads reading the environment and stat-ing files at once."""
+    code = '''
+import os, threading
+def run():
+    errors = []
+    def work():
+        try:
+            for i in range(300):
+                assert os.environ.get("HOME") is not None
+                os.stat(os.__file__)
+                os.path.exists("/nonexistent")
+        except BaseException as exc:
+            errors.append(repr(exc))
+    threads = [threading.Thread(target=work) for _ in range(24)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    attempt("errors", lambda: errors[:3])
+    report()
+'''
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["fs-readonly", "env-readonly"]\n'
+    scenario = _scenario(tmp_path, code, config=config)
+    assert results(scenario.plain()) == {"errors": "ok:[]"}
+    proc = scenario.guarded()
+    assert results(proc) == {"errors": "ok:[]"}, proc.stderr[-2000:]

@@ -67,7 +67,7 @@ def install(enforcer) -> dict:
     result["deferred"] = deferred.install(guard)
     tamper.patch_threading_trace(guard)
     finder = next((f for f in sys.meta_path if isinstance(f, GuardFinder)), None)
-    rules = tamper.build(guard, result["environ"].get("vaults", ()), guarded_modules, finder,
+    rules = tamper.build(guard, tuple(result["environ"].get("vaults", ())) + tuple(guard.vault), guarded_modules, finder,
                          builtins.__dict__["__import__"])
     enforcer.guard_rules.update(rules)
     _installed = result

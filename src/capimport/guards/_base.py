@@ -116,7 +116,7 @@ def caller(depth: int = 1):
 # ----------------------------------------------------------------------------- the originals
 
 
-def make_vault(count: int = 8):
+def make_vault(count: int = 16):
     """Started generators that hold the original functions and call them after a check.
 
     A guard must not keep the function it replaces where package code can
@@ -172,18 +172,29 @@ def make_vault(count: int = 8):
 def make_invoke(vaults):
     """``invoke(key, args, kwargs)``: call the original behind *key* through an idle vault."""
 
+    import time
+    _sleep = time.sleep
+    _monotonic = time.monotonic
+
     def invoke(key, args, kwargs, _vaults=vaults, _ValueError=ValueError):
-        for gen in _vaults:
-            if gen.gi_running:
-                continue
-            try:
-                status, value = gen.send(("call", key, args, kwargs))
-            except _ValueError:  # another thread took it between the test and the send
-                continue
-            if status == "error":
-                raise value
-            return value
-        raise PermissionError("capimport: guarded calls nested too deeply; denied (fail closed)")
+        deadline = None
+        while True:
+            for gen in _vaults:
+                if gen.gi_running:
+                    continue
+                try:
+                    status, value = gen.send(("call", key, args, kwargs))
+                except _ValueError:  # another thread took it between the test and the send
+                    continue
+                if status == "error":
+                    raise value
+                return value
+            # Every vault is busy in some thread (preempted mid-decision): wait for one.
+            if deadline is None:
+                deadline = _monotonic() + 10
+            elif _monotonic() > deadline:
+                raise PermissionError("capimport: no guard vault became free; denied (fail closed)")
+            _sleep(0.0002)
 
     return invoke
 

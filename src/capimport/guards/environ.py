@@ -92,9 +92,10 @@ def _make_vault(data: dict, guard):
                 frame = None
                 request = yield ("error", exc, notes)
 
-    gen = vault()
-    gen.send(None)
-    return gen
+    gens = tuple(vault() for _ in range(16))   # one per concurrent reader (see guards._base.make_vault)
+    for gen in gens:
+        gen.send(None)
+    return gens
 
 
 def _visible(guard, links, name: str, frame, report_hidden, verb: str) -> bool:
@@ -160,11 +161,26 @@ def install(guard) -> dict:
         except Exception:  # reporting must never reveal or crash
             pass
 
-    vault = _make_vault(data, guard)
-    send = vault.send
+    vaults = _make_vault(data, guard)
+    import time
+    _sleep = time.sleep
 
-    def call(op, key=None, value=None, _send=send):
-        status, reply, notes = _send((op, key, value))
+    def call(op, key=None, value=None, _vaults=vaults, _ValueError=ValueError):
+        for _ in range(50000):
+            for gen in _vaults:
+                if gen.gi_running:
+                    continue
+                try:
+                    status, reply, notes = gen.send((op, key, value))
+                except _ValueError:  # another thread took it between the test and the send
+                    continue
+                break
+            else:
+                _sleep(0.0002)   # every vault is busy in some thread: wait for one
+                continue
+            break
+        else:
+            raise PermissionError("capimport: the environment vault stayed busy; denied (fail closed)")
         if notes:
             report(notes, _getframe(1))
         if status == "error":
@@ -279,7 +295,7 @@ def install(guard) -> dict:
     if getattr(posix, "environ", None) is data:
         posix.environ = environb if environb is not None else environ
     data = None  # noqa: F841 - the vault's frame holds the only reference now
-    return {"vaults": (vault,)}
+    return {"vaults": vaults}
 
 
 class _Fixed:
