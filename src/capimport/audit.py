@@ -163,6 +163,8 @@ def _evidence_lines(row: AuditRow, indent: int) -> list[str]:
             marks += f" [{item['entry']}]"
         if item.get("platform"):
             marks += f" [platform {item['platform']}]"
+        if item.get("python"):
+            marks += f" [python {item['python']}]"
         out.append(f"{pad}{item.get('capability')}: {item.get('file')}:{item.get('line')}:{item.get('col')} "
                    f"{item.get('api')}{marks}")
     for capability, reason in sorted(row.declined.items()):

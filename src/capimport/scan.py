@@ -117,7 +117,9 @@ class Evidence:
       reviewer sees at once that no library caller reaches it.
     * ``platform``: the ``sys.platform`` condition the code runs under
       (``"win32"``, ``"!win32"``, ``"darwin|linux"``, ``"freebsd*"``; ``&``
-      joins nested conditions). It counts only where the condition holds.
+      joins nested conditions), and ``python``, the ``sys.version_info``
+      condition (``"<3.7"``, ``">=3.7,<3.8"``). It counts only where the
+      conditions hold for the running interpreter.
     """
 
     capability: str
@@ -131,6 +133,7 @@ class Evidence:
     own: bool = False               # acts on the distribution's own installed files
     entry: str = ""                 # "__main__": only run as a script (python -m, __main__ block)
     platform: str = ""              # sys.platform condition it runs under; "" everywhere
+    python: str = ""                # Python version condition it runs under (">=3.7,<3.8"); "" any
 
     def location(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
@@ -142,6 +145,8 @@ class Evidence:
             out += f" [{self.entry}]"
         if self.platform:
             out += f" [platform {self.platform}]"
+        if self.python:
+            out += f" [python {self.python}]"
         return out
 
     def describe(self) -> str:
@@ -158,6 +163,8 @@ class Evidence:
             return False
         if self.platform and not platform_matches(self.platform, platform):
             return False
+        if self.python and not version_matches(self.python):
+            return False
         return True
 
     def to_json(self) -> dict:
@@ -173,6 +180,8 @@ class Evidence:
             data["entry"] = self.entry
         if self.platform:
             data["platform"] = self.platform
+        if self.python:
+            data["python"] = self.python
         return data
 
     @classmethod
@@ -181,7 +190,7 @@ class Evidence:
         return cls(data["capability"], data["file"], int(data["line"]), int(data["col"]), data["api"],
                    data.get("function", "<module>"), tuple(scope) if scope is not None else None,
                    bool(data.get("hint", False)), bool(data.get("own", False)), str(data.get("entry", "")),
-                   str(data.get("platform", "")))
+                   str(data.get("platform", "")), str(data.get("python", "")))
 
 
 def platform_matches(condition: str, platform: Optional[str] = None) -> bool:
@@ -455,6 +464,8 @@ class _Analyser:
             if len(node.ops) != 1:
                 return None
             left, op, right = node.left, node.ops[0], node.comparators[0]
+            if type(op) in _ORDER_OPS or _mentions_version(left) or _mentions_version(right):
+                return self._version_test(left, op, right, scope)
             subject = self._platform_subject(left, scope)
             if subject is None:
                 subject, right = self._platform_subject(right, scope), left
@@ -508,7 +519,7 @@ class _Analyser:
                 return (tuple(t for p in known for t in p[0]), ())
             # "or": true only when every part is a single known positive term; false: all negations
             true: tuple = ()
-            if complete and all(len(p[0]) == 1 and not p[0][0].startswith(("!", "?")) for p in known):
+            if complete and all(len(p[0]) == 1 and not p[0][0].startswith(("!", "?", "py:")) for p in known):
                 names = sorted({n for p in known for n in p[0][0].split("|")})
                 true = ("|".join(names),)
             false = tuple(t for p in known for t in p[1]) if complete else ()
@@ -525,6 +536,62 @@ class _Analyser:
                 if value.split(".", 1)[0] in self.internal and "." in value and not value.endswith("()"):
                     return ((f"?{value}",), (f"!?{value}",))
         return None
+
+    def _version_test(self, left: ast.AST, op: ast.cmpop, right: ast.AST, scope: _Scope) -> Optional[tuple]:
+        """``sys.version_info >= (3, 8)``, ``sys.version_info[:2] == (3, 7)``, ``sys.version_info[0] == 2``,
+        ``sys.version_info.major < 3`` (either way round) as Python-version terms (``py>=3.8``)."""
+        op_kind = type(op)
+        truncated = self._version_subject(left, scope)
+        other = right
+        if truncated is False:
+            truncated, other = self._version_subject(right, scope), left
+            op_kind = _FLIPPED.get(op_kind, op_kind)
+            if truncated is False:
+                return None
+        if isinstance(other, ast.Tuple) and other.elts and all(
+                isinstance(e, ast.Constant) and type(e.value) is int for e in other.elts):
+            version = tuple(e.value for e in other.elts)
+        elif isinstance(other, ast.Constant) and type(other.value) is int and truncated == 1:
+            version = (other.value,)
+        else:
+            return None
+        if truncated is not None:
+            if truncated != len(version):
+                return None
+            # version[:n] compared with an n-tuple: the same as the full comparison for < and >=;
+            # <=, > and == move to the next release of the last component.
+            bumped = version[:-1] + (version[-1] + 1,)
+            if op_kind is ast.LtE:
+                op_kind, version = ast.Lt, bumped
+            elif op_kind is ast.Gt:
+                op_kind, version = ast.GtE, bumped
+            elif op_kind is ast.Eq:
+                return ((_version_term(ast.GtE, version), _version_term(ast.Lt, bumped)), ())
+            elif op_kind is ast.NotEq:
+                return ((), (_version_term(ast.GtE, version), _version_term(ast.Lt, bumped)))
+        if op_kind not in _ORDER_OPS:
+            return None
+        term = _version_term(op_kind, version)
+        return ((term,), (_negate(term),))
+
+    def _version_subject(self, node: ast.AST, scope: _Scope):
+        """None: ``sys.version_info`` itself; n: its first n items; False: not it."""
+        if isinstance(node, ast.Subscript):
+            key = node.slice
+            if not self._is_version_info(node.value, scope):
+                return False
+            if isinstance(key, ast.Slice) and key.lower is None and key.step is None \
+                    and isinstance(key.upper, ast.Constant) and type(key.upper.value) is int and key.upper.value > 0:
+                return key.upper.value
+            if isinstance(key, ast.Constant) and key.value == 0:
+                return 1
+            return False
+        if isinstance(node, ast.Attribute) and node.attr == "major" and self._is_version_info(node.value, scope):
+            return 1
+        return None if self._is_version_info(node, scope) else False
+
+    def _is_version_info(self, node: ast.AST, scope: _Scope) -> bool:
+        return _is_chain(node) and "sys.version_info" in self.resolve(node, scope)
 
     def _platform_subject(self, node: ast.AST, scope: _Scope) -> Optional[str]:
         """``sys.platform``, ``os.name`` or ``platform.system()`` when *node* is one of them."""
@@ -1100,6 +1167,47 @@ def _import_platform(stmt) -> Optional[str]:
     return term
 
 
+_ORDER_OPS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+_FLIPPED = {ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE}
+_OP_TEXT = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+
+def _mentions_version(node: ast.AST) -> bool:
+    """A cheap syntactic test: ``...version_info...`` or ``....major``."""
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        if isinstance(node, ast.Attribute) and node.attr in ("version_info", "major"):
+            return True
+        node = node.value
+    return isinstance(node, ast.Name) and node.id == "version_info"
+
+
+def _version_term(op_kind, version: tuple) -> str:
+    """``py:>=3.8``: a condition on the running Python's full ``sys.version_info``."""
+    return "py:" + _OP_TEXT[op_kind] + ".".join(map(str, version))
+
+
+def _negate_version(term: str) -> str:
+    for op, opposite in (("<=", ">"), (">=", "<"), ("<", ">="), (">", "<=")):
+        if term.startswith("py:" + op):
+            return "py:" + opposite + term[3 + len(op):]
+    return term
+
+
+def version_matches(condition: str, version: Optional[tuple] = None) -> bool:
+    """Whether a Python-version condition (``>=3.8``, ``>=3.7,<3.8``) holds for *version*
+    (default: the running interpreter's ``sys.version_info``)."""
+    current = tuple(sys.version_info) if version is None else tuple(version)
+    for part in condition.split(","):
+        for op in ("<=", ">=", "<", ">"):
+            if part.startswith(op):
+                wanted = tuple(int(x) for x in part[len(op):].split("."))
+                if not {"<": current < wanted, "<=": current <= wanted,
+                        ">": current > wanted, ">=": current >= wanted}[op]:
+                    return False
+                break
+    return True
+
+
 def _leaves(stmts: list) -> bool:
     """A block that always leaves its enclosing block (ends in raise, return, continue, break)."""
     return bool(stmts) and isinstance(stmts[-1], _LEAVING)
@@ -1140,6 +1248,8 @@ def _platform_term(subject: str, values: tuple, prefix: bool) -> Optional[str]:
 
 
 def _negate(term: str) -> str:
+    if term.startswith("py:"):
+        return _negate_version(term)
     return term[1:] if term.startswith("!") else "!" + term
 
 
@@ -1229,7 +1339,8 @@ def _fold(node: ast.AST, analyser: _Analyser, scope: _Scope, depth: int = 0):
                     return OWN
             elif attr == "origin":  # __spec__.origin
                 base = node.value  # type: ignore[attr-defined]
-                if isinstance(base, ast.Name) and base.id == "__spec__" and analyser.bindings_of("__spec__", scope) is None:
+                if isinstance(base, ast.Name) and base.id == "__spec__" \
+                        and analyser.bindings_of("__spec__", scope) is None:
                     return OWN
             elif any(v.split(".", 1)[0] in analyser.internal and not v.endswith("()")
                      for v in analyser.resolve(node.value, scope)):  # type: ignore[attr-defined]
@@ -1299,8 +1410,10 @@ def _fold(node: ast.AST, analyser: _Analyser, scope: _Scope, depth: int = 0):
             rest = parts[1:]
             if not rest:
                 return OWN
-            if _literal_str(rest[0]) and rest[0].value.startswith(("/", os.sep)) and all(  # type: ignore[attr-defined]
-                    not _literal_str(p) or _stays_inside(p.value.lstrip("/" + os.sep)) for p in rest):  # type: ignore[attr-defined]
+            first = rest[0].value if _literal_str(rest[0]) else None  # type: ignore[attr-defined]
+            if isinstance(first, str) and first.startswith(("/", os.sep)) and all(
+                    not _literal_str(p) or _stays_inside(p.value.lstrip("/" + os.sep))  # type: ignore[attr-defined]
+                    for p in rest):
                 return OWN
         return UNKNOWN
     return UNKNOWN
@@ -1586,9 +1699,10 @@ def evidence_of(record: tuple, value: str, file: str, own: frozenset = frozenset
     key, entry = table.lookup(value)
     if entry is None:
         return []
-    platform, main, own_receiver = "", "", False
+    platform, python, main, own_receiver = "", "", "", False
     if marks is not None:
-        platform = "&".join(t for t in marks[0] if "?" not in t)
+        platform = "&".join(t for t in marks[0] if "?" not in t and not t.startswith("py:"))
+        python = ",".join(t[3:] for t in marks[0] if t.startswith("py:"))
         main, own_receiver = marks[1], marks[2]
     exact = key == table.normalise(value)
     if not exact and form == "call":
@@ -1602,7 +1716,7 @@ def evidence_of(record: tuple, value: str, file: str, own: frozenset = frozenset
         key_value = args[0] if args else UNKNOWN
         scope = (key_value,) if _plain_str(key_value) and _is_env_name(key_value) else None
         out.append(Evidence(capability, file, line, col, _api_label(key, form, None, args, kwargs),  # type: ignore[arg-type]
-                            function, scope, hint, False, main, platform))
+                            function, scope, hint, False, main, platform, python))
         return out
     api = _api_label(key, form, entry.mode, args, kwargs)
     if hint:
@@ -1614,7 +1728,8 @@ def evidence_of(record: tuple, value: str, file: str, own: frozenset = frozenset
             continue
         if use.kind == "own":
             mine = own_receiver or (form == "call" and _names_self(_arg(args, kwargs, use.pos, use.kw), own))
-            out.append(Evidence(use.capability, file, line, col, api, function, None, hint, mine, main, platform))
+            out.append(Evidence(use.capability, file, line, col, api, function, None, hint, mine, main, platform,
+                                python))
             continue
         capability = use.capability
         if capability == table.MODE:
@@ -1624,9 +1739,10 @@ def evidence_of(record: tuple, value: str, file: str, own: frozenset = frozenset
         mine = own_receiver or (form == "call" and use.kind == "path"
                                 and _arg(args, kwargs, use.pos, use.kw) is OWN)
         scope = _scope_texts(use, args, kwargs) if form == "call" or use.kind == "const" else None
-        out.append(Evidence(capability, file, line, col, api, function, scope, hint, mine, main, platform))
+        out.append(Evidence(capability, file, line, col, api, function, scope, hint, mine, main, platform, python))
         if capability in (FS, FS_READONLY) and scope and any(table.ENVIRON_FILE.match(s) for s in scope):
-            out.append(Evidence(ENV_READONLY, file, line, col, api, function, None, hint, False, main, platform))
+            out.append(Evidence(ENV_READONLY, file, line, col, api, function, None, hint, False, main, platform,
+                                python))
     return out
 
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 
 import pytest
@@ -277,6 +278,37 @@ def test_what_follows_a_platform_only_import_runs_only_there():
         3: "", 6: "win32", 8: "", 11: "win32", 14: "!win32", 15: "", 17: "win32"}
 
 
+def test_python_version_branches_carry_their_condition():
+    items = evidence("""\
+        import sys, os
+        if sys.version_info >= (3, 11):
+            os.system("a")
+        elif sys.version_info >= (3, 7):
+            os.system("b")
+        else:
+            open("/etc/hosts")
+        if sys.version_info[:2] == (3, 7):
+            os.system("c")
+        PY2 = sys.version_info[0] == 2
+        if PY2:
+            os.system("d")
+        if (3, 12) <= sys.version_info:
+            os.system("e")
+        if sys.version_info < (3, 8) or sys.platform == "win32":
+            os.system("f")
+        else:
+            os.system("g")
+    """)
+    assert {line: one(items, line).python for line in (3, 5, 7, 9, 12, 14, 16, 18)} == {
+        3: ">=3.11", 5: "<3.11,>=3.7", 7: "<3.11,<3.7", 9: ">=3.7,<3.8", 12: ">=2,<3", 14: ">=3.12",
+        16: "", 18: ">=3.8"}
+    assert one(items, 18).platform == "!win32"
+    assert one(items, 7).counts() is (sys.version_info < (3, 7))
+    assert one(items, 3).counts() is (sys.version_info >= (3, 11))
+    assert scan.version_matches(">=3.7,<3.8", (3, 7, 9)) and not scan.version_matches(">=3.7,<3.8", (3, 8, 0))
+    assert scan.version_matches("<3.11", (3, 10, 12, "final", 0)) and not scan.version_matches("<3.11", (3, 11, 0))
+
+
 def test_non_platform_tests_add_nothing():
     items = evidence("""\
         import os, sys
@@ -329,9 +361,12 @@ def test_register_at_fork_starts_nothing():
 # ---------------------------------------------------------------- results, JSON, the gate
 
 def test_marks_round_trip_through_json_and_the_cache():
-    item = scan.Evidence("ffi", "pkg/w.py", 3, 1, "ctypes.WinDLL", "f", None, False, False, "__main__", "win32")
+    item = scan.Evidence("ffi", "pkg/w.py", 3, 1, "ctypes.WinDLL", "f", None, False, False, "__main__", "win32",
+                         ">=3.8")
     data = item.to_json()
     assert data["entry"] == "__main__" and data["platform"] == "win32" and "own" not in data
+    assert data["python"] == ">=3.8"
+    assert item.describe().endswith("in f [__main__] [platform win32] [python >=3.8]")
     assert scan.Evidence.from_json(json.loads(json.dumps(data))) == item
     plain = scan.Evidence("fs", "pkg/w.py", 3, 1, "open")
     assert set(plain.to_json()) == {"capability", "api", "file", "line", "col", "function"}
