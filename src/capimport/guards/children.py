@@ -10,7 +10,8 @@ capimport with the parent's configuration, mode, strictness and log::
 
 where ``<rest>`` is what the child was asked to run (``script.py args``,
 ``-m module``, ``-c code`` as multiprocessing uses). A child interpreter
-started with ``-S`` cannot import capimport and fails to start: fail closed.
+started with ``-S`` cannot import capimport and fails to start, and a command
+line this module cannot parse is refused: fail closed.
 ``os.fork`` children keep the parent's hook (hooks survive fork).
 
 A child is recognised as Python when its executable is this interpreter (same
@@ -61,26 +62,54 @@ def child_options(enforcer) -> list:
     return options
 
 
+_SIMPLE_FLAGS = set("bBdEhiIOqsSuvxPR")
+
+
 def rewrite(argv, executable, options: list):
-    """*argv* of a Python child rewritten to start under capimport (unchanged when not Python)."""
+    """*argv* of a Python child rewritten to start under capimport (unchanged when not Python).
+
+    Raises PermissionError for a Python command line it cannot rewrite (fail closed).
+    """
     if not argv or not is_python(executable):
         return argv
     as_bytes = isinstance(argv[0], bytes)
     items = [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in argv]
+    head = [items[0]]
     i = 1
     while i < len(items):
         arg = items[i]
         if arg in _WITH_ARG:
+            head += items[i:i + 2]
             i += 2
             continue
-        if arg in ("-c", "-m") or arg == "-" or not arg.startswith("-") or arg == "--":
+        if arg.startswith(("-X", "-W")) and len(arg) > 2:
+            head.append(arg)
+            i += 1
+            continue
+        if arg in ("-c", "-m", "-", "--") or not arg.startswith("-") or arg.startswith("--"):
             break
-        if arg.startswith("-") and ("c" in arg[1:] or "m" in arg[1:]) and not arg.startswith("--"):
-            break  # combined flags ending in -c/-m, e.g. -Bc: leave them to the runner
-        i += 1
-    if i + 1 < len(items) and items[i] == "-m" and items[i + 1] == "capimport":
-        return argv  # already under capimport
-    if i >= len(items):
-        return argv  # an interactive child: nothing to run
-    new = items[:i] + ["-m", "capimport"] + options + (["--"] if not items[i].startswith("-") else []) + items[i:]
+        # Single-dash flags, possibly combined and possibly ending in -c/-m (-Bc, -Im, -cCODE).
+        letters = arg[1:]
+        cut = next((k for k, ch in enumerate(letters) if ch in "cm"), None)
+        flags = letters if cut is None else letters[:cut]
+        if "V" in flags or "h" in flags or "?" in flags:
+            return argv  # prints the version or the help and exits: runs no code
+        if not set(flags) <= _SIMPLE_FLAGS:
+            raise PermissionError(f"capimport: cannot start the Python child {items!r} under capimport "
+                                  f"(unknown option {arg!r}); denied (fail closed)")
+        if flags:
+            head.append("-" + flags)
+        if cut is None:
+            i += 1
+            continue
+        items[i] = "-" + letters[cut:]   # "-c", "-m", "-cCODE" or "-mMODULE"
+        break
+    rest = items[i:]
+    # A child asking for capimport itself still gets the parent's options first: a nested
+    # "-m capimport --mode record" then fails to weaken the running policy (enable refuses).
+    if not rest or rest[0] in ("--version", "--help", "--help-env", "--help-xoptions", "--help-all"):
+        return argv  # an interactive child, or one that only prints: nothing to run
+    if rest[0] == "--":
+        rest = rest[1:]
+    new = head + ["-m", "capimport"] + options + (["--"] if rest and not rest[0].startswith("-") else []) + rest
     return [os.fsencode(a) for a in new] if as_bytes else new
