@@ -49,8 +49,7 @@ def test_black_formats_a_package_with_zero_denials(black_python, tmp_path):
         [tool.capimport]
         mode = "enforce"
         '''))
-    # Black's cache folder exists already (creating it on a first run is the run-time layer's
-    # business: see the note in docs/threat-model.md), so only the guards are under test here.
+    # A cache folder of its own, created beforehand, so that the run does not depend on ~/.cache.
     version = subprocess.run([python, "-c", "import black; print(black.__version__)"], capture_output=True,
                              text=True).stdout.strip()
     (tmp_path / "cache" / "black" / version).mkdir(parents=True)
