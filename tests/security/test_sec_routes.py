@@ -116,6 +116,15 @@ def run():
     attempt("finalize", weakref.finalize, VICTIM, touch("finalize"))
     t = threading.Timer(0, touch("timer")); attempt("timer", t.start); t.join()
     t = threading.Thread(target=open, args=(os.path.join(MARKS, "thread"), "w")); t.start(); t.join()
+    import _thread, time
+    done = []
+    _thread.start_new_thread(lambda f=touch("start_new_thread"): (done.append(1), f()), ())
+    t = threading.Thread(target=touch("wrapped_start"))
+    start = threading.Thread.start
+    attempt("wrapped_start", lambda: getattr(start, "__wrapped__", start)(t)); t.join()
+    raw = _thread.start_new_thread
+    attempt("raw_start_new", raw, functools.partial(os.mkdir, os.path.join(MARKS, "raw_start_new")), ())
+    time.sleep(0.3)
     attempt("signal", signal.signal, signal.SIGUSR1, lambda *a, f=touch("never"): None)
     attempt("signal_builtin", signal.signal, signal.SIGUSR2, functools.partial(os.makedirs, os.path.join(MARKS, "signal")))
     ex = ThreadPoolExecutor(1)
@@ -148,7 +157,7 @@ if hasattr(os, "fork"):
     proc = scenario.plain()
     results(proc)
     expected = {"atexit", "finalize", "timer", "thread", "signal", "executor", "at_fork", "call_soon",
-                "call_later", "run_in_executor"}
+                "call_later", "run_in_executor", "start_new_thread", "wrapped_start", "raw_start_new"}
     assert set(os.listdir(marks)) == expected, (os.listdir(marks), proc.stderr)
     for entry in os.listdir(marks):
         path = marks / entry

@@ -170,6 +170,23 @@ def install(guard) -> list:
             _wrapping(guard, (), ("before", "after_in_child", "after_in_parent")), "register_at_fork")
         done.append("os.register_at_fork")
 
+    # _thread.start_new_thread: Thread.start's own helper, and a way to start a thread with no
+    # Thread object (3.11 raises no event for it): the function runs as whoever started it.
+    import _thread
+    import threading
+    start_new = _thread.start_new_thread
+    if not getattr(start_new, "_capimport_guard", False):
+        from .native import replace_everywhere, sweep
+        public = _through_vault(guard, "_thread.start_new_thread", start_new, _wrapping(guard, (0,)),
+                                "start_new_thread")
+        replace_everywhere(_thread, "start_new_thread", public, start_new)
+        if getattr(_thread, "start_new", None) is start_new:
+            _thread.start_new = public
+        if getattr(threading, "_start_new_thread", None) is start_new:
+            threading._start_new_thread = public
+        sweep()
+        done.append("_thread.start_new_thread")
+
     if not getattr(codecs.register, "_capimport_guard", False):
         codecs.register = _through_vault(guard, "codecs.register", codecs.register, _wrapping(guard, (0,)),
                                          "register")
