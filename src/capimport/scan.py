@@ -1164,6 +1164,8 @@ def _import_platform(stmt) -> Optional[str]:
     term = _PLATFORM_MODULES.get(module.split(".", 1)[0])
     if term is None and module == "ctypes" and any(a.name in _CTYPES_WINDOWS for a in stmt.names):
         term = "win32"
+    if term is None and module == "six.moves":  # from six.moves import winreg
+        term = next((_PLATFORM_MODULES[a.name] for a in stmt.names if a.name in _PLATFORM_MODULES), None)
     return term
 
 

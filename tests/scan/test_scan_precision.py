@@ -276,6 +276,8 @@ def test_what_follows_a_platform_only_import_runs_only_there():
     """)
     assert {line: one(items, line).platform for line in (3, 6, 8, 11, 14, 15, 17)} == {
         3: "", 6: "win32", 8: "", 11: "win32", 14: "!win32", 15: "", 17: "win32"}
+    six = evidence("import ctypes\nfrom six.moves import winreg\nctypes.WinDLL('k')\n")
+    assert one(six, 3).platform == "win32"
 
 
 def test_python_version_branches_carry_their_condition():
