@@ -46,8 +46,9 @@ def ensure_venv(packages=PACKAGES) -> tuple[Optional[Path], str]:
     try:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True,
                        capture_output=True, timeout=300)
+        # Few retries and a short timeout: without an index the tests skip in seconds, not minutes.
         pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-                              "--disable-pip-version-check", *packages],
+                              "--disable-pip-version-check", "--retries", "1", "--timeout", "30", *packages],
                              capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.SubprocessError) as error:
         return None, f"cannot build a venv: {error}"

@@ -92,3 +92,35 @@ def test_generated_manifests_cover_inferred_use(real_site, results, tmp_path):
     exceeding = {p.name for p in check(policy, results) if p.kind == "exceeds"}
     inferred_only = {n for n, source in generated.sources.items() if source == "inferred"}
     assert inferred_only and not (exceeding & inferred_only)
+
+
+def test_gate_passes_every_bundled_review_on_real_packages(real_site, tmp_path, capsys):
+    """`capimport audit --check` on real PyPI releases: no distribution that capimport ships a
+    reviewed manifest for exceeds it (own-file reads, other platforms' code and declined uses
+    aside); only unreviewed ones (pip, setuptools from the venv) may fail."""
+    import json
+    import os
+
+    from capimport.cli import main
+    from capimport.policy import bundled_manifests_dir
+
+    bundled = {name[:-5] for name in os.listdir(bundled_manifests_dir()) if name.endswith(".toml")}
+    config = write_config(tmp_path, "[tool.capimport]\nmode = 'enforce'\n")
+    code = main(["audit", "--config", str(config), "--path", str(real_site), "--check", "--format", "json"])
+    captured = capsys.readouterr()
+    rows = {row["name"]: row for row in json.loads(captured.out)["distributions"]}
+    exceeding = {name for name, row in rows.items() if "exceeds" in row["statuses"]}
+    reviewed = set(rows) & bundled
+    assert {"requests", "urllib3", "httpx", "click", "rich", "jinja2", "pygments", "certifi",
+            "charset-normalizer"} <= reviewed
+    assert exceeding & reviewed == set(), "\n".join(
+        line for line in captured.err.splitlines() if any(f" {name} " in line for name in exceeding & reviewed))
+    assert not {name for name in reviewed if "stale" in rows[name]["statuses"]}
+    # the gate still fails on what nobody reviewed, so the pass above is not a gate that never fails
+    unreviewed = {name for name, row in rows.items() if row["source"] == "default"}
+    assert exceeding <= unreviewed
+    assert code == (1 if exceeding or unreviewed else 0)
+    # the marks that made the difference are visible in the evidence
+    evidence = [e for row in rows.values() for e in row.get("evidence", [])]
+    assert any(e.get("platform") == "win32" and e["capability"] == "ffi" for e in rows["click"]["evidence"])
+    assert any(e.get("own") for e in evidence) and any(e.get("entry") == "__main__" for e in evidence)
