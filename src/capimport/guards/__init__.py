@@ -43,6 +43,8 @@ def install(enforcer) -> dict:
     enforcer.origins.cache[os.path.abspath(boundary.__file__)] = BOTTOM
     result: dict = {}
     result["environ"] = environ.install(guard)
+    import os as _os
+    native.ENVIRON_VIEW.append(getattr(_os, "environb", _os.environ))
     guarded_modules: set = set()
 
     def guard_native(module):

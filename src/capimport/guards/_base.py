@@ -152,7 +152,7 @@ def make_vault(count: int = 16):
                     frame = None
                     result = entry[0](*args, **kwargs)
                     if entry[2] is not None:
-                        result = entry[2](result)
+                        result = entry[2](result, args)
                     reply = ("ok", result)
                     result = None
                 elif op == "register" and request[1] not in table:

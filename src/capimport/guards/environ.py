@@ -156,8 +156,7 @@ def install(guard) -> dict:
             violation = guard.internal(enforcer._violation, link, chain, ENV_READONLY, _Fixed(name), "os.environ",
                                             f"os.environ[{name!r}]" if name != "*" else "iterating os.environ",
                                             guard.lacks_entirely([link], ENV_READONLY) is None)
-            enforcer.reporter.denied(violation)
-            enforcer.reporter._err(violation.message("enforce") + " [hidden: reads as unset]")
+            enforcer.reporter.denied(violation)   # logged, and shown once on stderr
         except Exception:  # reporting must never reveal or crash
             pass
 

@@ -190,6 +190,9 @@ def _finish(wrapper, original):
     return wrapper
 
 
+#: The guarded ``os.environb`` (set by :func:`capimport.guards.install`), for re-created ``posix`` modules.
+ENVIRON_VIEW: list = []
+
 #: id(original) -> replacement, waiting for the next :func:`sweep` over every loaded module.
 _PENDING: dict = {}
 
@@ -237,6 +240,10 @@ def guard_module(guard, module) -> dict:
     if name == "_posixsubprocess":
         put("fork_exec", _fork_exec_checker(guard), _convert_fork_exec)
     elif name in ("posix", "nt"):
+        # A fresh copy of posix starts from the interpreter's cached dict, whose "environ" is the
+        # raw environment: it gets the guarded view instead (route 1).
+        if ENVIRON_VIEW and isinstance(module.__dict__.get("environ"), dict):
+            module.environ = ENVIRON_VIEW[0]
         put("mkfifo", _path_checker(guard, FS, "os.mkfifo"), _path_converter(0))
         put("mknod", _path_checker(guard, FS, "os.mknod"), _path_converter(0))
         for call in PROCESS_CALLS:
@@ -270,15 +277,23 @@ def guard_imp(guard, names) -> None:
     """
     import _imp
 
-    def post(module):
+    def post_create(module, args):
         if getattr(module, "__name__", None) in names and isinstance(module, types.ModuleType):
             guard_module(guard, module)
         return module
 
+    def post_exec(result, args):
+        # Multi-phase modules (posix) get their functions at creation, the rest (environ) here.
+        module = args[0] if args else None
+        if getattr(module, "__name__", None) in names and isinstance(module, types.ModuleType):
+            guard_module(guard, module)
+        return result
+
     def no_check(frame, args, kwargs):
         return args, kwargs
 
-    for attr in ("create_builtin", "create_dynamic"):
+    for attr, post in (("create_builtin", post_create), ("create_dynamic", post_create),
+                       ("exec_builtin", post_exec), ("exec_dynamic", post_exec)):
         original = getattr(_imp, attr, None)
         if original is None or getattr(original, "_capimport_guard", False):
             continue
