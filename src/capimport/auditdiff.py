@@ -26,7 +26,7 @@ from .scopes import ScopeError, parse_pattern
 class Problem:
     """One reason for ``--check`` to fail."""
 
-    kind: str                      # "exceeds" | "recorded" | "stale"
+    kind: str                      # "exceeds" | "recorded" | "stale" fail the check; "narrowed" is a note
     name: str
     version: str
     capability: Optional[str] = None
@@ -93,6 +93,16 @@ def check(policy, scan_results: Mapping, records: Iterable[Observation] = ()) ->
                                         f"its code uses {capability!r}, which its declared grant "
                                         f"({declared.describe()}) does not hold", items,
                                         manifest=where[0], manifest_line=where[1], root=result.root))
+            for capability in (result.inferred & declared).missing_from(effective):
+                items = [e for e in result.evidence if e.capability == capability and e.counts()
+                         and not _evidence_grant(e.capability, e.scope).issubset(effective)]
+                if items:
+                    problems.append(Problem("narrowed", name, dist.version, capability,
+                                            f"its code uses {capability!r}, which its review grants but its "
+                                            f"dependents narrow away (effective: {effective.describe()}); "
+                                            f"that code is denied if it is reached (capimport why {name} "
+                                            f"{capability})", items, manifest=where[0], manifest_line=where[1],
+                                            root=result.root))
         denied: dict[str, list] = {}
         for observation in observed.get(name, ()):
             if not effective.allows(observation.capability, None) or (

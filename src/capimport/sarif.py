@@ -37,6 +37,16 @@ def _rules() -> list:
             "properties": {"tags": ["security", "supply-chain"]},
         })
         rules.append({
+            "id": f"narrowed/{capability}",
+            "name": f"Narrowed{''.join(p.title() for p in capability.split('-'))}",
+            "shortDescription": {"text": f"Code uses '{capability}' that its dependents do not pass on"},
+            "fullDescription": {"text": f"The distribution's review grants '{capability}', but the packages "
+                                        "that depend on it hold or pass less, so this code is denied if it is "
+                                        "reached. Usually intended; `capimport why` shows the edge."},
+            "defaultConfiguration": {"level": "note"},
+            "properties": {"tags": ["security", "supply-chain"]},
+        })
+        rules.append({
             "id": f"recorded/{capability}",
             "name": f"Recorded{''.join(p.title() for p in capability.split('-'))}",
             "shortDescription": {"text": f"Used '{capability}' at run time beyond its grant"},
@@ -125,12 +135,13 @@ def to_sarif(problems: Iterable, *, srcroot: Optional[str] = None, tool_version:
     bases = _Bases(srcroot or os.getcwd())
     results = []
     for problem in problems:
-        if problem.kind == "exceeds":
-            rule = f"exceeds/{problem.capability}"
+        if problem.kind in ("exceeds", "narrowed"):
+            rule = f"{problem.kind}/{problem.capability}"
+            beyond = "beyond its declared grant" if problem.kind == "exceeds" else "which its dependents narrow away"
             for evidence in problem.evidence:
                 message = (f"{problem.name} {problem.version} uses '{evidence.capability}' through "
-                           f"{evidence.api} in {evidence.function}, beyond its declared grant.")
-                result = _result(rule, "error", message, [_physical(bases, evidence.file, evidence.line,
+                           f"{evidence.api} in {evidence.function}, {beyond}.")
+                result = _result(rule, "error" if problem.kind == "exceeds" else "note", message, [_physical(bases, evidence.file, evidence.line,
                                                                     evidence.col, problem.root)],
                                  _fingerprint(problem.name, evidence.capability, evidence.file, evidence.api,
                                               evidence.function))

@@ -229,3 +229,28 @@ def test_declined_needs_a_known_capability_and_a_reason(tmp_path, site):
         load_policy(str(config), paths=[str(site)])
     text = "\n".join(map(str, info.value.diagnostics))
     assert "did you mean 'net'" in text and "[declined] 'fs' needs a reason" in text
+
+
+def test_narrowed_use_is_a_note_not_a_failure(tmp_path, site, capsys, monkeypatch):
+    make_dist(site, "web", requires=["lib"], files={"web/__init__.py": "import lib\n"})
+    make_dist(site, "lib", files={"lib/__init__.py": "import subprocess\n"
+                                                     "def run(c):\n    subprocess.run(c)\n"})
+    project = tmp_path / "proj"
+    write_config(project, """
+        [project]
+        dependencies = ["web"]
+        [tool.capimport.packages]
+        web = []
+        lib = ["process"]
+    """)
+    problems, policy = _problems(project / "pyproject.toml", site)
+    assert [(p.kind, p.name, p.capability) for p in problems] == [("narrowed", "lib", "process")]
+    assert problems[0].evidence[0].api == "subprocess.run"
+    sarif = to_sarif(problems)
+    (result,) = sarif["runs"][0]["results"]
+    assert (result["ruleId"], result["level"]) == ("narrowed/process", "note")
+    _validate_sarif(sarif)
+    monkeypatch.chdir(project)
+    assert main(["audit", "--check", "--path", str(site)]) == 0
+    err = capsys.readouterr().err
+    assert "capimport: note: lib 1.0: its code uses 'process'" in err and "capimport why lib process" in err
