@@ -130,6 +130,7 @@ def run():
     ex = ThreadPoolExecutor(1)
     attempt("executor", lambda: ex.submit(touch("executor")).exception() or "ok")
     attempt("at_fork", lambda: os.register_at_fork(before=touch("at_fork")))
+    attempt("codec", codecs.register, functools.partial(os.makedirs, os.path.join(MARKS, "codec"), 0o755))
     import asyncio
     loop = asyncio.new_event_loop()
     loop.call_soon(touch("call_soon")); loop.call_later(0, touch("call_later"))
@@ -138,8 +139,12 @@ def run():
     report()
 '''
     app = '''
-import os, signal, json, evil
+import os, signal, json, codecs, evil
 evil.run()
+try:
+    codecs.lookup("no-such-codec-capimport")   # the search function runs from the application's stack
+except (LookupError, PermissionError, TypeError):
+    pass
 evil.VICTIM = None   # the finalizer runs from the application's stack
 import gc; gc.collect()
 try:
@@ -157,7 +162,7 @@ if hasattr(os, "fork"):
     proc = scenario.plain()
     results(proc)
     expected = {"atexit", "finalize", "timer", "thread", "signal", "executor", "at_fork", "call_soon",
-                "call_later", "run_in_executor", "start_new_thread", "wrapped_start", "raw_start_new"}
+                "call_later", "run_in_executor", "start_new_thread", "wrapped_start", "raw_start_new", "codec"}
     assert set(os.listdir(marks)) == expected, (os.listdir(marks), proc.stderr)
     for entry in os.listdir(marks):
         path = marks / entry
@@ -336,6 +341,7 @@ def test_file_metadata_needs_fs_readonly(tmp_path):
     secret = tmp_path / "secret-dir"
     secret.mkdir()
     (secret / "id_rsa").write_text("key")
+    os.symlink(secret / "id_rsa", secret / "link")
     code = f'''
 import os, pathlib
 SECRET = {str(secret)!r}
@@ -347,6 +353,7 @@ def run():
     attempt("pathlib", lambda: pathlib.Path(SECRET, "id_rsa").is_file())
     attempt("statvfs", lambda: os.statvfs(SECRET).f_bsize > 0)
     attempt("getcwd", os.getcwd)
+    attempt("readlink", os.readlink, SECRET + "/link")
     report()
 '''
     config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = []\n'
@@ -354,7 +361,8 @@ def run():
     plain = results(scenario.plain())
     assert plain["exists"] == "ok:True" and plain["stat"] == "ok:3" and plain["pathlib"] == "ok:True"
     guarded = results(scenario.guarded())
-    for name in ("stat", "lstat", "access", "statvfs", "getcwd"):
+    assert plain["readlink"] == f"ok:{secret / 'id_rsa'}"
+    for name in ("stat", "lstat", "access", "statvfs", "getcwd", "readlink"):
         assert denied(guarded[name]), (name, guarded[name])
     # exists/isfile swallow OSError (PermissionError included): they answer False, revealing nothing.
     assert guarded["exists"] == "ok:False" and guarded["pathlib"] in ("ok:False",) or denied(guarded["pathlib"])

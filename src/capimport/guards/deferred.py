@@ -238,14 +238,16 @@ def _needs_wrap(value) -> bool:
     """A callable with no Python frame of its own (or one compiled from a string)."""
     if isinstance(value, type) or not callable(value):
         return False
-    if isinstance(value, _FunctionType):
-        return value.__code__.co_filename[:1] == "<"
+    function = getattr(value, "__func__", value) if isinstance(value, _MethodType) else value
+    if isinstance(function, _FunctionType):
+        return function.__code__.co_filename[:1] == "<"   # its own frames name where it came from
     return not isinstance(value, Accountable)
 
 
 import types as _types  # noqa: E402
 
 _FunctionType = _types.FunctionType
+_MethodType = _types.MethodType
 _GUARDED_MODULE: list = []
 
 
