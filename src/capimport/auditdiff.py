@@ -117,18 +117,22 @@ def check(policy, scan_results: Mapping, records: Iterable[Observation] = ()) ->
     return problems
 
 
-def attach_inference(rows, policy, scan_results: Mapping, records: Iterable[Observation] = ()) -> None:
-    """Put inferred grants, evidence and findings on ``audit`` rows; mark rows that exceed."""
-    failing = {(p.name) for p in check(policy, scan_results, records) if p.kind in ("exceeds", "recorded")}
+def attach_inference(rows, policy, scan_results: Mapping, records: Iterable[Observation] = ()) -> list[Problem]:
+    """Put inferred grants, evidence and findings on ``audit`` rows; mark rows that exceed.
+
+    Returns :func:`check`'s problems, so that callers need not compute them again.
+    """
+    problems = check(policy, scan_results, records)
+    failing = {p.name for p in problems if p.kind in ("exceeds", "recorded")}
     for row in rows:
-        result = scan_results.get(row.name)
-        if result is None:
-            continue
-        row.inferred = result.inferred
-        row.evidence = [e.to_json() for e in result.evidence]
-        row.findings = [str(f) for f in result.findings]
         if row.name in failing and "exceeds" not in row.statuses:
-            row.statuses.append("exceeds")
+            row.statuses.append("exceeds")  # also for use seen only at run time (--record, --no-scan)
+        result = scan_results.get(row.name)
+        if result is not None:
+            row.inferred = result.inferred
+            row.evidence = [e.to_json() for e in result.evidence]
+            row.findings = [str(f) for f in result.findings]
+    return problems
 
 
 # ---------------------------------------------------------------------------- audit vs audit

@@ -138,22 +138,22 @@ def _policy(args: argparse.Namespace):
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from .audit import audit_rows, check_failed, render_json, render_table
-    from .auditdiff import attach_inference, check
+    from .auditdiff import attach_inference
     policy = _policy(args)
     rows = audit_rows(policy)
     results, records = _scan(args, policy), _records(args.record)
-    attach_inference(rows, policy, results, records)
+    problems = attach_inference(rows, policy, results, records)
     if args.format == "sarif":
         import json
         from .sarif import to_sarif
-        print(json.dumps(to_sarif(check(policy, results, records)), indent=2))
+        print(json.dumps(to_sarif(problems), indent=2))
     else:
         print(render_json(policy, rows) if args.format == "json" else render_table(policy, rows, verbose=args.verbose))
     if args.check:
         failed = check_failed(rows)
         for row in failed:
             print(f"capimport: check failed: {row.display_name} {row.version} is {row.status}", file=sys.stderr)
-        for problem in check(policy, results, records):
+        for problem in problems:
             if problem.kind == "narrowed":
                 print(f"capimport: note: {problem}", file=sys.stderr)
             elif problem.kind != "stale":
