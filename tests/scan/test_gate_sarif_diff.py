@@ -254,3 +254,17 @@ def test_narrowed_use_is_a_note_not_a_failure(tmp_path, site, capsys, monkeypatc
     assert main(["audit", "--check", "--path", str(site)]) == 0
     err = capsys.readouterr().err
     assert "capimport: note: lib 1.0: its code uses 'process'" in err and "capimport why lib process" in err
+
+
+def test_recorded_use_marks_the_row_even_without_a_scan(env, site, tmp_path, capsys, monkeypatch):
+    log = tmp_path / "r.jsonl"
+    log.write_text(json.dumps({"distribution": "fine", "version": "1.0", "capability": "net",
+                               "scope": "example.org:443", "api": "socket.connect",
+                               "location": "fine/__init__.py:3"}) + "\n")
+    monkeypatch.chdir(env.parent)
+    code = main(["audit", "--no-scan", "--record", str(log), "--check", "--format", "json", "--path", str(site)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    rows = {row["name"]: row for row in json.loads(out)["distributions"]}
+    assert rows["fine"]["status"] == "exceeds" and "inferred" not in rows["fine"]
+    assert "it used 'net' at run time" in err
