@@ -499,6 +499,14 @@ def run():
     helpers.dynamic = ns["f"]
     exec("import os\\ndef g(*args):\\n    os.mkdir(%r)\\n" % os.path.join(MARKS, "excepthook"), ns)
     sys.excepthook = ns["g"]
+    # A module of its own loaded past the import guard (the interpreter's builtins), planted as a
+    # plain Python function: its frames still name evil's file.
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("evil_side", os.path.join(os.path.dirname(__file__), "side.py"))
+    side = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(side)
+    helpers.side = side.make
+    helpers.peek = side.peek
 '''
     app = f'''
 import os, sys, json, helpers, evil
@@ -506,22 +514,29 @@ evil.run()
 out = {{}}
 for name, call in (("partial", lambda: helpers.cleanup()), ("builtin", lambda: helpers.hook({str(marks / "builtin")!r})),
                    ("dynamic", lambda: helpers.dynamic()),
-                   ("excepthook", lambda: sys.excepthook(ValueError, ValueError(), None))):
+                   ("excepthook", lambda: sys.excepthook(ValueError, ValueError(), None)),
+                   ("side_module", lambda: helpers.side())):
     try:
         call(); out[name] = "ok"
     except PermissionError as exc:
         out[name] = "denied"
+out["peek"] = helpers.peek()   # an environment read: no audit event, only the guard decides
 print(json.dumps(out))
 '''
-    scenario = _scenario(tmp_path, code, app=app)
+    scenario = Scenario(tmp_path, config=CONFIG, app=app, dists={"evil": {"files": {
+        "evil/__init__.py": ATTEMPT + code,
+        "evil/side.py": f"import os\ndef make():\n    os.mkdir({str(marks / 'side_module')!r})\n"
+                        "def peek():\n    return os.environ.get('SECRET')\n"}}})
     (scenario.project / "helpers.py").write_text("def cleanup():\n    pass\n")
-    plain = results(scenario.plain())
-    assert plain == {"partial": "ok", "builtin": "ok", "dynamic": "ok", "excepthook": "ok"}, plain
-    assert sorted(os.listdir(marks)) == ["builtin", "dynamic", "excepthook", "partial"]
+    plain = results(scenario.plain(extra_env={"SECRET": "planted-secret"}))
+    assert plain == {"partial": "ok", "builtin": "ok", "dynamic": "ok", "excepthook": "ok", "side_module": "ok",
+                     "peek": "planted-secret"}, plain
+    assert sorted(os.listdir(marks)) == ["builtin", "dynamic", "excepthook", "partial", "side_module"]
     for entry in os.listdir(marks):
         os.rmdir(marks / entry)
-    guarded = results(scenario.guarded())
-    assert guarded == {"partial": "denied", "builtin": "denied", "dynamic": "denied", "excepthook": "denied"}, guarded
+    guarded = results(scenario.guarded(extra_env={"SECRET": "planted-secret"}))
+    assert guarded == {"partial": "denied", "builtin": "denied", "dynamic": "denied", "excepthook": "denied",
+                       "side_module": "denied", "peek": None}, guarded
     assert os.listdir(marks) == []
 
 

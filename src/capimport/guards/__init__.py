@@ -34,6 +34,7 @@ def install(enforcer) -> dict:
     from ._base import Guard
 
     guard = Guard(enforcer, _normalise)
+    _bless_loaded(guard, enforcer)
     import os
 
     from ..attribution import BOTTOM
@@ -74,3 +75,25 @@ def install(enforcer) -> dict:
     enforcer.guard_rules.update(rules)
     _installed = result
     return result
+
+
+def _bless_loaded(guard, enforcer) -> None:
+    """Register the globals of every module already loaded that is stdlib, application or capimport."""
+    from ..attribution import APP, BOTTOM, CAPIMPORT, IMPORT, LINECACHE, LOGGING, STDLIB
+
+    clean = (STDLIB, CAPIMPORT, APP, IMPORT, LINECACHE, LOGGING, BOTTOM)
+    origin_of = enforcer.origins.origin
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        spec = namespace.get("__spec__")
+        origin = getattr(spec, "origin", None) or namespace.get("__file__")
+        if origin in (None, "built-in", "frozen") or not isinstance(origin, str):
+            loader = namespace.get("__loader__")
+            name = getattr(loader, "__name__", "") or type(loader).__name__
+            if name in ("BuiltinImporter", "FrozenImporter"):
+                guard.bless(namespace)
+            continue
+        if origin_of(origin) in clean:
+            guard.bless(namespace)

@@ -12,12 +12,13 @@ global that package code could rebind) and offers:
     too): those calls pass straight through.
 ``plain(frame)``
     The cheap test: True when no frame from the innermost outward can belong
-    to a distribution and the thread inherited no chain. It compares each
-    frame's ``f_builtins`` with the interpreter's builtins (modules loaded
-    from a distribution get their own builtins dict from the import guard),
-    which costs about 35 ns a frame and raises no audit event, against about
-    290 ns for reading ``f_code``. It is only a filter for guards where a
-    miss is tolerable (file metadata); the others always walk.
+    to a distribution and the thread inherited no chain. Each frame must run
+    with the interpreter's builtins (modules loaded from a distribution get
+    their own builtins dict from the import guard) *and* with the globals of
+    a module known to be the standard library's, the application's or
+    capimport's (registered with :meth:`bless` as such modules execute).
+    About 50 ns a frame and no audit event, against about 290 ns for reading
+    ``f_code``.
 ``decide(capability, target, api, frame, call)``
     The enforcer's single decision point, with a lazily computed target.
 """
@@ -39,7 +40,8 @@ _getframe = sys._getframe
 class Guard:
     """The enforcer, bound once; methods read no module globals that package code could swap."""
 
-    __slots__ = ("enforcer", "mode", "_depth", "_inherited", "_decide", "_normalise", "vault", "invoke")
+    __slots__ = ("enforcer", "mode", "_depth", "_inherited", "_decide", "_normalise", "vault", "invoke",
+                 "clean_globals")
 
     def __init__(self, enforcer, normalise):
         self.enforcer = enforcer
@@ -49,6 +51,7 @@ class Guard:
         self._decide = enforcer.decide
         self._normalise = normalise
         self.vault = make_vault()
+        self.clean_globals: dict = {}
         self.invoke = make_invoke(self.vault)
 
     def busy(self, _ident=_get_ident) -> bool:
@@ -57,11 +60,32 @@ class Guard:
     def plain(self, frame, _ident=_get_ident, _real=_REAL_BUILTINS) -> bool:
         if self._inherited.get(_ident()):
             return False
+        clean = self.clean_globals
         while frame is not None:
             if frame.f_builtins is not _real:
                 return False
+            namespace = frame.f_globals
+            known = clean.get(namespace.get("__name__"))
+            # By identity: a distribution's own dict with a borrowed __name__ is not the module's.
+            # (No id(): builtins.id raises an audit event on every call.)
+            if known is None:
+                return False
+            if known[0] is not namespace:
+                for other in known:
+                    if other is namespace:
+                        break
+                else:
+                    return False
             frame = frame.f_back
         return True
+
+    def bless(self, namespace) -> None:
+        """Mark *namespace* as the globals of standard-library, application or capimport code."""
+        if isinstance(namespace, dict):
+            name = namespace.get("__name__")
+            known = self.clean_globals.get(name, ())
+            if not any(d is namespace for d in known):
+                self.clean_globals[name] = known + (namespace,)
 
     def decide(self, capability: str, target, api: str, frame, call=None) -> None:
         lazy = Lazy(self._normalise, capability, target)

@@ -43,7 +43,7 @@ import builtins
 import os
 import sys
 
-from ..attribution import APP, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING, STDLIB, UNKNOWN
+from ..attribution import APP, BOTTOM, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING, STDLIB, UNKNOWN
 from ..capabilities import FFI
 from ..errors import CapabilityError
 from ..hook import Lazy
@@ -113,8 +113,27 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
 
     from .deferred import guard_module_object
 
+    clean_origins = (STDLIB, CAPIMPORT, APP, IMPORT, LINECACHE, LOGGING, BOTTOM)
+
     def patch_module(module):
         guard_module_object(guard, module)
+        spec = getattr(module, "__spec__", None)
+        origin = getattr(spec, "origin", None)
+        if isinstance(origin, str) and origins.origin(origin) in clean_origins:
+            guard.bless(module.__dict__)
+
+    def bless_main(frame):
+        # The program itself: run by capimport's runner (its frames end the walk) or by runpy.
+        code = frame.f_code if frame is not None else None
+        if code is None:
+            return
+        if origins.origin(code.co_filename) == BOTTOM:
+            main = sys.modules.get("__main__")
+            if main is not None:
+                guard.bless(main.__dict__)
+        elif code.co_name == "_run_code" and origins.origin(code.co_filename) == STDLIB \
+                and code.co_filename.endswith("runpy.py"):
+            guard.bless(frame.f_locals.get("run_globals"))
 
     def on_exec(event, args, frame):
         integrity(frame)
@@ -122,6 +141,7 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         filename = getattr(code, "co_filename", None)
         if not isinstance(filename, str):
             return
+        bless_main(frame)
         module_origin = _importing_origin(frame, patch_module) if filename[:1] != "<" else None
         if module_origin is not None:
             real = origins.origin(module_origin)
