@@ -266,6 +266,27 @@ class Link:
 ALLOW = None  # returned by walk() when a privileged frame allows the act outright
 
 
+try:  # the optional C accelerator: lists frames without raising an audit event per frame
+    from . import _speedups
+except ImportError:  # pragma: no cover - exercised where no compiler built it
+    _speedups = None
+if os.environ.get("CAPIMPORT_PURE_PYTHON"):
+    _speedups = None
+
+#: Transparent origins the walk does nothing with (the C loop does not list them).
+_SKIP = frozenset({STDLIB, DYNAMIC})
+#: Origins whose every frame the walk must see (the C loop lists each one).
+_EACH = frozenset({CAPIMPORT, IMPORT, LINECACHE, LOGGING, BOTTOM})
+
+
+def _frames(frame, cache):
+    """Pure-Python twin of ``_speedups.frames``: every frame, origin looked up (None: a miss)."""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        yield cache.get(filename), filename, frame
+        frame = frame.f_back
+
+
 def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
          inherited: tuple = ()) -> Optional[list]:
     """The chain of acting origins from *frame* outward (innermost first).
@@ -281,9 +302,9 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
     classify = origins.origin
     last = None
     deps = False  # a dependency of capimport is in the chain (rare)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        origin = cache.get(filename)
+    entries = (_speedups.frames(frame, cache, _SKIP, _EACH) if _speedups is not None
+               else _frames(frame, cache))
+    for origin, filename, frame in entries:
         if origin is None:
             origin = classify(filename)
         if origin in TRANSPARENT:
@@ -299,14 +320,12 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
                     return chain
                 if privileged(origin, frame):
                     return ALLOW
-            frame = frame.f_back
             continue
         if origin != last:
             chain.append(Link(origin, filename, frame))
             last = origin
             if origin in CAPIMPORT_DEPENDENCIES:
                 deps = True
-        frame = frame.f_back
     if inherited:
         for link in inherited:
             if link.origin != last:

@@ -1,0 +1,9 @@
+"""Build configuration that pyproject.toml cannot express: the optional C accelerator.
+
+``capimport._speedups`` makes the stack walk cheaper; when it cannot be built
+(no compiler), capimport installs and works with its pure-Python walk.
+"""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("capimport._speedups", ["src/capimport/_speedups.c"], optional=True)])

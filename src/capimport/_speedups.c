@@ -1,0 +1,125 @@
+/* capimport._speedups: the stack walk's inner loop, in C.
+ *
+ * Reading frame.f_code from Python raises a nested `object.__getattr__` audit
+ * event per frame (about 0.4 us each under a Python hook); PyFrame_GetCode and
+ * PyFrame_GetBack raise none. This module only *lists* frames: the attribution
+ * rule itself stays in Python (capimport/attribution.py), which falls back to
+ * an equivalent pure-Python loop when this extension is not built.
+ *
+ * frames(frame, cache, skip, each) -> list of (origin, filename, frame)
+ *
+ *   cache: dict co_filename -> origin (str); a miss is reported as origin None
+ *          so that Python can classify the file and fill the cache.
+ *   skip:  origins that are transparent and need no look (the stdlib, dynamic
+ *          code): not listed, and they do not break a run.
+ *   each:  origins whose every frame must be seen (privileged stdlib frames,
+ *          capimport itself, the runner's bottom frames): always listed.
+ *   Any other origin is listed once per run of consecutive frames (the
+ *   innermost frame of the run), which is all the walk keeps of it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+
+static int
+same_origin(PyObject *a, PyObject *b)
+{
+    if (a == b) {
+        return 1;
+    }
+    if (a == NULL || b == NULL || !PyUnicode_Check(a) || !PyUnicode_Check(b)) {
+        return 0;
+    }
+    return PyUnicode_Compare(a, b) == 0;
+}
+
+static int
+append(PyObject *out, PyObject *origin, PyObject *filename, PyObject *frame)
+{
+    PyObject *item = PyTuple_Pack(3, origin ? origin : Py_None, filename, frame);
+    if (item == NULL) {
+        return -1;
+    }
+    int rc = PyList_Append(out, item);
+    Py_DECREF(item);
+    return rc;
+}
+
+static PyObject *
+frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "frames(frame, cache, skip, each) takes 4 arguments");
+        return NULL;
+    }
+    PyObject *start = args[0], *cache = args[1], *skip = args[2], *each = args[3];
+    if (!PyDict_Check(cache) || !PyAnySet_Check(skip) || !PyAnySet_Check(each)) {
+        PyErr_SetString(PyExc_TypeError, "frames: cache must be a dict, skip and each sets");
+        return NULL;
+    }
+    if (start != Py_None && !PyFrame_Check(start)) {
+        PyErr_SetString(PyExc_TypeError, "frames: expected a frame or None");
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    PyObject *last = NULL;                 /* borrowed: the origin of the current run */
+    PyFrameObject *frame = start == Py_None ? NULL : (PyFrameObject *)start;
+    Py_XINCREF(frame);
+    while (frame != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(frame);          /* new reference */
+        PyObject *filename = code->co_filename;
+        PyObject *origin = PyDict_GetItemWithError(cache, filename);  /* borrowed */
+        int failed = 0;
+        if (origin == NULL) {
+            if (PyErr_Occurred()) {
+                failed = 1;
+            } else {
+                failed = append(out, NULL, filename, (PyObject *)frame) < 0;
+                last = NULL;
+            }
+        } else {
+            int in_skip = PySet_Contains(skip, origin);
+            int in_each = in_skip ? 0 : PySet_Contains(each, origin);
+            if (in_skip < 0 || in_each < 0) {
+                failed = 1;
+            } else if (in_each) {
+                /* A new run starts after it: Python's walk may reset its own run here. */
+                failed = append(out, origin, filename, (PyObject *)frame) < 0;
+                last = NULL;
+            } else if (!in_skip && !same_origin(origin, last)) {
+                failed = append(out, origin, filename, (PyObject *)frame) < 0;
+                last = origin;
+            }
+        }
+        Py_DECREF(code);
+        if (failed) {
+            Py_DECREF(frame);
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyFrameObject *back = PyFrame_GetBack(frame);          /* new reference or NULL */
+        Py_DECREF(frame);
+        frame = back;
+    }
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"frames", (PyCFunction)(void (*)(void))frames, METH_FASTCALL,
+     "frames(frame, cache, skip, each) -> [(origin or None, co_filename, frame), ...]"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "capimport._speedups",
+    "The stack walk's inner loop in C (no nested audit events).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModule_Create(&module);
+}

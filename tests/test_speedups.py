@@ -1,0 +1,104 @@
+"""The C accelerator lists frames exactly as the pure-Python walk needs them."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from capimport import attribution
+from capimport.attribution import BOTTOM, CAPIMPORT, DYNAMIC, LOGGING, STDLIB, _EACH, _SKIP, _frames
+
+speedups = pytest.importorskip("capimport._speedups", reason="the C accelerator is not built here")
+
+
+def on_stack(names, probe):
+    """Call probe(frame) from the innermost of nested frames whose co_filename are *names* (outermost first)."""
+    call = lambda: probe(sys._getframe(1))  # noqa: E731
+    for name in reversed(names):
+        scope = {"nxt": call}
+        exec(compile("def f():\n    return nxt()\n", name, "exec"), scope)
+        call = scope["f"]
+    return call()
+
+
+def reference(frame, cache, stop_at):
+    """What the C loop should produce: the Python twin, minus skipped and collapsed frames."""
+    out, last = [], None
+    for origin, filename, f in _frames(frame, cache):
+        if filename == stop_at:
+            break
+        if origin is None:
+            out.append((None, filename)); last = None
+        elif origin in _EACH:
+            out.append((origin, filename)); last = None
+        elif origin in _SKIP:
+            continue
+        elif origin != last:
+            out.append((origin, filename)); last = origin
+    return out
+
+
+def test_frames_skip_collapse_and_report_misses():
+    names = ["/app/main.py", "/site/fw/a.py", "/site/fw/b.py", "/lib/os.py", "/site/fw/c.py",
+             "/cap/enforcer.py", "/site/fw/d.py", "<string>", "/unknown.py", "/site/lib/x.py",
+             "/lib/logging.py", "/site/lib/y.py", "/site/lib/z.py"]
+    cache = {"/app/main.py": ":app:", "/site/fw/a.py": "fw", "/site/fw/b.py": "fw", "/lib/os.py": STDLIB,
+             "/site/fw/c.py": "fw", "/cap/enforcer.py": CAPIMPORT, "/site/fw/d.py": "fw",
+             "<string>": DYNAMIC, "/site/lib/x.py": "lib", "/lib/logging.py": LOGGING,
+             "/site/lib/y.py": "lib", "/site/lib/z.py": "lib"}
+    here = __file__
+    got, want = on_stack(names, lambda frame: (
+        [(o, f) for o, f, _ in speedups.frames(frame, cache, _SKIP, _EACH)], reference(frame, cache, here)))
+    got = got[: len(want)]
+    assert got == want
+    assert got[:4] == [("lib", "/site/lib/z.py"), (LOGGING, "/lib/logging.py"), ("lib", "/site/lib/x.py"),
+                       (None, "/unknown.py")]
+
+
+def test_frames_returns_the_innermost_frame_of_each_run():
+    cache = {"/site/fw/outer.py": "fw", "/site/fw/inner.py": "fw"}
+    frame, entries = on_stack(["/site/fw/outer.py", "/site/fw/inner.py"],
+                              lambda f: (f, speedups.frames(f, cache, _SKIP, _EACH)))
+    assert entries[0][0] == "fw" and entries[0][2] is frame
+    assert [e[1] for e in entries[:2]] == ["/site/fw/inner.py", __file__]  # the run of fw is listed once
+
+
+def test_frames_rejects_bad_arguments():
+    with pytest.raises(TypeError):
+        speedups.frames(sys._getframe(), [], _SKIP, _EACH)
+    with pytest.raises(TypeError):
+        speedups.frames("not a frame", {}, _SKIP, _EACH)
+    assert speedups.frames(None, {}, _SKIP, _EACH) == []
+
+
+def test_walk_is_the_same_with_and_without_the_accelerator(monkeypatch):
+    names = ["/app/main.py", "/site/fw/a.py", "/cap/x.py", "/site/lib/y.py"]
+    cache = {"/app/main.py": ":app:", "/site/fw/a.py": "fw", "/cap/x.py": CAPIMPORT, "/site/lib/y.py": "lib"}
+
+    class Origins:
+        def __init__(self):
+            self.cache = dict(cache)
+
+        def origin(self, filename):
+            return self.cache.setdefault(filename, BOTTOM if filename == __file__ else ":app:")
+
+    def both(frame):
+        fast = attribution.walk(frame, Origins(), lambda kind, f: False)
+        monkeypatch.setattr(attribution, "_speedups", None)
+        return fast, attribution.walk(frame, Origins(), lambda kind, f: False)
+
+    fast, slow = on_stack(names, both)
+    assert [(l.origin, l.filename) for l in fast] == [(l.origin, l.filename) for l in slow]
+    assert [l.origin for l in fast][:3] == ["lib", "fw", ":app:"]
+
+
+def test_attribution_suite_passes_on_the_pure_python_walk(tmp_path):
+    """Where no compiler built the accelerator, the pure-Python walk must decide the same."""
+    import os
+    import subprocess
+    env = dict(os.environ, CAPIMPORT_PURE_PYTHON="1")
+    tests = os.path.join(os.path.dirname(__file__), "runtime", "test_rt_attribution.py")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
+                            capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:]
