@@ -49,18 +49,14 @@ def test_black_formats_a_package_with_zero_denials(black_python, tmp_path):
         [tool.capimport]
         mode = "enforce"
         '''))
-    # A cache folder of its own, created beforehand, so that the run does not depend on ~/.cache.
-    version = subprocess.run([python, "-c", "import black; print(black.__version__)"], capture_output=True,
-                             text=True).stdout.strip()
-    (tmp_path / "cache" / "black" / version).mkdir(parents=True)
+    # A cache folder of its own (empty: black creates and writes its cache under capimport).
     env = dict(env, XDG_CACHE_HOME=str(tmp_path / "cache"))
     proc = subprocess.run([python, "-m", "capimport", "-m", "black", "pkg"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    # Known, and not the guards' (it happens with capimport.guards.install disabled too): black
-    # writing its cache is attributed to click, the framework that called black's command.
-    # Reported to the run-time layer; every other line would be a guard's false denial.
-    denials = [line for line in proc.stderr.splitlines() if line.startswith("capimport:")
-               and not (line.startswith("capimport: 'click'") and "/black/" in line)]
+    # black is compiled with mypyc, so its cache writes are seen as done by click's decorator
+    # frame; the bundled black manifest passes fs to click for that reason. No denial at all.
+    denials = [line for line in proc.stderr.splitlines() if line.startswith("capimport:")]
     assert not denials, proc.stderr
+    assert list((tmp_path / "cache" / "black").rglob("cache.*")), "black wrote no cache"
     assert (tmp_path / "pkg" / "m0.py").read_text() == 'x = {"a": 1}\n\n\ndef f(a):\n    return a\n'
