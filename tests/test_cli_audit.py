@@ -79,6 +79,7 @@ def test_audit_check_fails_on_unreviewed(env, capsys):
     code, _, err = run(capsys, "audit", "--check", *env)
     assert code == 1
     assert "fastlib 1.1 is unreviewed" in err
+    assert "devtool" not in err  # unreviewed but unreachable: it holds nothing, so it cannot act
 
 
 def test_audit_check_passes_when_all_reviewed(tmp_path, site, capsys, monkeypatch):

@@ -105,8 +105,13 @@ def audit_rows(policy: Policy) -> list[AuditRow]:
 
 
 def check_failed(rows: Iterable[AuditRow]) -> list[AuditRow]:
-    """Rows that make ``audit --check`` exit 1 (unreachable ones cannot act, so they pass)."""
-    return [row for row in rows if FAILING & set(row.statuses)]
+    """Rows that make ``audit --check`` exit 1.
+
+    An unreachable distribution holds nothing, so it cannot act: being
+    unreviewed or stale is not a failure for it (pip and setuptools in a
+    venv whose project does not depend on them).
+    """
+    return [row for row in rows if FAILING & set(row.statuses) and "unreachable" not in row.statuses]
 
 
 def render_json(policy: Policy, rows: list[AuditRow]) -> str:
