@@ -40,6 +40,7 @@ from .grant import NOTHING, Grant
 from .scopes import ScopeError, parse_pattern
 from .table import apis as table
 from .table.events import WRITE_FLAGS_NAMES
+from .policycache import default_cache_dir  # one cache folder for policy and scan results
 
 #: Bumped when the shape of cached results changes.
 CACHE_FORMAT = 2
@@ -1925,15 +1926,6 @@ def scan_distribution(dist) -> ScanResult:
 
 
 # ============================================================================ cache
-
-
-def default_cache_dir() -> str:
-    """``$CAPIMPORT_CACHE_DIR``, else ``$XDG_CACHE_HOME/capimport``, else ``~/.cache/capimport``."""
-    explicit = os.environ.get("CAPIMPORT_CACHE_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "capimport")
 
 
 _FINGERPRINT: Optional[str] = None

@@ -85,13 +85,19 @@ def parse_pattern(kind: str, text: object, *, base_dir: Optional[str] = None,
 UNSET = "\x00unset:"
 
 
-def _parse_path(text: str, base_dir: Optional[str], environ: Mapping[str, str]) -> str:
+def _expand(text: str, environ: Mapping[str, str]) -> Optional[str]:
+    """*text* with ``$VAR`` and a leading ``~`` expanded; None when a variable is unset."""
     try:
         expanded = _expand_vars(text, environ)
     except _Unset:
+        return None
+    return _expand_user(expanded, environ) if expanded.startswith("~") else expanded
+
+
+def _parse_path(text: str, base_dir: Optional[str], environ: Mapping[str, str]) -> str:
+    expanded = _expand(text, environ)
+    if expanded is None:
         return UNSET + text
-    if expanded.startswith("~"):
-        expanded = _expand_user(expanded, environ)
     if not os.path.isabs(expanded):
         expanded = os.path.join(base_dir or os.getcwd(), expanded)
     expanded = os.path.normpath(expanded)
@@ -184,12 +190,9 @@ def _parse_env(text: str, base_dir: Optional[str], environ: Mapping[str, str]) -
 
 
 def _parse_program(text: str, base_dir: Optional[str], environ: Mapping[str, str]) -> str:
-    try:
-        expanded = _expand_vars(text, environ)
-    except _Unset:
+    expanded = _expand(text, environ)
+    if expanded is None:
         return UNSET + text
-    if expanded.startswith("~"):
-        expanded = _expand_user(expanded, environ)
     if "/" not in expanded:
         return expanded
     if not os.path.isabs(expanded):

@@ -40,13 +40,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-FS = "fs"
-FS_READONLY = "fs-readonly"
-ENV = "env"
-ENV_READONLY = "env-readonly"
-NET = "net"
-PROCESS = "process"
-FFI = "ffi"
+from ..capabilities import ENV, ENV_READONLY, FFI, FS, FS_READONLY, NET, PROCESS  # noqa: F401 (re-exported)
 
 #: Pseudo-capability for the ``open`` event: decided by the open flags.
 OPEN = "open"
