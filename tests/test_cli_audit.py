@@ -143,3 +143,12 @@ def test_console_script_runs(env, tmp_path):
                              "audit", "--format", "json", *env], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["distributions"]
+
+
+def test_unreachable_distributions_are_scanned_only_with_all(env, capsys):
+    _, out, _ = run(capsys, "audit", "--format", "json", *env)
+    rows = {d["name"]: d for d in json.loads(out)["distributions"]}
+    assert "inferred" in rows["core"] and "inferred" not in rows["devtool"]
+    _, out, _ = run(capsys, "audit", "--format", "json", "--all", *env)
+    rows = {d["name"]: d for d in json.loads(out)["distributions"]}
+    assert "inferred" in rows["devtool"]

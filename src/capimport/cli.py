@@ -85,17 +85,25 @@ def _scan_options(sub: argparse.ArgumentParser, record: bool = True) -> None:
         sub.add_argument("--record", metavar="FILE", action="append",
                          help="also check what record mode observed (JSON lines; repeatable)")
     sub.add_argument("--no-scan", action="store_true", help="skip static inference")
+    sub.add_argument("--all", action="store_true", dest="scan_all",
+                     help="also scan distributions the application does not depend on (they hold nothing)")
     sub.add_argument("--no-cache", action="store_true", help="rescan instead of using the scan cache")
     sub.add_argument("--jobs", "-j", type=int, metavar="N", help="processes for scanning (default: CPU count)")
 
 
 def _scan(args: argparse.Namespace, policy) -> dict:
-    """Static inference for every installed distribution (cached), or {} with --no-scan."""
+    """Static inference (cached) for the distributions the application can reach, or {} with --no-scan.
+
+    An unreachable distribution holds nothing, so what its code could do changes no
+    grant and no gate; ``--all`` scans it anyway.
+    """
     if getattr(args, "no_scan", False):
         return {}
     from .scan import TerminalProgress, scan_all
-    return scan_all(policy.distributions, jobs=args.jobs, progress=TerminalProgress(),
-                    use_cache=not args.no_cache)
+    reachable = set(policy.graph.nodes)
+    wanted = {name: dist for name, dist in policy.distributions.items()
+              if getattr(args, "scan_all", False) or name in reachable}
+    return scan_all(wanted, jobs=args.jobs, progress=TerminalProgress(), use_cache=not args.no_cache)
 
 
 def _records(paths) -> list:
