@@ -163,7 +163,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _set_path0(kind: str, script: Optional[str]) -> None:
     """``sys.path[0]`` as ``python`` would set it for the program (not for ``-m capimport``)."""
-    if sys.flags.safe_path:
+    if getattr(sys.flags, "safe_path", False):  # -P, Python 3.11+
         return
     if kind == "script":
         entry = os.path.dirname(os.path.realpath(script))  # type: ignore[arg-type]

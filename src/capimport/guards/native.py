@@ -25,6 +25,7 @@ guards it the same way as soon as it is created.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import types
@@ -183,11 +184,15 @@ def _short(argv) -> str:
 
 
 def _finish(wrapper, original):
-    wrapper.__name__ = getattr(original, "__name__", wrapper.__name__)
-    wrapper.__qualname__ = getattr(original, "__qualname__", wrapper.__name__)
-    wrapper.__doc__ = getattr(original, "__doc__", None)
-    wrapper._capimport_guard = True
-    return wrapper
+    """The replacement as the module will hold it: like the C function it replaces, it must not
+    become a method when stored on a class (``pathlib._NormalAccessor.stat = os.stat`` on 3.9),
+    so it is a ``functools.partial`` (C-level, no descriptor) around the Python wrapper."""
+    public = functools.partial(wrapper)
+    public.__name__ = getattr(original, "__name__", wrapper.__name__)
+    public.__qualname__ = getattr(original, "__qualname__", public.__name__)
+    public.__doc__ = getattr(original, "__doc__", None)
+    public._capimport_guard = True
+    return public
 
 
 #: The guarded ``os.environb`` (set by :func:`capimport.guards.install`), for re-created ``posix`` modules.

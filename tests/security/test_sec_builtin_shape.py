@@ -1,0 +1,32 @@
+"""Guarded C functions keep the shape of builtins: stored on a class, they do not become methods.
+
+Python 3.9's pathlib stores ``stat = os.stat`` on ``_NormalAccessor`` at import
+time; any module imported after capimport's guards can do the same. A Python
+function there would receive the instance as its first argument.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+
+def test_guarded_os_functions_stored_on_a_class_are_not_bound(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.capimport]\nmode = "enforce"\n')
+    (tmp_path / "app.py").write_text(textwrap.dedent('''
+        import os
+        class Accessor:
+            stat = os.stat
+            lstat = os.lstat
+            mkfifo = os.mkfifo
+        a = Accessor()
+        print(a.stat(".").st_mode == os.stat(".").st_mode, a.lstat(".").st_size >= 0)
+        print(getattr(os.stat, "_capimport_guard", False))
+        '''))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-m", "capimport", "app.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True", "True"], proc.stdout  # guarded, yet shaped like a builtin
