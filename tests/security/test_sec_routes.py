@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+
+import pytest
 
 from sechelp import ATTEMPT, SRC as SRC_DIR, Scenario, denied, ok, results
 
@@ -333,6 +336,34 @@ def run():
     guarded = results(scenario.guarded())
     assert os.listdir(marks) == [], guarded
     assert denied(guarded["ctypes"]), guarded
+    # Refused when evil imports the subinterpreter module (first import in the process).
+    assert guarded["subinterpreter"].startswith("denied:Capability"), guarded
+
+
+@pytest.mark.skipif(sys.version_info[:2] == (3, 12),
+                    reason="CPython 3.12 segfaults when an audit hook refuses PyInterpreterState_New")
+def test_subinterpreter_creation_needs_ffi_when_the_app_imported_the_module(tmp_path):
+    """Route 8: with the module already imported by the application, creation itself is refused."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = f'''
+import os, sys
+MARKS = {str(marks)!r}
+def run():
+    def sub():
+        interpreters = sys.modules["_xxsubinterpreters"]
+        interp = interpreters.create()
+        interpreters.run_string(interp, "import os; os.mkdir(%r)" % os.path.join(MARKS, "subinterp"))
+    attempt("subinterpreter", sub)
+    report()
+'''
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["fs-readonly"]\n'
+    scenario = _scenario(tmp_path, code, config=config, app="import _xxsubinterpreters, evil\nevil.run()\n")
+    plain = results(scenario.plain())
+    assert os.listdir(marks) == ["subinterp"], plain
+    os.rmdir(marks / "subinterp")
+    guarded = results(scenario.guarded())
+    assert os.listdir(marks) == [], guarded
     # CPython turns the hook's denial into "RuntimeError: interpreter creation failed".
     assert guarded["subinterpreter"] == "denied:RuntimeError:interpreter creation failed", guarded
 

@@ -63,6 +63,11 @@ FFI_EVENTS = {
 
 _FORGERY_TARGETS = frozenset({STDLIB, CAPIMPORT, IMPORT, LINECACHE, LOGGING})
 
+#: C modules whose only use is creating subinterpreters (names across 3.9-3.13). Denied at
+#: import without ffi: CPython 3.12 crashes when a hook refuses PyInterpreterState_New itself.
+SUBINTERPRETER_MODULES = frozenset({"_xxsubinterpreters", "_interpreters", "_xxinterpchannels",
+                                    "_interpchannels", "_interpqueues"})
+
 
 def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import) -> dict:
     """The event -> rule(event, args, frame) table."""
@@ -191,11 +196,13 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         filename = args[1] if len(args) > 1 else None
         if filename is not None:
             native_import(name, filename, frame)
-        if filename is not None and name in guarded_modules:
-            # The import system's privilege covers loading modules, not re-creating guarded ones.
+        if (filename is not None and name in guarded_modules) or name in SUBINTERPRETER_MODULES:
+            # The import system's privilege covers loading modules, not re-creating guarded ones
+            # nor handing out the means to start another interpreter.
             while frame is not None and frame.f_code.co_filename.startswith(("<frozen importlib", "<frozen zipimport")):
                 frame = frame.f_back
-            need_ffi(event, args, frame, f"a second copy of the C module {name}")
+            what = "subinterpreters" if name in SUBINTERPRETER_MODULES else "a second copy of the C module"
+            need_ffi(event, args, frame, f"{what} ({name})" if name in SUBINTERPRETER_MODULES else f"{what} {name}")
 
     import re
     from ..errors import CapabilityImportError
