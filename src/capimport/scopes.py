@@ -376,13 +376,47 @@ def scope_union(a: Scope, b: Scope) -> Scope:
 
 
 def scope_intersection(a: Scope, b: Scope) -> Scope:
+    """The pairwise meets of the two sets (each meet exact where one pattern can say it)."""
     if a is None:
         return b
     if b is None:
         return a
-    kept = {p for p in a if any(covers(q, p) for q in b)}
-    kept |= {p for p in b if any(covers(q, p) for q in a)}
-    return minimise(frozenset(kept))
+    met = {m for p in a for q in b for m in (meet(p, q),) if m is not None}
+    return minimise(frozenset(met))
+
+
+def meet(p: ScopePattern, q: ScopePattern) -> Optional[ScopePattern]:
+    """A pattern for what both match, or None when that cannot be shown (conservative).
+
+    The narrower pattern when one covers the other; for hosts also the exact
+    combination of host and port (``*:443`` and ``x.org`` meet in ``x.org:443``).
+    """
+    if covers(q, p):
+        return p
+    if covers(p, q):
+        return q
+    if p.kind == q.kind == "host":
+        value = _meet_host(p.value, q.value)
+        return ScopePattern("host", value, value) if value else None
+    return None
+
+
+def _meet_host(a: str, b: str) -> Optional[str]:
+    a_host, a_port = split_host_port(a)
+    b_host, b_port = split_host_port(b)
+    if a_port == "*" or a_port == b_port:
+        port = b_port
+    elif b_port == "*":
+        port = a_port
+    else:
+        return None
+    if _covers_host(f"{_bracket(a_host)}:*", f"{_bracket(b_host)}:*"):
+        host = b_host
+    elif _covers_host(f"{_bracket(b_host)}:*", f"{_bracket(a_host)}:*"):
+        host = a_host
+    else:
+        return None
+    return f"{_bracket(host)}:{port}"
 
 
 def scope_issubset(a: Scope, b: Scope) -> bool:
