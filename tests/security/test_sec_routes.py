@@ -41,9 +41,11 @@ def run():
     def fork_exec(mark):
         r, w = os.pipe()
         argv = [b"/bin/sh", b"-c", ("touch " + MARKS + "/" + mark).encode()]
+        # restore_signals, new session, (process group,) gid, groups, uid, umask, preexec_fn(, vfork)
+        tail = ((False, False, None, None, None, -1, None) if sys.version_info < (3, 11)
+                else (False, False, -1, None, None, None, -1, None, False))
         pid = importlib.import_module("_posixsubprocess").fork_exec(
-            argv, [b"/bin/sh"], True, (), None, None, -1, -1, -1, -1, -1, -1, r, w,
-            False, False, -1, None, None, None, -1, None, False)
+            argv, [b"/bin/sh"], True, (), None, None, -1, -1, -1, -1, -1, -1, r, w, *tail)
         os.close(w); os.read(r, 100); os.close(r); os.waitpid(pid, 0)
         return pid
     attempt("fork_exec", fork_exec, "fork_exec")
