@@ -102,7 +102,8 @@ def by_distribution(observations: Iterable[Observation]) -> dict[str, list[Obser
     for observation in observations:
         out.setdefault(observation.distribution, []).append(observation)
     for items in out.values():
-        items.sort()
+        # scope may be None (an act with no target) beside a text: sort on text
+        items.sort(key=lambda o: (o.capability, o.scope or "", o.api, o.location, o.version))
     return out
 
 

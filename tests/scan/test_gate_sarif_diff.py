@@ -268,3 +268,17 @@ def test_recorded_use_marks_the_row_even_without_a_scan(env, site, tmp_path, cap
     rows = {row["name"]: row for row in json.loads(out)["distributions"]}
     assert rows["fine"]["status"] == "exceeds" and "inferred" not in rows["fine"]
     assert "it used 'net' at run time" in err
+
+
+def test_records_with_and_without_a_scope_sort_together(tmp_path):
+    from capimport.record import by_distribution
+    log = tmp_path / "r.jsonl"
+    log.write_text("".join(json.dumps(row) + "\n" for row in (
+        {"distribution": "u3", "version": "2", "capability": "net", "scope": "pypi.org:443",
+         "api": "socket.connect", "location": "u3/c.py:9"},
+        {"distribution": "u3", "version": "2", "capability": "net", "scope": None,
+         "api": "socket.socket", "location": "u3/c.py:5"},
+        {"distribution": "u3", "version": "2", "capability": "net", "scope": "",
+         "api": "socket.socket", "location": "u3/c.py:6"})))
+    grouped = by_distribution(read_records(str(log)))
+    assert [o.location for o in grouped["u3"]] == ["u3/c.py:5", "u3/c.py:6", "u3/c.py:9"]
