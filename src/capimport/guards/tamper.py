@@ -88,9 +88,23 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         links = guard.links(frame)
         return links[0].origin if links else None
 
+    def rewriting_a_file_in_place(frame):
+        """pytest's assertion rewriter loading a module: ``_rewrite_test`` compiles the source it
+        just read from the module's own file, ``AssertionRewritingHook.exec_module`` runs that code
+        (or its cached pyc) for the module whose spec names the file. Neither can be handed
+        foreign code, and the code keeps its file's identity, which is right: it *is* that module.
+        Forging these frames would itself need compile() or code.replace() naming pytest's file.
+        """
+        code = frame.f_code if frame is not None else None
+        return (code is not None and code.co_name in ("_rewrite_test", "exec_module")
+                and code.co_filename.replace(os.sep, "/").endswith("/_pytest/assertion/rewrite.py")
+                and origins.origin(code.co_filename) == "pytest")
+
     def check_name(filename, frame, api):
         if guard.plain(frame):
             return  # only the application and the standard library: they may name any file
+        if rewriting_a_file_in_place(frame):
+            return
         if not isinstance(filename, str):
             try:
                 filename = os.fsdecode(filename)
@@ -108,7 +122,11 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         # A path that would read as the application's (or nobody's): it is the distribution's code.
         origins.cache[filename] = who
 
+    ast_py = os.path.join(os.path.dirname(os.__file__), "ast.py")
+
     def on_compile(event, args, frame):
+        if frame is not None and frame.f_code.co_name == "parse" and frame.f_code.co_filename == ast_py:
+            return  # ast.parse makes a tree, not code: no identity to forge (linters parse others' files)
         if len(args) > 1:
             check_name(args[1], frame, "compile() with another's file name")
 
@@ -169,6 +187,11 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
     def integrity(frame):
         problems = []
         path = sys.meta_path
+        if isinstance(path, list) and path and path[0] is not meta_finder and meta_finder in path:
+            # Another finder was inserted ahead (pytest's assertion rewriter, typeguard, beartype
+            # do this): put the guard back in front; it delegates to the others after it.
+            path.remove(meta_finder)
+            path.insert(0, meta_finder)
         if not (isinstance(path, list) and path and path[0] is meta_finder):
             try:
                 if isinstance(path, list):
@@ -179,7 +202,7 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
                     sys.meta_path = [meta_finder] + list(path or ())
             except Exception:
                 sys.meta_path = [meta_finder]
-            problems.append("capimport's import guard was moved or removed from sys.meta_path")
+            problems.append("capimport's import guard was removed from sys.meta_path")
         if builtins.__dict__.get("__import__") is not real_import:
             builtins.__dict__["__import__"] = real_import
             problems.append("builtins.__import__ was replaced")
