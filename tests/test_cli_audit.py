@@ -152,3 +152,22 @@ def test_unreachable_distributions_are_scanned_only_with_all(env, capsys):
     _, out, _ = run(capsys, "audit", "--format", "json", "--all", *env)
     rows = {d["name"]: d for d in json.loads(out)["distributions"]}
     assert "inferred" in rows["devtool"]
+
+
+def test_unreachable_optional_dependency_is_pointed_out(tmp_path, site, capsys, monkeypatch):
+    make_dist(site, "client", requires=["core", 'fancy; extra == "cli"'], extras=["cli"])
+    make_dist(site, "core")
+    make_dist(site, "fancy")
+    write_config(tmp_path, """
+        [project]
+        dependencies = ["client"]
+        [tool.capimport.packages]
+        client = []
+        core = []
+        fancy = ["fs-readonly"]
+    """)
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "audit", "--no-scan", "--path", str(site))
+    assert "note: fancy is unreachable but is an optional dependency of client[cli]" in " ".join(out.split())
+    code, out, _ = run(capsys, "why", "fancy", "--path", str(site))
+    assert "It is an optional dependency of client[cli]" in out

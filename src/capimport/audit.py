@@ -193,6 +193,13 @@ def _summary(policy: Policy, rows: list[AuditRow]) -> str:
     for status in STATUSES:
         if status in counts and status != "ok":
             lines.append(f"  {status}: {STATUS_HELP[status]}")
+    optional = [(row.display_name, policy.graph.optional_requirers(row.name)) for row in rows
+                if "unreachable" in row.statuses]
+    for name, extras in optional:
+        if extras:
+            lines.append(f"note: {name} is unreachable but is an optional dependency of {', '.join(extras[:3])}; "
+                         f"code there may import it when installed, and then it holds nothing: add the extra "
+                         f"(or {name}) to [project.dependencies]")
     if counts.get("unreviewed") or counts.get("self-declared"):
         lines.append("Write manifests to review with: capimport generate")
     return "\n".join(lines)

@@ -353,6 +353,12 @@ class Enforcer:
         if origin == UNKNOWN:
             return (f"code in site-packages that no distribution's RECORD lists gets the 'default' grant "
                     f"([tool.capimport] default in {config_file})")
+        graph = self.policy.graph
+        if origin in self.policy.distributions and origin not in set(graph.nodes):
+            extras = graph.optional_requirers(origin)
+            via = f"; it is an optional dependency of {', '.join(extras[:3])}" if extras else ""
+            return (f"it is installed but the application does not depend on it, so it holds nothing{via}: "
+                    f"add it (or the extra that pulls it in) to [project.dependencies] in {config_file}")
         declared = self.policy.declared_for(origin)
         manifest = self.policy.declarations.get(origin)
         if declared.allows(capability) and not scoped:

@@ -9,6 +9,7 @@ ordinary (unification takes the least fixpoint).
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
@@ -19,6 +20,9 @@ from .distributions import Distribution
 
 #: The node that stands for the application itself.
 ROOT = ":app:"
+
+_REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_EXTRA_MARKER = re.compile(r"""extra\s*==\s*['"]([^'"]+)['"]""")
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,23 @@ class DependencyGraph:
         """Installed distributions the application does not (transitively) depend on."""
         reached = set(self.nodes)
         return sorted(name for name in self.distributions if name not in reached)
+
+    def optional_requirers(self, name: str) -> list[str]:
+        """``dist[extra]`` for each reachable distribution that requires *name* only under an extra.
+
+        Such code often imports the optional dependency whenever it is installed
+        (``try: import rich``), which is why an unreachable distribution can act.
+        """
+        reached = set(self.nodes)
+        found = set()
+        for parent in sorted(reached - {ROOT}):
+            dist = self.distributions.get(parent)
+            for line in getattr(dist, "requires", ()):
+                head = _REQUIREMENT_NAME.match(line)
+                extra = _EXTRA_MARKER.search(line)
+                if head and extra and canonicalize_name(head.group(1)) == name:
+                    found.add(f"{dist.display_name}[{extra.group(1)}]")
+        return sorted(found)
 
     def dependents_closure(self, name: str) -> set:
         """Every node that (transitively) depends on *name*, ROOT included."""

@@ -34,6 +34,10 @@ def explain(policy: Policy, dist: str, capability: Optional[str] = None) -> list
     if name not in set(policy.graph.nodes):
         lines.append(f"  {info.display_name} is not a dependency of the application, so nothing grants it "
                      "anything. Add it to [project.dependencies] or to a dependent's requirements.")
+        extras = policy.graph.optional_requirers(name)
+        if extras:
+            lines.append(f"  It is an optional dependency of {', '.join(extras)}: code there may import it "
+                         "whenever it is installed; asking for that extra makes it a dependency.")
         return lines
     wanted = [capability] if capability else sorted(set(manifest.grant) | set(effective),
                                                    key=CAPABILITIES.index)
