@@ -48,8 +48,23 @@ def ensure(folder: Optional[str] = None, *, quiet: bool = True) -> str:
     return python
 
 
+def ensure_with(packages, modules, folder: Optional[str] = None) -> str:
+    """:func:`ensure`, plus *packages* installed unless *modules* already import; RuntimeError otherwise."""
+    python = ensure(folder)
+    probe = "import " + ", ".join(modules)
+    if subprocess.run([python, "-c", probe], capture_output=True).returncode != 0:
+        proc = subprocess.run([python, "-m", "pip", "install", "-q", *packages], capture_output=True, text=True,
+                              timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"cannot install {' '.join(packages)}: {proc.stderr[-500:]}")
+    return python
+
+
 def env_for(extra_paths=()) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAPIMPORT_", "PYTHON"))}
+    """The environment for a child run in the venv: capimport from this checkout, no ambient
+    capimport settings (the test session's private cache folder excepted)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CAPIMPORT_", "PYTHON")) or k == "CAPIMPORT_CACHE_DIR"}
     env["PYTHONPATH"] = os.pathsep.join([*extra_paths, SRC])
     return env
 

@@ -67,15 +67,9 @@ if __name__ == "__main__":
 @pytest.fixture(scope="module")
 def python():
     try:
-        python = realvenv.ensure()
+        return realvenv.ensure_with(["flask", "pyyaml"], ["flask", "yaml"])
     except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
-        pytest.skip(f"cannot build the real-package venv: {exc}")
-    if subprocess.run([python, "-c", "import flask, yaml"], capture_output=True).returncode != 0:
-        install = subprocess.run([python, "-m", "pip", "install", "-q", "flask", "pyyaml"], capture_output=True,
-                                 text=True, timeout=600)
-        if install.returncode != 0:
-            pytest.skip(f"cannot install flask and pyyaml: {install.stderr[-500:]}")
-    return python
+        pytest.skip(f"cannot build the real-package venv with flask and pyyaml: {exc}")
 
 
 def test_generate_then_enforce_a_real_application(python, tmp_path):

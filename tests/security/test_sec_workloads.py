@@ -23,16 +23,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "benchma
 def black_python():
     import realvenv
     try:
-        python = realvenv.ensure()
+        return realvenv.ensure_with(["black"], ["black"]), realvenv.env_for()
     except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
-        pytest.skip(f"cannot build the real-package venv: {exc}")
-    check = subprocess.run([python, "-c", "import black"], capture_output=True)
-    if check.returncode != 0:
-        install = subprocess.run([python, "-m", "pip", "install", "-q", "black"], capture_output=True,
-                                 text=True, timeout=600)
-        if install.returncode != 0:
-            pytest.skip(f"cannot install black: {install.stderr[-500:]}")
-    return python, realvenv.env_for()
+        pytest.skip(f"cannot build the real-package venv with black: {exc}")
 
 
 def test_black_formats_a_package_with_zero_denials(black_python, tmp_path):
