@@ -208,7 +208,7 @@ def run():
         return str(generators_of(invoke)[0].gi_frame.f_locals)[:100]
     attempt("originals_vault_frame", originals_vault_frame)
     def originals_in_closures():
-        import atexit, signal, codecs, weakref, _posixsubprocess, types
+        import atexit, signal, codecs, weakref, _posixsubprocess, types, functools
         found = []
         def visit(obj, depth, name):
             if depth > 4:
@@ -225,11 +225,16 @@ def run():
             for value in (getattr(obj, "__kwdefaults__", None) or {}).values():
                 visit(value, depth + 1, name)
             visit(getattr(obj, "__wrapped__", None), depth + 1, name) if hasattr(obj, "__wrapped__") else None
+            if isinstance(obj, functools.partial):   # the guards are partials: follow them as an attacker would
+                for value in (obj.func, *obj.args, *obj.keywords.values()):
+                    visit(value, depth + 1, name)
+        visited = []
         for fn in (os.stat, os.lstat, os.mkfifo, os.getcwd, _posixsubprocess.fork_exec, atexit.register,
                    signal.signal, codecs.register, os.register_at_fork):
             if not isinstance(fn, types.BuiltinFunctionType):
+                visited.append(fn.__name__)
                 visit(fn, 0, fn.__name__)
-        return found
+        return f"found={found} visited={sorted(visited)}"
     attempt("originals_in_closures", originals_in_closures)
     attempt("meta_path", lambda: sys.meta_path.pop(0).__class__.__name__)
     attempt("import_after_meta_path", lambda: __import__("json.tool").__name__)
@@ -253,7 +258,10 @@ def run():
                  "import_after_replace"):
         assert denied(guarded[name]), (name, guarded[name])
     assert guarded["vault_send"].startswith("ok:('ok', None"), guarded["vault_send"]   # decided for its real caller
-    assert guarded["originals_in_closures"] == "ok:[]"   # no guarded function keeps its original reachable
+    # No guarded function keeps its original reachable, and the walk really went through them.
+    assert guarded["originals_in_closures"].startswith("ok:found=[] visited=["), guarded["originals_in_closures"]
+    for name in ("stat", "lstat", "mkfifo", "getcwd", "fork_exec", "register", "signal", "register_at_fork"):
+        assert f"'{name}'" in guarded["originals_in_closures"], (name, guarded["originals_in_closures"])
     assert results(guarded_proc) == {"first": "GuardFinder"}   # put back, and still first
 
 
