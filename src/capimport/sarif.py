@@ -22,48 +22,34 @@ VERSION = "2.1.0"
 INFO_URI = "https://github.com/capimport/capimport"
 
 
+def _rule(rule_id: str, name: str, short: str, full: str, level: str) -> dict:
+    return {"id": rule_id, "name": name, "shortDescription": {"text": short}, "fullDescription": {"text": full},
+            "defaultConfiguration": {"level": level}, "properties": {"tags": ["security", "supply-chain"]}}
+
+
 def _rules() -> list:
     rules = []
     for capability in CAPABILITIES:
-        rules.append({
-            "id": f"exceeds/{capability}",
-            "name": f"Exceeds{''.join(p.title() for p in capability.split('-'))}",
-            "shortDescription": {"text": f"Code uses '{capability}' beyond its grant"},
-            "fullDescription": {"text": f"The distribution's code uses '{capability}' "
-                                        f"({DESCRIPTIONS[capability]}), which its effective grant does not hold. "
-                                        "Review the use, then add the capability to its manifest or remove the "
-                                        "dependency."},
-            "defaultConfiguration": {"level": "error"},
-            "properties": {"tags": ["security", "supply-chain"]},
-        })
-        rules.append({
-            "id": f"narrowed/{capability}",
-            "name": f"Narrowed{''.join(p.title() for p in capability.split('-'))}",
-            "shortDescription": {"text": f"Code uses '{capability}' that its dependents do not pass on"},
-            "fullDescription": {"text": f"The distribution's review grants '{capability}', but the packages "
-                                        "that depend on it hold or pass less, so this code is denied if it is "
-                                        "reached. Usually intended; `capimport why` shows the edge."},
-            "defaultConfiguration": {"level": "note"},
-            "properties": {"tags": ["security", "supply-chain"]},
-        })
-        rules.append({
-            "id": f"recorded/{capability}",
-            "name": f"Recorded{''.join(p.title() for p in capability.split('-'))}",
-            "shortDescription": {"text": f"Used '{capability}' at run time beyond its grant"},
-            "fullDescription": {"text": f"capimport's record mode saw the distribution use '{capability}', "
-                                        "which its effective grant does not hold."},
-            "defaultConfiguration": {"level": "error"},
-            "properties": {"tags": ["security", "supply-chain"]},
-        })
-    rules.append({
-        "id": "stale-manifest",
-        "name": "StaleManifest",
-        "shortDescription": {"text": "Manifest review does not cover the installed version"},
-        "fullDescription": {"text": "The manifest's 'version' range does not include the installed version: "
-                                    "the review is stale. Review what changed and update the range."},
-        "defaultConfiguration": {"level": "warning"},
-        "properties": {"tags": ["security", "supply-chain"]},
-    })
+        title = "".join(p.title() for p in capability.split("-"))
+        rules.append(_rule(
+            f"exceeds/{capability}", f"Exceeds{title}", f"Code uses '{capability}' beyond its grant",
+            f"The distribution's code uses '{capability}' ({DESCRIPTIONS[capability]}), which its effective "
+            "grant does not hold. Review the use, then add the capability to its manifest or remove the "
+            "dependency.", "error"))
+        rules.append(_rule(
+            f"narrowed/{capability}", f"Narrowed{title}",
+            f"Code uses '{capability}' that its dependents do not pass on",
+            f"The distribution's review grants '{capability}', but the packages that depend on it hold or pass "
+            "less, so this code is denied if it is reached. Usually intended; `capimport why` shows the edge.",
+            "note"))
+        rules.append(_rule(
+            f"recorded/{capability}", f"Recorded{title}", f"Used '{capability}' at run time beyond its grant",
+            f"capimport's record mode saw the distribution use '{capability}', which its effective grant "
+            "does not hold.", "error"))
+    rules.append(_rule(
+        "stale-manifest", "StaleManifest", "Manifest review does not cover the installed version",
+        "The manifest's 'version' range does not include the installed version: the review is stale. "
+        "Review what changed and update the range.", "warning"))
     return rules
 
 
