@@ -29,13 +29,13 @@ from typing import Iterable, Mapping, Optional
 
 import tomlkit
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .capabilities import CAPABILITIES, IMPLIES
 from .errors import ConfigError, Diagnostic
 from .grant import NOTHING, Grant
 from .graph import ROOT
+from .names import canonical_name as canonicalize_name
 from .record import Observation, by_distribution, observed_grant
 
 #: Prefixes of the comments generate writes (so that readers can tell them from their own).

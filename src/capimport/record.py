@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from packaging.utils import canonicalize_name
+from .names import canonical_name as canonicalize_name
 
 from .capabilities import CAPABILITIES, SCOPE_KIND
 from .errors import ConfigError, Diagnostic
