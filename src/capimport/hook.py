@@ -131,6 +131,11 @@ def program_target(program, env=None) -> str:
     """The resolved executable a process event names (a bare name is looked up on PATH)."""
     if isinstance(program, (list, tuple)):
         program = program[0] if program else ""
+    if type(program) is int:  # os.execve(fd, ...): the file the descriptor is open on
+        try:
+            return os.path.realpath(os.readlink(f"/proc/self/fd/{program}"))
+        except OSError:
+            return f"<file descriptor {program}>"   # matches no program scope: fail closed
     if isinstance(program, bytes):
         program = os.fsdecode(program)
     program = os.fspath(program) if not isinstance(program, str) else program

@@ -40,3 +40,27 @@ def run():
     scenario = _scenario(tmp_path, code)
     guarded = results(scenario.guarded())
     assert ok(guarded["write"]) and marker.exists(), guarded
+
+
+def test_gap_a_python_child_started_through_a_shell_is_not_rewritten(tmp_path):
+    """Open (route 5), by design: a shell is any program.
+
+    ``os.system`` and ``shell=True`` run ``/bin/sh``; the Python the shell then
+    starts is not seen, so its command line is not rewritten to start under
+    capimport. Holding ``process`` for a shell is holding it for every program
+    (docs/threat-model.md); grant ``process`` for named programs instead.
+    """
+    marker = tmp_path / "written"
+    code = f'''
+import os, sys, shlex
+def run():
+    child = "open({str(marker)!r}, 'w').close()"
+    attempt("system", lambda: os.system(shlex.join([sys.executable, "-c", child])))
+    report()
+'''
+    shell = os.path.realpath("/bin/sh")   # the program os.system runs, as the process scope names it
+    config = CONFIG.replace('evil = ["fs-readonly"]', f'evil = {{ fs-readonly = ["/"], process = ["{shell}"] }}')
+    scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    guarded = results(scenario.guarded())
+    assert guarded["system"] == "ok:0" and marker.exists(), guarded

@@ -411,7 +411,7 @@ def run():
 
 
 def test_child_interpreters_are_enforced_with_the_same_policy(tmp_path):
-    """Route 5: subprocess.run([sys.executable, ...]) and multiprocessing spawn children are enforced."""
+    """Route 5: Python children started by subprocess, os.exec*, os.posix_spawn[p] and multiprocessing spawn are enforced."""
     marks = tmp_path / "marks"
     marks.mkdir()
     code = f'''
@@ -424,6 +424,32 @@ def run():
     child = "import evil; evil.write('subprocess')"
     attempt("subprocess", lambda: subprocess.run([sys.executable, "-c", child], capture_output=True).returncode)
     attempt("subprocess_env", lambda: subprocess.run([sys.executable, "-c", child], env={{"PYTHONPATH": os.environ["PYTHONPATH"]}}, capture_output=True).returncode)
+    def via_exec(how):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                argv = [sys.executable, "-c", child.replace("subprocess", how)]
+                if how == "execv":
+                    os.execv(sys.executable, argv)
+                elif how == "execve_fd":
+                    os.execve(os.open(sys.executable, os.O_RDONLY), argv, dict(os.environ))
+                else:
+                    os.execlp(os.path.basename(sys.executable), *argv)
+            finally:
+                os._exit(99)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    def via_spawn(how):
+        argv = [sys.executable, "-c", child.replace("subprocess", how)]
+        if how == "posix_spawn":
+            pid = os.posix_spawn(sys.executable, argv, dict(os.environ))
+        else:
+            env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+            pid = os.posix_spawnp(os.path.basename(sys.executable), argv, env)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    for how in ("execv", "execve_fd", "execlp"):
+        attempt(how, lambda: via_exec(how))
+    for how in ("posix_spawn", "posix_spawnp"):
+        attempt(how, lambda: via_spawn(how))
     import multiprocessing
     ctx = multiprocessing.get_context("spawn")
     def spawn():
@@ -437,7 +463,7 @@ def run():
               'evil = { fs-readonly = ["/"], env-readonly = ["*"], process = ["*"], fs = ["/nonexistent-scope"] }\n')
     scenario = _scenario(tmp_path, code, app="import evil\nif __name__ == '__main__':\n    evil.run()\n", config=config)
     plain = results(scenario.plain())
-    assert sorted(os.listdir(marks)) == ["spawn", "subprocess"], plain
+    assert sorted(os.listdir(marks)) == sorted(CHILD_ROUTES), (list(plain.items()), os.listdir(marks))
     for entry in os.listdir(marks):
         os.remove(marks / entry)
     proc = scenario.guarded()
@@ -445,6 +471,11 @@ def run():
     assert os.listdir(marks) == [], (guarded, proc.stderr[-2000:])
     assert guarded["subprocess"] == guarded["subprocess_env"] == "ok:1", guarded   # the child was denied
     assert guarded["mp_spawn"] == "ok:1", guarded
+    for how in ("execv", "execve_fd", "execlp", "posix_spawn", "posix_spawnp"):
+        assert guarded[how] == "ok:1", (how, guarded)
+
+
+CHILD_ROUTES = ("spawn", "subprocess", "execv", "execve_fd", "execlp", "posix_spawn", "posix_spawnp")
 
 
 def test_child_interpreters_still_work_when_granted(tmp_path):
@@ -460,6 +491,19 @@ def write(name):
 def run():
     child = "import evil; evil.write('subprocess')"
     attempt("subprocess", lambda: subprocess.run([sys.executable, "-c", child], capture_output=True).returncode)
+    def via_exec():
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.execv(sys.executable, [sys.executable, "-c", child.replace("subprocess", "execv")])
+            finally:
+                os._exit(99)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    attempt("execv", via_exec)
+    def via_spawn():
+        argv = [sys.executable, "-c", child.replace("subprocess", "posix_spawn")]
+        return os.waitstatus_to_exitcode(os.waitpid(os.posix_spawn(sys.executable, argv, dict(os.environ)), 0)[1])
+    attempt("posix_spawn", via_spawn)
     import multiprocessing
     def spawn():
         p = multiprocessing.get_context("spawn").Process(target=write, args=("spawn",)); p.start(); p.join()
@@ -471,8 +515,9 @@ def run():
               f'evil = {{ fs-readonly = ["/"], env-readonly = ["*"], process = ["*"], fs = ["{marks}"] }}\n')
     scenario = _scenario(tmp_path, code, app="import evil\nif __name__ == '__main__':\n    evil.run()\n", config=config)
     proc = scenario.guarded()
-    assert results(proc) == {"subprocess": "ok:0", "mp_spawn": "ok:0"}, proc.stderr[-2000:]
-    assert sorted(os.listdir(marks)) == ["spawn", "subprocess"]
+    assert results(proc) == {"subprocess": "ok:0", "execv": "ok:0", "posix_spawn": "ok:0", "mp_spawn": "ok:0"}, \
+        proc.stderr[-2000:]
+    assert sorted(os.listdir(marks)) == ["execv", "posix_spawn", "spawn", "subprocess"]
 
 
 def test_process_memory_through_proc_needs_ffi(tmp_path):

@@ -2,7 +2,9 @@
 
 Every process start that goes through ``_posixsubprocess.fork_exec``
 (``subprocess``, ``asyncio`` subprocesses, ``os.popen``, multiprocessing's
-``spawn`` and ``forkserver`` start methods) passes the native guard, which
+``spawn`` and ``forkserver`` start methods), ``os.execv``/``execve`` (and so
+``os.exec*p*``, ``os.spawn*``) or ``os.posix_spawn``/``posix_spawnp`` passes
+the native guard, which
 rewrites the command line of a *Python* child so that it starts under
 capimport with the parent's configuration, mode, strictness and log::
 
@@ -12,7 +14,9 @@ where ``<rest>`` is what the child was asked to run (``script.py args``,
 ``-m module``, ``-c code`` as multiprocessing uses). A child interpreter
 started with ``-S`` cannot import capimport and fails to start, and a command
 line this module cannot parse is refused: fail closed.
-``os.fork`` children keep the parent's hook (hooks survive fork).
+``os.fork`` children keep the parent's hook (hooks survive fork). A program
+started through a shell (``os.system``, ``shell=True``) is the shell, not
+Python: holding ``process`` for a shell is holding it for every program.
 
 A child is recognised as Python when its executable is this interpreter (same
 file, or same device and inode), or is named ``python``/``pythonX.Y``.
@@ -40,12 +44,30 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def is_python(executable) -> bool:
+    """True for this interpreter's file or a ``python``/``pythonX.Y`` name (an int is an open
+    file descriptor, as ``os.execve`` takes it: judged by the file it is open on)."""
+    if type(executable) is int:
+        return _fd_is_python(executable)
     if isinstance(executable, bytes):
         executable = os.fsdecode(executable)
     executable = str(executable)
     if os.path.basename(executable) and _PYTHON_NAME.match(os.path.basename(executable)):
         return True
     return bool(sys.executable) and _same_file(executable, sys.executable)
+
+
+def _fd_is_python(fd: int) -> bool:
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        target = ""
+    if target and _PYTHON_NAME.match(os.path.basename(target)):
+        return True
+    try:
+        sa, sb = os.fstat(fd), os.stat(sys.executable)
+    except (OSError, ValueError):
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def child_options(enforcer) -> list:

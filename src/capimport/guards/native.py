@@ -148,6 +148,44 @@ def _fork_exec_checker(guard):
     return check
 
 
+def _convert_exec(args, kwargs):
+    """Path-likes in the program and argv of ``execv``/``execve``/``posix_spawn[p]`` become str or bytes."""
+    args = list(args)
+    if args and type(args[0]) not in (str, bytes, int):
+        args[0] = os.fspath(args[0])
+    if len(args) > 1 and type(args[1]) in (list, tuple):
+        args[1] = [a if type(a) in (str, bytes) else os.fspath(a) for a in args[1]]
+    return tuple(args), kwargs
+
+
+def _exec_checker(guard, api: str):
+    """``os.execv``/``execve``/``posix_spawn``/``posix_spawnp``: a Python child starts under capimport.
+
+    The act itself is decided by the audit event the C function raises
+    (``os.exec``, ``os.posix_spawn``: ``process`` on the program); this guard
+    only rewrites the command line first, as :func:`_fork_exec_checker` does
+    for ``subprocess`` (route 5).
+    """
+    from . import children
+
+    options = children.child_options(guard.enforcer)
+
+    def check(frame, args, kwargs):
+        if len(args) < 2 or "argv" in kwargs or "path" in kwargs:
+            raise TypeError(f"capimport: {api} takes its path and argv positionally")
+        program, argv = args[0], args[1]
+        if type(program) not in (str, bytes, int) or not _bytes_list(argv):
+            raise TypeError(f"capimport: {api}: unexpected argument type")
+        if guard.busy():
+            return args, kwargs
+        rewritten = guard.internal(children.rewrite, list(argv), program, options)
+        if rewritten is not None and rewritten != list(argv):
+            args = (program, rewritten) + tuple(args[2:])
+        return args, kwargs
+
+    return check
+
+
 def _dbm_checker(guard, api: str):
     decide = guard.enforcer.decide
 
@@ -249,6 +287,8 @@ def guard_module(guard, module) -> dict:
         # raw environment: it gets the guarded view instead (route 1).
         if ENVIRON_VIEW and isinstance(module.__dict__.get("environ"), dict):
             module.environ = ENVIRON_VIEW[0]
+        for call in ("execv", "execve", "posix_spawn", "posix_spawnp"):
+            put(call, _exec_checker(guard, f"os.{call}"), _convert_exec)
         put("mkfifo", _path_checker(guard, FS, "os.mkfifo"), _path_converter(0))
         put("mknod", _path_checker(guard, FS, "os.mknod"), _path_converter(0))
         for call in PROCESS_CALLS:
