@@ -64,3 +64,24 @@ def run():
                         dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
     guarded = results(scenario.guarded())
     assert guarded["system"] == "ok:0" and marker.exists(), guarded
+
+
+def test_gap_a_cffi_backend_another_party_loaded_is_native_code_at_hand(tmp_path):
+    """Open (route 8): once the application (or a distribution granted ``ffi``) has loaded cffi's
+    backend, a distribution without ``ffi`` can use it through ``sys.modules`` or the loaded
+    ``cffi`` package: its calls raise no audit event. Loading it is refused
+    (``test_sec_routes.py::test_the_cffi_backend_needs_ffi_in_every_mode``); using objects a
+    native library hands out is the class of gap docs/threat-model.md lists under native code.
+    """
+    import pytest
+    pytest.importorskip("cffi")
+    code = '''
+def run():
+    import cffi
+    attempt("raw_memory", lambda: cffi.FFI().cast("long *", id(run))[0] > 0)
+    report()
+'''
+    scenario = Scenario(tmp_path, config=CONFIG, app="import cffi\ncffi.FFI()\nimport evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    guarded = results(scenario.guarded())
+    assert guarded["raw_memory"] == "ok:True", guarded

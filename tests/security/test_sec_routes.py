@@ -350,6 +350,52 @@ def run():
     assert guarded["subinterpreter"].startswith("denied:Capability"), guarded
 
 
+CFFI_CODE = '''
+import os
+MARKS = {marks!r}
+def run():
+    def abi_mode():
+        import cffi
+        ffi = cffi.FFI()
+        ffi.cdef("int mkdir(const char *, unsigned int);")
+        return ffi.dlopen(None).mkdir(os.path.join(MARKS, "cffi").encode(), 0o755)
+    attempt("cffi", abi_mode)
+    def raw_memory():
+        import cffi
+        return cffi.FFI().cast("long *", id(MARKS))[0] > 0   # the refcount, read from memory
+    attempt("cffi_memory", raw_memory)
+    report()
+'''
+
+
+def test_the_cffi_backend_needs_ffi_in_every_mode(tmp_path):
+    """Route 8: cffi's backend acts without audit events; loading it needs ffi (not only in strict mode)."""
+    pytest.importorskip("cffi")   # a test extra: installed by .ci/run
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["fs-readonly"]\n'
+    scenario = _scenario(tmp_path, CFFI_CODE.format(marks=str(marks)), config=config)
+    plain = results(scenario.plain())
+    assert os.listdir(marks) == ["cffi"] and plain["cffi_memory"] == "ok:True", plain
+    os.rmdir(marks / "cffi")
+    guarded = results(scenario.guarded())
+    assert os.listdir(marks) == [], guarded
+    assert "loading the cffi backend" in guarded["cffi"] and denied(guarded["cffi_memory"]), guarded
+
+
+def test_the_cffi_backend_still_works_for_a_distribution_granted_ffi(tmp_path):
+    """Route 8, no false denial: with ffi (and fs for its folder) the same code runs."""
+    pytest.importorskip("cffi")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    config = ('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
+              f'evil = {{ ffi = true, fs-readonly = true, fs = ["{marks}"] }}\n')
+    scenario = _scenario(tmp_path, CFFI_CODE.format(marks=str(marks)), config=config)
+    proc = scenario.guarded()
+    assert results(proc) == {"cffi": "ok:0", "cffi_memory": "ok:True"}, proc.stderr[-2000:]
+    assert os.listdir(marks) == ["cffi"]
+
+
 @pytest.mark.skipif(sys.version_info[:2] == (3, 12),
                     reason="CPython 3.12 segfaults when an audit hook refuses PyInterpreterState_New")
 def test_subinterpreter_creation_needs_ffi_when_the_app_imported_the_module(tmp_path):

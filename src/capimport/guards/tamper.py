@@ -68,6 +68,11 @@ _FORGERY_TARGETS = frozenset({STDLIB, CAPIMPORT, IMPORT, LINECACHE, LOGGING})
 SUBINTERPRETER_MODULES = frozenset({"_xxsubinterpreters", "_interpreters", "_xxinterpchannels",
                                     "_interpchannels", "_interpqueues"})
 
+#: C modules that hand Python code raw memory and native calls without one audit event (cffi's
+#: backend: ``load_library``, ``cast``, ``memmove``...). Loading one needs ``ffi`` in every mode,
+#: as ``ctypes.dlopen`` does; whoever reaches an already loaded one is a documented gap.
+FFI_BACKEND_MODULES = frozenset({"_cffi_backend"})
+
 
 def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import) -> dict:
     """The event -> rule(event, args, frame) table."""
@@ -219,11 +224,12 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         filename = args[1] if len(args) > 1 else None
         if filename is not None:
             native_import(name, filename, frame)
+        if name in FFI_BACKEND_MODULES:
+            need_ffi(event, args, _outside_import_system(frame), f"loading the cffi backend ({name})")
         if (filename is not None and name in guarded_modules) or name in SUBINTERPRETER_MODULES:
             # The import system's privilege covers loading modules, not re-creating guarded ones
             # nor handing out the means to start another interpreter.
-            while frame is not None and frame.f_code.co_filename.startswith(("<frozen importlib", "<frozen zipimport")):
-                frame = frame.f_back
+            frame = _outside_import_system(frame)
             what = "subinterpreters" if name in SUBINTERPRETER_MODULES else "a second copy of the C module"
             need_ffi(event, args, frame, f"{what} ({name})" if name in SUBINTERPRETER_MODULES else f"{what} {name}")
 
@@ -270,6 +276,13 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         "import": on_import,
     })
     return rules
+
+
+def _outside_import_system(frame):
+    """The first frame below the import system's own: the code whose import this is."""
+    while frame is not None and frame.f_code.co_filename.startswith(("<frozen importlib", "<frozen zipimport")):
+        frame = frame.f_back
+    return frame
 
 
 def _importing_origin(frame, on_module=None):
