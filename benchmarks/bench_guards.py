@@ -59,6 +59,14 @@ def suite(n, here):
     loop = asyncio.new_event_loop()
     r["loop.call_soon"] = best(lambda: loop.call_soon(len, ()), n)
     loop.close()
+    import sqlite3
+    r["sqlite3.connect(':memory:') + close"] = best(lambda: sqlite3.connect(":memory:").close(), max(n // 10, 10))
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (x)")
+    r["sqlite execute, cached statement"] = best(lambda: conn.execute("SELECT x FROM t WHERE x = ?", (1,)).fetchall(), n)
+    counter = iter(range(10**9))
+    r["sqlite execute, new statement"] = best(
+        lambda: conn.execute("SELECT x FROM t WHERE x = %d" % next(counter)).fetchall(), max(n // 10, 10))
     import subprocess
     r["subprocess.run(['true'])"] = best(lambda: subprocess.run(["true"]), 20, repeat=3)
     return r

@@ -16,6 +16,16 @@
  *          capimport itself, the runner's bottom frames): always listed.
  *   Any other origin is listed once per run of consecutive frames (the
  *   innermost frame of the run), which is all the walk keeps of it.
+ *
+ * seal_sqlite_connection(type, init, set_authorizer)
+ *
+ *   Sets __init__ and set_authorizer on one sqlite3.Connection type, which
+ *   is immutable from Python (capimport/guards/sqlite.py: every connection
+ *   gets capimport's authorizer, and keeps it). Going through type_setattro
+ *   updates the tp_init slot, so sqlite3.connect() and Connection(...) both
+ *   run the new __init__. It refuses any other type, a static type (3.9),
+ *   and a type it has sealed before, so it is no general way to rewrite
+ *   immutable types.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -107,7 +117,54 @@ frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+#define MAX_SEALED 16
+static PyObject *sealed[MAX_SEALED];
+static int n_sealed = 0;
+
+static PyObject *
+seal_sqlite_connection(PyObject *module, PyObject *args)
+{
+    PyObject *type, *init, *set_authorizer;
+    if (!PyArg_ParseTuple(args, "O!OO:seal_sqlite_connection", &PyType_Type, &type, &init, &set_authorizer)) {
+        return NULL;
+    }
+    PyTypeObject *tp = (PyTypeObject *)type;
+    if (strcmp(tp->tp_name, "sqlite3.Connection") != 0 || !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        PyErr_SetString(PyExc_TypeError, "seal_sqlite_connection: not a heap sqlite3.Connection type");
+        return NULL;
+    }
+    for (int i = 0; i < n_sealed; i++) {
+        if (sealed[i] == type) {
+            PyErr_SetString(PyExc_RuntimeError, "seal_sqlite_connection: this type is sealed already");
+            return NULL;
+        }
+    }
+    if (n_sealed == MAX_SEALED) {
+        PyErr_SetString(PyExc_RuntimeError, "seal_sqlite_connection: too many sqlite3 modules");
+        return NULL;
+    }
+    Py_INCREF(type);
+    sealed[n_sealed++] = type;
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+    unsigned long immutable = tp->tp_flags & Py_TPFLAGS_IMMUTABLETYPE;
+    tp->tp_flags &= ~Py_TPFLAGS_IMMUTABLETYPE;
+#endif
+    int rc = PyObject_SetAttrString(type, "__init__", init);
+    if (rc == 0) {
+        rc = PyObject_SetAttrString(type, "set_authorizer", set_authorizer);
+    }
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+    tp->tp_flags |= immutable;
+#endif
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"seal_sqlite_connection", seal_sqlite_connection, METH_VARARGS,
+     "seal_sqlite_connection(type, init, set_authorizer): set both on an immutable sqlite3.Connection, once"},
     {"frames", (PyCFunction)(void (*)(void))frames, METH_FASTCALL,
      "frames(frame, cache, skip, each) -> [(origin or None, co_filename, frame), ...]"},
     {NULL, NULL, 0, NULL},

@@ -151,6 +151,77 @@ def program_target(program, env=None) -> str:
     return os.path.realpath(program)
 
 
+#: Set by :mod:`capimport.guards.sqlite` once SQLite's build is known: True when it reads every
+#: ``file:`` name as a URI (``SQLITE_USE_URI``), so the literal reading needs no check.
+SQLITE_ALWAYS_URI: list = [False]
+
+
+def sqlite_targets(name) -> list:
+    """``[(capability, path)]`` that opening the SQLite database *name* acts on; [] for memory.
+
+    SQLite reads a name that starts with ``file:`` as a URI (``uri=True``, or
+    always in builds with ``SQLITE_USE_URI``, as most are): an optional
+    ``//localhost`` authority, a percent-encoded path that ends at ``?`` or
+    ``#``, and ``mode=ro|rw|rwc|memory``. The path is decoded here exactly so
+    (``..%2f`` is ``../``). Unless the build always reads URIs, the same name
+    could also be taken literally, as a relative file name in an existing
+    folder: that file is checked too, so whichever way SQLite reads it, the
+    act is covered (fail closed).
+    """
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    if not isinstance(name, str):
+        return [(FS, name)]
+    if name in (":memory:", ""):
+        return []
+    if not name.startswith("file:"):
+        return [(FS, name)]
+    out = []
+    uri = name[5:]
+    path, _, query = uri.partition("?")
+    path = path.partition("#")[0]
+    query = query.partition("#")[0]
+    if path.startswith("//"):
+        authority, slash, rest = path[2:].partition("/")
+        path = slash + rest
+        if authority not in ("", "localhost"):
+            path = name   # SQLite refuses other authorities; checked as the literal name below
+    params = {}
+    for item in query.split("&"):
+        key, _, value = item.partition("=")
+        params[_percent_decode(key)] = _percent_decode(value)
+    path = _percent_decode(path)
+    mode = params.get("mode", "")
+    if mode != "memory" and path not in ("", ":memory:"):
+        readonly = mode == "ro" or params.get("immutable", "") not in ("", "0")
+        out.append((FS_READONLY if readonly else FS, path))
+    literal = os.path.abspath(name)
+    if not SQLITE_ALWAYS_URI[0] and os.path.isdir(os.path.dirname(literal)):
+        out.append((FS, literal))
+    return out
+
+
+def _percent_decode(text: str) -> str:
+    """SQLite's URI decoding: ``%HH`` becomes that byte; anything else stays as it is."""
+    if "%" not in text:
+        return text
+    data = bytearray()
+    i = 0
+    raw = text.encode("utf-8", "surrogateescape")
+    while i < len(raw):
+        if raw[i] == 0x25 and _is_hex(raw[i + 1:i + 3]):
+            data.append(int(raw[i + 1:i + 3], 16))
+            i += 3
+        else:
+            data.append(raw[i])
+            i += 1
+    return os.fsdecode(bytes(data))
+
+
+def _is_hex(pair: bytes) -> bool:
+    return len(pair) == 2 and all(c in b"0123456789abcdefABCDEF" for c in pair)
+
+
 def env_target(name) -> str:
     if isinstance(name, bytes):
         return os.fsdecode(name)
@@ -214,14 +285,9 @@ def checks_for(event: str, args: tuple) -> list:
         elif kind == "glob":
             out.append((capability, Lazy(glob_target, args[scope[1]]), spec.api))
         elif kind == "sqlite":
-            db = args[scope[1]] if args else ":memory:"
-            if isinstance(db, (str, bytes)) and os.fsdecode(db) in (":memory:", ""):
-                continue
-            if isinstance(db, (str, bytes)) and os.fsdecode(db).startswith("file:"):
-                value = os.fsdecode(db)[5:].split("?", 1)[0]
-            else:
-                value = db
-            out.append((capability, Lazy(path_target, value), spec.api))
+            db = _plain(args[scope[1]]) if args else ":memory:"
+            for sqlite_capability, value in sqlite_targets(db):
+                out.append((sqlite_capability, Lazy(path_target, value), spec.api))
     if not spec.scope:
         out.append((capability, _NONE, spec.api))
     return out

@@ -13,7 +13,9 @@ test_sec_native.py`` for the proof of each):
   ``process``;
 * ``readline.write_history_file``/``append_history_file`` -> ``fs``;
   ``read_history_file``/``read_init_file`` -> ``fs-readonly``;
-* ``_gdbm.open``/``_dbm.open`` -> ``fs`` (``fs-readonly`` for flag ``r``).
+* ``_gdbm.open``/``_dbm.open`` -> ``fs`` (``fs-readonly`` for flag ``r``);
+* ``_sqlite3``: ``ATTACH``/``VACUUM INTO`` through an authorizer every
+  connection gets (:mod:`capimport.guards.sqlite`).
 
 Each function is replaced on its module object and on every loaded module
 that holds an alias of it (``os`` re-exports ``posix``), so ``sys.modules``,
@@ -308,6 +310,15 @@ def guard_module(guard, module) -> dict:
                                             lambda: os.path.expanduser("~/.inputrc")), _path_converter(0))
     elif name in ("_gdbm", "_dbm"):
         put("open", _dbm_checker(guard, f"{name}.open"), _path_converter(0, ("filename",)))
+    elif name == "_sqlite3":
+        from . import sqlite
+
+        def put_plain(attr, replacement, original):
+            replacement._capimport_guard = True
+            done[f"{name}.{attr}"] = replace_everywhere(module, attr, replacement, original)
+
+        sqlite.guard_module(guard, module, put_plain)
+        done[f"{name}.Connection"] = 1
     return done
 
 
@@ -348,7 +359,7 @@ def guard_imp(guard, names) -> None:
 
 
 #: C modules this guard covers; imported lazily modules are guarded when they first load.
-MODULES = ("_posixsubprocess", "posix", "readline", "_gdbm", "_dbm")
+MODULES = ("_posixsubprocess", "posix", "readline", "_gdbm", "_dbm", "_sqlite3")
 
 
 def install(guard) -> dict:

@@ -145,6 +145,9 @@ EVENTS: dict[str, EventSpec] = {
     "ctypes.set_errno": EventSpec(FFI, (), "ctypes.set_errno"),
     "ctypes.string_at": EventSpec(FFI, (), "ctypes.string_at"),
     "ctypes.wstring_at": EventSpec(FFI, (), "ctypes.wstring_at"),
+    # SQLite loading a shared library into the process (also the SQL load_extension() it enables)
+    "sqlite3.enable_load_extension": EventSpec(FFI, (), "sqlite3 enable_load_extension"),
+    "sqlite3.load_extension": EventSpec(FFI, (), "sqlite3 load_extension"),
 }
 
 #: Modules that exist only to exercise one capability. In ``strict`` mode a

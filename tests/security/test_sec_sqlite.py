@@ -1,0 +1,182 @@
+"""Route 3, SQLite: SQL text that creates files (ATTACH, VACUUM INTO), and database names that
+are URIs. Each attack first succeeds under plain Python, then has no effect under capimport."""
+
+from __future__ import annotations
+
+import os
+
+from sechelp import ATTEMPT, Scenario, denied, results
+
+ATTACKS = '''
+import os, sqlite3
+MARKS = {marks!r}
+def mark(name):
+    return os.path.join(MARKS, name)
+def run_sql(connection, sql):
+    connection.execute(sql)
+    return "ran"
+def run():
+    memory = sqlite3.connect(":memory:")
+    memory.execute("CREATE TABLE t (x)")
+    attempt("attach", lambda: run_sql(memory, "ATTACH '%s' AS a" % mark("attach.db")))
+    attempt("attach_uri", lambda: run_sql(memory, "ATTACH 'file:%s?mode=rwc' AS b" % mark("attach_uri.db")))
+    attempt("vacuum_into", lambda: run_sql(memory, "VACUUM INTO '%s'" % mark("vacuum.db")))
+    attempt("script", lambda: memory.executescript("ATTACH '%s' AS c;" % mark("script.db")) and "ran")
+    def removed(how):
+        connection = sqlite3.connect(":memory:")
+        if how == "bound":
+            connection.set_authorizer(None)
+        elif how == "unbound":
+            sqlite3.Connection.set_authorizer(connection, None)
+        elif how == "keyword":
+            connection.set_authorizer(authorizer_callback=lambda *a: sqlite3.SQLITE_OK)
+        return run_sql(connection, "ATTACH '%s' AS d" % mark(how + ".db"))
+    for how in ("bound", "unbound", "keyword"):
+        attempt("removed_" + how, lambda: removed(how))
+    def direct():
+        return run_sql(sqlite3.Connection(":memory:"), "ATTACH '%s' AS e" % mark("direct.db"))
+    attempt("direct", direct)
+    class Quiet(sqlite3.Connection):
+        def set_authorizer(self, callback):
+            pass
+    attempt("subclass", lambda: run_sql(sqlite3.connect(":memory:", factory=Quiet), "ATTACH '%s' AS f" % mark("subclass.db")))
+    def reinit():
+        connection = sqlite3.connect(":memory:")
+        connection.__init__(":memory:")
+        return run_sql(connection, "ATTACH '%s' AS g" % mark("reinit.db"))
+    attempt("reinit", reinit)
+    report()
+'''
+
+#: The attacks that leave a file behind when they succeed (removed_keyword sets a permissive callback).
+FILES = ["attach.db", "attach_uri.db", "vacuum.db", "script.db", "bound.db", "unbound.db", "keyword.db",
+         "direct.db", "subclass.db", "reinit.db"]
+
+CONFIG = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["fs-readonly"]\n'
+
+
+def _scenario(tmp_path, config=CONFIG, app="import evil\nevil.run()\n"):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = ATTACKS.format(marks=str(marks))
+    scenario = Scenario(tmp_path, config=config, app=app,
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    return scenario, marks
+
+
+def _clear(marks):
+    for entry in os.listdir(marks):
+        os.remove(marks / entry)
+
+
+def test_attach_and_vacuum_into_need_fs_on_the_file(tmp_path):
+    """ATTACH and VACUUM INTO on a :memory: connection, and every way to drop the authorizer."""
+    scenario, marks = _scenario(tmp_path)
+    plain = results(scenario.plain())
+    assert sorted(os.listdir(marks)) == sorted(FILES), plain
+    _clear(marks)
+    proc = scenario.guarded()
+    guarded = results(proc)
+    assert os.listdir(marks) == [], (guarded, proc.stderr[-2000:])
+    assert all(value.startswith("denied:") for value in guarded.values()), guarded
+    assert "lacks 'fs'" in proc.stderr and "ATTACH or VACUUM INTO" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_without_the_c_accelerator_only_direct_construction_stays_open(tmp_path):
+    """The pure-Python fallback (also CPython 3.9): sqlite3.Connection(...) called directly is open."""
+    scenario, marks = _scenario(tmp_path)
+    proc = scenario.guarded(extra_env={"CAPIMPORT_PURE_PYTHON": "1"})
+    guarded = results(proc)
+    assert os.listdir(marks) == ["direct.db"], (guarded, proc.stderr[-2000:])
+    assert guarded.pop("direct") == "ok:ran"
+    assert all(value.startswith("denied:") for value in guarded.values()), guarded
+
+
+def test_attach_still_works_where_the_grant_covers_it(tmp_path):
+    """No false denial: with fs on the folder every statement runs, and a program's own
+    authorizer still sees every action (it runs after capimport's)."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = f'''
+import os, sqlite3
+MARKS = {str(marks)!r}
+def run():
+    connection = sqlite3.connect(os.path.join(MARKS, "main.db"))
+    seen = []
+    connection.set_authorizer(lambda action, *rest: seen.append(action) or sqlite3.SQLITE_OK)
+    connection.execute("CREATE TABLE t (x)")
+    connection.execute("INSERT INTO t VALUES (1)")
+    connection.commit()
+    attempt("attach", lambda: connection.execute("ATTACH '%s' AS a" % os.path.join(MARKS, "a.db")) and "ran")
+    attempt("vacuum_into", lambda: connection.execute("VACUUM INTO '%s'" % os.path.join(MARKS, "v.db")) and "ran")
+    attempt("memory", lambda: connection.execute("ATTACH ':memory:' AS m") and "ran")
+    attempt("seen_attach", lambda: sqlite3.SQLITE_ATTACH in seen)
+    connection.set_authorizer(None)
+    attempt("after_none", lambda: connection.execute("SELECT x FROM t").fetchall())
+    report()
+'''
+    config = ('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
+              f'evil = {{ fs-readonly = true, fs = ["{marks}"] }}\n')
+    scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    proc = scenario.guarded()
+    assert results(proc) == {"attach": "ok:ran", "vacuum_into": "ok:ran", "memory": "ok:ran",
+                             "seen_attach": "ok:True", "after_none": "ok:[(1,)]"}, proc.stderr[-2000:]
+    assert sorted(os.listdir(marks)) == ["a.db", "main.db", "v.db"]
+
+
+def test_uri_database_names_are_decoded_as_sqlite_decodes_them(tmp_path):
+    """``file:`` names are URIs: ``%2f`` is ``/``, so ``allowed/..%2fx.db`` is outside ``allowed``."""
+    marks = tmp_path / "marks"
+    allowed = marks / "allowed"
+    code = f'''
+import os, sqlite3, pathlib
+ALLOWED = {str(allowed)!r}
+def run():
+    attempt("percent", lambda: sqlite3.connect("file:" + ALLOWED + "/..%2fpercent.db?mode=rwc", uri=True).execute("CREATE TABLE t (x)") and "ran")
+    attempt("localhost", lambda: sqlite3.connect("file://localhost" + ALLOWED + "/../localhost.db", uri=True).execute("CREATE TABLE t (x)") and "ran")
+    attempt("inside", lambda: sqlite3.connect("file:" + ALLOWED + "/in%20side.db?mode=rwc", uri=True).execute("CREATE TABLE t (x)") and "ran")
+    attempt("memory_uri", lambda: sqlite3.connect("file::memory:?cache=shared", uri=True).execute("CREATE TABLE t (x)") and "ran")
+    report()
+'''
+    marks.mkdir()
+    allowed.mkdir()
+    config = ('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
+              f'evil = {{ fs-readonly = true, fs = ["{allowed}"] }}\n')
+    scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    plain = results(scenario.plain())
+    assert sorted(os.listdir(marks)) == ["allowed", "localhost.db", "percent.db"], plain
+    for name in ("localhost.db", "percent.db"):
+        os.remove(marks / name)
+    os.remove(allowed / "in side.db")
+    guarded = results(scenario.guarded())
+    assert sorted(os.listdir(marks)) == ["allowed"], guarded
+    assert denied(guarded["percent"]) and denied(guarded["localhost"]), guarded
+    assert guarded["inside"] == guarded["memory_uri"] == "ok:ran", guarded
+    assert os.listdir(allowed) == ["in side.db"]
+
+
+def test_loading_a_sqlite_extension_needs_ffi(tmp_path):
+    """``enable_load_extension`` lets SQL load a shared library into the process: ffi.
+
+    Where this Python's sqlite3 is built without loadable extensions (pyenv's),
+    the same audit event is raised the way the C code raises it.
+    """
+    code = '''
+import sqlite3, sys
+def run():
+    connection = sqlite3.connect(":memory:")
+    if hasattr(connection, "enable_load_extension"):
+        attempt("enable", lambda: connection.enable_load_extension(True))
+        attempt("load", lambda: sys.audit("sqlite3.load_extension", connection, "/nonexistent.so"))
+    else:
+        attempt("enable", lambda: sys.audit("sqlite3.enable_load_extension", connection, True))
+        attempt("load", lambda: sys.audit("sqlite3.load_extension", connection, "/nonexistent.so"))
+    report()
+'''
+    scenario = Scenario(tmp_path, config=CONFIG, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    assert results(scenario.plain()) == {"enable": "ok:None", "load": "ok:None"}
+    guarded = results(scenario.guarded())
+    assert all(denied(value) and "'ffi'" in value for value in guarded.values()), guarded
