@@ -85,3 +85,33 @@ def run():
                         dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
     guarded = results(scenario.guarded())
     assert guarded["raw_memory"] == "ok:True", guarded
+
+
+def test_gap_rebinding_a_standard_library_function_capimport_decides_with(tmp_path):
+    """Open (route 7): capimport's Python decision calls standard-library Python functions
+    (``os.path.realpath`` to resolve a path), looked up where anyone can rebind them.
+
+    A distribution holding ``fs`` on one folder rebinds ``posixpath.realpath`` so
+    that every path resolves into that folder, then writes outside it. The same
+    fix as for capimport's own objects applies: a decision core that calls no
+    rebindable Python (docs/threat-model.md).
+    """
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    marker = tmp_path / "outside"
+    code = f'''
+def run():
+    import posixpath
+    real = posixpath.realpath
+    posixpath.realpath = lambda path, *args, **kwargs: {str(allowed / "x")!r}
+    try:
+        attempt("write", lambda: open({str(marker)!r}, "w").close())
+    finally:
+        posixpath.realpath = real
+    report()
+'''
+    config = CONFIG.replace('evil = ["fs-readonly"]', f'evil = {{ fs-readonly = true, fs = ["{allowed}"] }}')
+    scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    guarded = results(scenario.guarded())
+    assert ok(guarded["write"]) and marker.exists(), guarded
