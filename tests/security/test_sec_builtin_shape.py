@@ -30,3 +30,36 @@ def test_guarded_os_functions_stored_on_a_class_are_not_bound(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "True", "True"], proc.stdout  # guarded, yet shaped like a builtin
+
+
+def test_guarded_registration_functions_stored_on_a_class_are_not_bound(tmp_path):
+    """The deferred-execution guards (route 4) replace C functions too: same shape."""
+    (tmp_path / "pyproject.toml").write_text('[tool.capimport]\nmode = "enforce"\n')
+    (tmp_path / "app.py").write_text(textwrap.dedent('''
+        import atexit, codecs, os, signal, _thread, time
+        class Registry:
+            at_exit = atexit.register
+            forget = atexit.unregister
+            handler = signal.signal
+            current = signal.getsignal
+            at_fork = os.register_at_fork
+            start = _thread.start_new_thread
+            add_codec = codecs.register
+        r = Registry()
+        done = []
+        r.at_exit(print, "at exit")
+        r.forget(print)
+        r.handler(signal.SIGUSR1, signal.SIG_IGN)
+        print(r.current(signal.SIGUSR1) is signal.SIG_IGN)
+        r.at_fork(before=lambda: None)
+        r.start(done.append, (1,))
+        time.sleep(0.2)
+        r.add_codec(lambda name: None)
+        print(done == [1], all(getattr(f, "_capimport_guard", False) for f in (atexit.register, signal.signal,
+              os.register_at_fork, _thread.start_new_thread, codecs.register)))
+        '''))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-m", "capimport", "app.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True", "True"], proc.stdout

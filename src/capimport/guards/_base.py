@@ -28,6 +28,7 @@ from __future__ import annotations
 import builtins
 import sys
 import threading
+from typing import Optional
 
 from ..attribution import accountable
 from ..hook import Lazy
@@ -235,3 +236,21 @@ def register(vaults, key, original, checker, post=None) -> None:
             gen.send(("register", key, (original, checker, post)))
             return
     raise RuntimeError("capimport: no idle guard vault to register with")
+
+
+def builtin_shaped(wrapper, original, name: Optional[str] = None):
+    """*wrapper* as a module will hold it in place of the C function *original*.
+
+    Like the builtin it replaces, it must not become a method when a class
+    stores it as an attribute (``pathlib._NormalAccessor.stat = os.stat`` on
+    3.9, ``start = _thread.start_new_thread`` in a class body), so it is a
+    ``functools.partial`` (C-level, no ``__get__``) around the Python wrapper.
+    """
+    import functools
+
+    public = functools.partial(wrapper)
+    public.__name__ = name or getattr(original, "__name__", wrapper.__name__)
+    public.__qualname__ = getattr(original, "__qualname__", public.__name__) if name is None else name
+    public.__doc__ = getattr(original, "__doc__", None)
+    public._capimport_guard = True
+    return public

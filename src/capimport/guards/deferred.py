@@ -27,6 +27,7 @@ import sys
 import threading
 
 from ..attribution import APP
+from ._base import builtin_shaped
 from .boundary import Accountable
 
 _get_ident = threading.get_ident
@@ -129,9 +130,8 @@ def install(guard) -> list:
                 public_unregister(wrapped)
             return public_unregister(func)
 
-        register._capimport_guard = unregister._capimport_guard = True
-        register.__doc__, unregister.__doc__ = original_register.__doc__, original_unregister.__doc__
-        atexit.register, atexit.unregister = register, unregister
+        atexit.register = builtin_shaped(register, original_register)
+        atexit.unregister = builtin_shaped(unregister, original_unregister)
         done.append("atexit")
 
     # weakref.finalize: its __init__, on the real class (no subclass whose base would be the original).
@@ -158,16 +158,16 @@ def install(guard) -> list:
         def getsignal(signalnum):
             return unwrap(public_getsignal(signalnum))
 
-        signal_._capimport_guard = getsignal._capimport_guard = True
-        signal_.__name__, getsignal.__name__ = "signal", "getsignal"
-        signal.signal, signal.getsignal = signal_, getsignal
+        original_signal, original_getsignal = signal.signal, signal.getsignal
+        signal.signal = builtin_shaped(signal_, original_signal)
+        signal.getsignal = builtin_shaped(getsignal, original_getsignal)
         done.append("signal.signal")
 
     real_at_fork = getattr(os, "register_at_fork", None)
     if real_at_fork is not None and not getattr(real_at_fork, "_capimport_guard", False):
-        os.register_at_fork = _through_vault(
+        os.register_at_fork = builtin_shaped(_through_vault(
             guard, "os.register_at_fork", real_at_fork,
-            _wrapping(guard, (), ("before", "after_in_child", "after_in_parent")), "register_at_fork")
+            _wrapping(guard, (), ("before", "after_in_child", "after_in_parent")), "register_at_fork"), real_at_fork)
         done.append("os.register_at_fork")
 
     # _thread.start_new_thread: Thread.start's own helper, and a way to start a thread with no
@@ -177,8 +177,8 @@ def install(guard) -> list:
     start_new = _thread.start_new_thread
     if not getattr(start_new, "_capimport_guard", False):
         from .native import replace_everywhere, sweep
-        public = _through_vault(guard, "_thread.start_new_thread", start_new, _wrapping(guard, (0,)),
-                                "start_new_thread")
+        public = builtin_shaped(_through_vault(guard, "_thread.start_new_thread", start_new,
+                                               _wrapping(guard, (0,)), "start_new_thread"), start_new)
         replace_everywhere(_thread, "start_new_thread", public, start_new)
         if getattr(_thread, "start_new", None) is start_new:
             _thread.start_new = public
@@ -188,8 +188,10 @@ def install(guard) -> list:
         done.append("_thread.start_new_thread")
 
     if not getattr(codecs.register, "_capimport_guard", False):
-        codecs.register = _through_vault(guard, "codecs.register", codecs.register, _wrapping(guard, (0,)),
-                                         "register")
+        original_codecs_register = codecs.register
+        codecs.register = builtin_shaped(_through_vault(guard, "codecs.register", original_codecs_register,
+                                                        _wrapping(guard, (0,)), "register"),
+                                         original_codecs_register)
         done.append("codecs.register")
 
     # concurrent.futures and asyncio, now or when first imported -------------------------

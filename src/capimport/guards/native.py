@@ -34,7 +34,7 @@ import types
 
 from ..capabilities import FS, FS_READONLY, PROCESS
 from ..hook import Lazy, path_target, program_target
-from ._base import exact_path, register
+from ._base import builtin_shaped, exact_path, register
 
 _getframe = sys._getframe
 
@@ -224,15 +224,8 @@ def _short(argv) -> str:
 
 
 def _finish(wrapper, original):
-    """The replacement as the module will hold it: like the C function it replaces, it must not
-    become a method when stored on a class (``pathlib._NormalAccessor.stat = os.stat`` on 3.9),
-    so it is a ``functools.partial`` (C-level, no descriptor) around the Python wrapper."""
-    public = functools.partial(wrapper)
-    public.__name__ = getattr(original, "__name__", wrapper.__name__)
-    public.__qualname__ = getattr(original, "__qualname__", public.__name__)
-    public.__doc__ = getattr(original, "__doc__", None)
-    public._capimport_guard = True
-    return public
+    """The replacement as the module will hold it: shaped like the C function it replaces."""
+    return builtin_shaped(wrapper, original)
 
 
 #: The guarded ``os.environb`` (set by :func:`capimport.guards.install`), for re-created ``posix`` modules.
