@@ -4,6 +4,7 @@ are URIs. Each attack first succeeds under plain Python, then has no effect unde
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 
 from sechelp import ATTEMPT, Scenario, denied, results
@@ -68,6 +69,18 @@ def _scenario(tmp_path, config=CONFIG, app="import evil\nevil.run()\n"):
     return scenario, marks
 
 
+def _none_removes_an_authorizer() -> bool:
+    """CPython 3.9 stores ``set_authorizer(None)`` as the callback, which then denies everything."""
+    connection = sqlite3.connect(":memory:")
+    connection.set_authorizer(lambda *args: sqlite3.SQLITE_DENY)
+    connection.set_authorizer(None)
+    try:
+        connection.execute("SELECT 1")
+    except sqlite3.DatabaseError:
+        return False
+    return True
+
+
 def _clear(marks):
     for entry in os.listdir(marks):
         os.remove(marks / entry)
@@ -77,7 +90,8 @@ def test_attach_and_vacuum_into_need_fs_on_the_file(tmp_path):
     """ATTACH and VACUUM INTO on a :memory: connection, and every way to drop the authorizer."""
     scenario, marks = _scenario(tmp_path)
     plain = results(scenario.plain())
-    assert sorted(os.listdir(marks)) == sorted(FILES), plain
+    expected = FILES if _none_removes_an_authorizer() else [f for f in FILES if f not in ("bound.db", "unbound.db")]
+    assert sorted(os.listdir(marks)) == sorted(expected), plain
     _clear(marks)
     proc = scenario.guarded()
     guarded = results(proc)
