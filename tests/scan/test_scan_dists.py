@@ -109,8 +109,8 @@ def test_process_pool_gives_the_same_results(site, tmp_path, monkeypatch):
                               f"p{i}/b.py": "from . import helper\nimport socket\nsocket.socket()\n"})
     dists = find_distributions([str(site)])
     serial = scan.scan_all(dists, use_cache=False, jobs=1)
-    monkeypatch.setattr(scan, "PARALLEL_THRESHOLD", 0)
-    monkeypatch.setattr(scan, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(scan.pool, "PARALLEL_THRESHOLD", 0)  # scan_all reads them from scan.pool
+    monkeypatch.setattr(scan.pool, "_CHUNK_BYTES", 1)
     calls = []
     parallel = scan.scan_all(dists, use_cache=False, jobs=2, progress=lambda d, t, n: calls.append((d, t)))
     assert {n: r.evidence for n, r in serial.items()} == {n: r.evidence for n, r in parallel.items()}
