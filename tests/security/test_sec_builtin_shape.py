@@ -13,9 +13,17 @@ import sys
 import textwrap
 
 
-def test_guarded_os_functions_stored_on_a_class_are_not_bound(tmp_path):
+def _run_app(tmp_path, code: str) -> subprocess.CompletedProcess:
+    """*code* as the application, under ``python -m capimport`` in enforce mode."""
     (tmp_path / "pyproject.toml").write_text('[tool.capimport]\nmode = "enforce"\n')
-    (tmp_path / "app.py").write_text(textwrap.dedent('''
+    (tmp_path / "app.py").write_text(textwrap.dedent(code))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-m", "capimport", "app.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+
+
+def test_guarded_os_functions_stored_on_a_class_are_not_bound(tmp_path):
+    proc = _run_app(tmp_path, '''
         import os
         class Accessor:
             stat = os.stat
@@ -24,18 +32,14 @@ def test_guarded_os_functions_stored_on_a_class_are_not_bound(tmp_path):
         a = Accessor()
         print(a.stat(".").st_mode == os.stat(".").st_mode, a.lstat(".").st_size >= 0)
         print(getattr(os.stat, "_capimport_guard", False))
-        '''))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-m", "capimport", "app.py"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True)
+        ''')
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "True", "True"], proc.stdout  # guarded, yet shaped like a builtin
 
 
 def test_guarded_registration_functions_stored_on_a_class_are_not_bound(tmp_path):
     """The deferred-execution guards (route 4) replace C functions too: same shape."""
-    (tmp_path / "pyproject.toml").write_text('[tool.capimport]\nmode = "enforce"\n')
-    (tmp_path / "app.py").write_text(textwrap.dedent('''
+    proc = _run_app(tmp_path, '''
         import atexit, codecs, os, signal, _thread, time
         class Registry:
             at_exit = atexit.register
@@ -57,9 +61,6 @@ def test_guarded_registration_functions_stored_on_a_class_are_not_bound(tmp_path
         r.add_codec(lambda name: None)
         print(done == [1], all(getattr(f, "_capimport_guard", False) for f in (atexit.register, signal.signal,
               os.register_at_fork, _thread.start_new_thread, codecs.register)))
-        '''))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-m", "capimport", "app.py"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True)
+        ''')
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "True", "True"], proc.stdout
