@@ -177,15 +177,13 @@ def sqlite_targets(name) -> list:
     if not name.startswith("file:"):
         return [(FS, name)]
     out = []
-    uri = name[5:]
+    uri = name[5:].partition("#")[0]   # the fragment first: a "?" after "#" is not a query
     path, _, query = uri.partition("?")
-    path = path.partition("#")[0]
-    query = query.partition("#")[0]
     if path.startswith("//"):
         authority, slash, rest = path[2:].partition("/")
         path = slash + rest
         if authority not in ("", "localhost"):
-            path = name   # SQLite refuses other authorities; checked as the literal name below
+            path = name   # SQLite refuses other authorities: the whole name is checked as a path
     params = {}
     for item in query.split("&"):
         key, _, value = item.partition("=")

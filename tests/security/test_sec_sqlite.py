@@ -147,7 +147,8 @@ def run():
 
 
 def test_uri_database_names_are_decoded_as_sqlite_decodes_them(tmp_path):
-    """``file:`` names are URIs: ``%2f`` is ``/``, so ``allowed/..%2fx.db`` is outside ``allowed``."""
+    """``file:`` names are URIs: ``%2f`` is ``/``, so ``allowed/..%2fx.db`` is outside ``allowed``;
+    a ``?mode=memory`` inside the ``#fragment`` is no query."""
     marks = tmp_path / "marks"
     allowed = marks / "allowed"
     code = f'''
@@ -156,6 +157,7 @@ ALLOWED = {str(allowed)!r}
 def run():
     attempt("percent", lambda: sqlite3.connect("file:" + ALLOWED + "/..%2fpercent.db?mode=rwc", uri=True).execute("CREATE TABLE t (x)") and "ran")
     attempt("localhost", lambda: sqlite3.connect("file://localhost" + ALLOWED + "/../localhost.db", uri=True).execute("CREATE TABLE t (x)") and "ran")
+    attempt("fragment", lambda: sqlite3.connect("file:" + ALLOWED + "/../fragment.db#?mode=memory", uri=True).execute("CREATE TABLE t (x)") and "ran")
     attempt("inside", lambda: sqlite3.connect("file:" + ALLOWED + "/in%20side.db?mode=rwc", uri=True).execute("CREATE TABLE t (x)") and "ran")
     attempt("memory_uri", lambda: sqlite3.connect("file::memory:?cache=shared", uri=True).execute("CREATE TABLE t (x)") and "ran")
     report()
@@ -167,13 +169,13 @@ def run():
     scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
                         dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
     plain = results(scenario.plain())
-    assert sorted(os.listdir(marks)) == ["allowed", "localhost.db", "percent.db"], plain
-    for name in ("localhost.db", "percent.db"):
+    assert sorted(os.listdir(marks)) == ["allowed", "fragment.db", "localhost.db", "percent.db"], plain
+    for name in ("fragment.db", "localhost.db", "percent.db"):
         os.remove(marks / name)
     os.remove(allowed / "in side.db")
     guarded = results(scenario.guarded())
     assert sorted(os.listdir(marks)) == ["allowed"], guarded
-    assert denied(guarded["percent"]) and denied(guarded["localhost"]), guarded
+    assert denied(guarded["percent"]) and denied(guarded["localhost"]) and denied(guarded["fragment"]), guarded
     assert guarded["inside"] == guarded["memory_uri"] == "ok:ran", guarded
     assert os.listdir(allowed) == ["in side.db"]
 
