@@ -132,3 +132,61 @@ def test_an_unreachable_optional_dependency_is_denied_with_the_way_out(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "capimport", "app.py"], cwd=project, env=env,
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout == "imported\n", proc.stderr
+
+
+SQLITE_APP = r'''
+import os
+from sqlalchemy import Integer, String, create_engine, select, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+class Base(DeclarativeBase):
+    pass
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(30))
+
+for url in ("sqlite://", "sqlite:///" + os.path.abspath(os.path.join("data", "app.db"))):
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all([User(name=f"u{i}") for i in range(100)])
+        session.commit()
+        found = len(session.scalars(select(User).where(User.name.like("u1%"))).all())
+    with engine.connect() as connection:
+        connection.execute(text("ATTACH DATABASE :path AS aux"), {"path": os.path.abspath("data/aux.db")})
+        attached = "aux" in connection.execute(text("SELECT name FROM pragma_database_list")).scalars().all()
+    print(url.split(":")[0], found, attached)
+'''
+
+
+def test_generate_then_enforce_sqlalchemy_on_sqlite(tmp_path):
+    """Every sqlite connection carries capimport's authorizer (route 3): an ORM workload, with
+    ATTACH inside the application's data folder, still runs with zero denials."""
+    try:
+        python = realvenv.ensure_with(["sqlalchemy"], ["sqlalchemy"])
+    except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+        pytest.skip(f"cannot build the real-package venv with sqlalchemy: {exc}")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "app.py").write_text(SQLITE_APP)
+    (tmp_path / "pyproject.toml").write_text(textwrap.dedent('''
+        [project]
+        name = "dbapp"
+        version = "0"
+        dependencies = ["sqlalchemy"]
+
+        [tool.capimport]
+        mode = "enforce"
+        default = []
+        '''))
+    env = realvenv.env_for()
+    generate = subprocess.run([python, "-c", "import sys; from capimport.cli import main; sys.exit(main())",
+                               "generate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert generate.returncode == 0, generate.stderr
+    run = subprocess.run([python, "-m", "capimport", "app.py"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert not [line for line in run.stderr.splitlines() if line.startswith("capimport:")], run.stderr
+    assert run.stdout.splitlines() == ["sqlite 11 True", "sqlite 11 True"], run.stdout
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["app.db", "aux.db"]
