@@ -25,7 +25,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from typing import Any, Iterable, Optional
 
@@ -148,6 +147,7 @@ def store(path: str, policy, path_entries: Iterable[str], bundled_dir: Optional[
             "environ": environment_inputs(policy), "policy": _policy_to_json(policy)}
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        import tempfile   # only when storing: a warm start does not pay for its import
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".policy-", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, separators=(",", ":"))

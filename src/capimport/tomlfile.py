@@ -14,10 +14,14 @@ from typing import Any, Optional, Sequence
 
 from .errors import Diagnostic
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10 only
-    import tomli as tomllib
+
+def _tomllib():
+    """The TOML parser, imported on first use: a run with a warm policy cache parses no TOML."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10 only
+        import tomli as tomllib
+    return tomllib
 
 _POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
@@ -69,6 +73,7 @@ def load(path: str) -> tuple[Optional[TomlFile], Optional[Diagnostic]]:
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         return None, Diagnostic(path, line, 1, "not valid UTF-8")
+    tomllib = _tomllib()
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
