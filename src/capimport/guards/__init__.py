@@ -66,8 +66,8 @@ def install(enforcer) -> dict:
     native.guard_imp(guard, frozenset(native.MODULES))
     result["native"] = sorted(guarded_modules)
     result["filemeta"] = filemeta.install(guard)   # posix's stat family: guarded with native's posix
-    result["aliases"] = native.sweep()
     result["deferred"] = deferred.install(guard)
+    result["aliases"] = native.sweep()   # one pass for every alias the guards above replaced
     tamper.patch_threading_trace(guard)
     finder = next((f for f in sys.meta_path if isinstance(f, GuardFinder)), None)
     rules = tamper.build(guard, tuple(result["environ"].get("vaults", ())) + tuple(guard.vault), guarded_modules, finder,

@@ -176,7 +176,7 @@ def install(guard) -> list:
     import threading
     start_new = _thread.start_new_thread
     if not getattr(start_new, "_capimport_guard", False):
-        from .native import replace_everywhere, sweep
+        from .native import replace_everywhere   # guards.install sweeps the aliases once, after this
         public = builtin_shaped(_through_vault(guard, "_thread.start_new_thread", start_new,
                                                _wrapping(guard, (0,)), "start_new_thread"), start_new)
         replace_everywhere(_thread, "start_new_thread", public, start_new)
@@ -184,7 +184,6 @@ def install(guard) -> list:
             _thread.start_new = public
         if getattr(threading, "_start_new_thread", None) is start_new:
             threading._start_new_thread = public
-        sweep()
         done.append("_thread.start_new_thread")
 
     if not getattr(codecs.register, "_capimport_guard", False):
