@@ -14,11 +14,11 @@ anything is.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 from .names import canonical_name as canonicalize_name
 
+from ._values import FrozenValue
 from .errors import ConfigError, Diagnostic
 from .grant import EVERYTHING, NOTHING, Grant
 from .manifest import GrantParser, Manifest, parse_manifest, MANIFEST_KEYS
@@ -29,22 +29,50 @@ CONFIG_KEYS = ("mode", "strict", "manifests", "app", "default", "packages")
 ENV_CONFIG = "CAPIMPORT_CONFIG"
 
 
-@dataclass(frozen=True)
-class Config:
-    """Settled configuration; ``path`` is None when none was found."""
+class Config(FrozenValue):
+    """Settled configuration; ``path`` is None when none was found.
 
-    path: Optional[str] = None
-    mode: str = "warn"
-    strict: bool = False
-    manifests_dir: Optional[str] = None
-    app: Grant = EVERYTHING
-    default: Grant = NOTHING
-    packages: Mapping[str, Manifest] = field(default_factory=dict)
-    project_dependencies: Optional[tuple[str, ...]] = None
-    project_dir: Optional[str] = None
-    warnings: tuple[Diagnostic, ...] = ()
-    app_line: int = 0
-    default_line: int = 0
+    A hand-written frozen class, not a ``@dataclass``: importing ``dataclasses``
+    would cost every start ~17 ms (see :mod:`capimport._values`). ``packages``
+    defaults to a new empty dict.
+    """
+
+    __slots__ = ("path", "mode", "strict", "manifests_dir", "app", "default", "packages",
+                 "project_dependencies", "project_dir", "warnings", "app_line", "default_line")
+    path: Optional[str]
+    mode: str
+    strict: bool
+    manifests_dir: Optional[str]
+    app: Grant
+    default: Grant
+    packages: Mapping[str, Manifest]
+    project_dependencies: Optional[tuple[str, ...]]
+    project_dir: Optional[str]
+    warnings: tuple[Diagnostic, ...]
+    app_line: int
+    default_line: int
+
+    def __init__(self, path: Optional[str] = None, mode: str = "warn", strict: bool = False,
+                 manifests_dir: Optional[str] = None, app: Grant = EVERYTHING, default: Grant = NOTHING,
+                 packages: Optional[Mapping[str, Manifest]] = None,
+                 project_dependencies: Optional[tuple[str, ...]] = None, project_dir: Optional[str] = None,
+                 warnings: tuple[Diagnostic, ...] = (), app_line: int = 0, default_line: int = 0) -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "mode", mode)
+        object.__setattr__(self, "strict", strict)
+        object.__setattr__(self, "manifests_dir", manifests_dir)
+        object.__setattr__(self, "app", app)
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "packages", {} if packages is None else packages)
+        object.__setattr__(self, "project_dependencies", project_dependencies)
+        object.__setattr__(self, "project_dir", project_dir)
+        object.__setattr__(self, "warnings", warnings)
+        object.__setattr__(self, "app_line", app_line)
+        object.__setattr__(self, "default_line", default_line)
+
+    def _key(self) -> tuple:
+        return (self.path, self.mode, self.strict, self.manifests_dir, self.app, self.default, self.packages,
+                self.project_dependencies, self.project_dir, self.warnings, self.app_line, self.default_line)
 
     @property
     def found(self) -> bool:

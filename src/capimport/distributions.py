@@ -16,28 +16,51 @@ import csv
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import Iterable, Optional
 from urllib.parse import unquote, urlparse
 
 from .names import canonical_name as canonicalize_name
 
+from ._values import Value
+
 #: Extensions of compiled modules a distribution may ship.
 NATIVE_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 
 
-@dataclass
-class Distribution:
-    """One installed distribution, as its metadata folder describes it."""
+class Distribution(Value):
+    """One installed distribution, as its metadata folder describes it.
 
+    A hand-written class, not a ``@dataclass``: importing ``dataclasses`` would
+    cost every start ~17 ms (see :mod:`capimport._values`). ``_files`` (RECORD,
+    read on first use) is compared but left out of the repr.
+    """
+
+    __slots__ = ("name", "display_name", "version", "location", "info_dir", "requires", "provides_extras",
+                 "_files")
     name: str                      # canonical (PEP 503)
     display_name: str              # as written in METADATA
     version: str
     location: str                  # the folder on sys.path that holds it
     info_dir: str                  # its *.dist-info or *.egg-info folder
-    requires: tuple[str, ...] = ()
-    provides_extras: tuple[str, ...] = ()
-    _files: Optional[tuple[str, ...]] = field(default=None, repr=False)
+    requires: tuple[str, ...]
+    provides_extras: tuple[str, ...]
+    _files: Optional[tuple[str, ...]]
+
+    def __init__(self, name: str, display_name: str, version: str, location: str, info_dir: str,
+                 requires: tuple[str, ...] = (), provides_extras: tuple[str, ...] = (),
+                 _files: Optional[tuple[str, ...]] = None) -> None:
+        self.name = name
+        self.display_name = display_name
+        self.version = version
+        self.location = location
+        self.info_dir = info_dir
+        self.requires = requires
+        self.provides_extras = provides_extras
+        self._files = _files
+
+    def _key(self) -> tuple:
+        return (self.name, self.display_name, self.version, self.location, self.info_dir, self.requires,
+                self.provides_extras, self._files)
 
     # -- files ----------------------------------------------------------------------
 

@@ -8,19 +8,34 @@ read as a wider grant.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Optional
 
+from ._values import FrozenValue
 
-@dataclass(frozen=True)
-class Diagnostic:
-    """One problem found in a policy file."""
 
+class Diagnostic(FrozenValue):
+    """One problem found in a policy file.
+
+    A hand-written frozen class, not a ``@dataclass``: importing ``dataclasses``
+    would cost every start ~17 ms (see :mod:`capimport._values`).
+    """
+
+    __slots__ = ("path", "line", "column", "message", "severity")
     path: str
     line: int
     column: int
     message: str
-    severity: str = "error"  # "error" or "warning"
+    severity: str  # "error" or "warning"
+
+    def __init__(self, path: str, line: int, column: int, message: str, severity: str = "error") -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "column", column)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "severity", severity)
+
+    def _key(self) -> tuple:
+        return (self.path, self.line, self.column, self.message, self.severity)
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}:{self.column}" if self.line else self.path

@@ -11,24 +11,33 @@ capability by capability.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, Optional
 
+from ._values import FrozenValue
 from .capabilities import CAPABILITIES, IMPLIES
 from .scopes import (Scope, ScopePattern, scope_allows, scope_intersection, scope_issubset,
                      scope_union)
 
 
-@dataclass(frozen=True)
-class Grant:
+class Grant(FrozenValue):
     """Capabilities with their scopes, as a sorted tuple of ``(name, scope)``.
 
     ``scope`` is ``None`` for an unscoped capability or a frozenset of
     :class:`ScopePattern`. Build grants with :meth:`of` (or :data:`NOTHING`,
     :data:`EVERYTHING`), which closes implication and drops empty scopes.
+
+    A hand-written frozen class, not a ``@dataclass``: importing ``dataclasses``
+    would cost every start ~17 ms (see :mod:`capimport._values`).
     """
 
-    entries: tuple[tuple[str, Scope], ...] = ()
+    __slots__ = ("entries",)
+    entries: tuple[tuple[str, Scope], ...]
+
+    def __init__(self, entries: tuple[tuple[str, Scope], ...] = ()) -> None:
+        object.__setattr__(self, "entries", entries)
+
+    def _key(self) -> tuple:
+        return (self.entries,)
 
     # -- construction -----------------------------------------------------------------
 

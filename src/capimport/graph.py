@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
 
 from .names import canonical_name as canonicalize_name
 
+from ._values import FrozenValue, Value
 from .distributions import Distribution
 
 #: The node that stands for the application itself.
@@ -25,26 +25,60 @@ _REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _EXTRA_MARKER = re.compile(r"""extra\s*==\s*['"]([^'"]+)['"]""")
 
 
-@dataclass(frozen=True)
-class Edge:
-    """``parent`` requires ``child`` (with ``extras``), as written in ``requirement``."""
+class Edge(FrozenValue):
+    """``parent`` requires ``child`` (with ``extras``), as written in ``requirement``.
 
+    A hand-written frozen class, not a ``@dataclass``: importing ``dataclasses``
+    would cost every start ~17 ms (see :mod:`capimport._values`).
+    """
+
+    __slots__ = ("parent", "child", "requirement", "extras")
     parent: str
     child: str
     requirement: str
-    extras: frozenset = frozenset()
+    extras: frozenset
+
+    def __init__(self, parent: str, child: str, requirement: str, extras: frozenset = frozenset()) -> None:
+        object.__setattr__(self, "parent", parent)
+        object.__setattr__(self, "child", child)
+        object.__setattr__(self, "requirement", requirement)
+        object.__setattr__(self, "extras", extras)
+
+    def _key(self) -> tuple:
+        return (self.parent, self.child, self.requirement, self.extras)
 
 
-@dataclass
-class DependencyGraph:
-    """Distributions reachable from the application and the edges between them."""
+class DependencyGraph(Value):
+    """Distributions reachable from the application and the edges between them.
 
+    A hand-written class, not a ``@dataclass``: importing ``dataclasses`` would
+    cost every start ~17 ms (see :mod:`capimport._values`). The dicts and lists
+    default to a new empty one each.
+    """
+
+    __slots__ = ("distributions", "edges", "missing", "invalid", "active_extras", "root_is_project")
     distributions: Mapping[str, Distribution]
-    edges: dict[str, list[Edge]] = field(default_factory=dict)          # parent -> edges
-    missing: list[tuple[str, str]] = field(default_factory=list)        # (parent, requirement)
-    invalid: list[tuple[str, str]] = field(default_factory=list)        # (parent, requirement)
-    active_extras: dict[str, set] = field(default_factory=dict)
-    root_is_project: bool = False
+    edges: dict[str, list[Edge]]                # parent -> edges
+    missing: list[tuple[str, str]]              # (parent, requirement)
+    invalid: list[tuple[str, str]]              # (parent, requirement)
+    active_extras: dict[str, set]
+    root_is_project: bool
+
+    def __init__(self, distributions: Mapping[str, Distribution],
+                 edges: Optional[dict[str, list[Edge]]] = None,
+                 missing: Optional[list[tuple[str, str]]] = None,
+                 invalid: Optional[list[tuple[str, str]]] = None,
+                 active_extras: Optional[dict[str, set]] = None, root_is_project: bool = False) -> None:
+        self.distributions = distributions
+        self.edges = {} if edges is None else edges
+        self.missing = [] if missing is None else missing
+        self.invalid = [] if invalid is None else invalid
+        self.active_extras = {} if active_extras is None else active_extras
+        self.root_is_project = root_is_project
+
+    def _key(self) -> tuple:
+        return (self.distributions, self.edges, self.missing, self.invalid, self.active_extras,
+                self.root_is_project)
 
     @property
     def nodes(self) -> list[str]:

@@ -14,11 +14,11 @@ rejected whole: a half-understood grant is never used.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 from .names import canonical_name as canonicalize_name
 
+from ._values import FrozenValue
 from .capabilities import SCOPE_KIND, is_capability, suggest
 from .errors import Diagnostic
 from .grant import NOTHING, Grant
@@ -31,20 +31,46 @@ MANIFEST_KEYS = ("version", "capabilities", "scopes", "dependencies", "declined"
 SOURCES = ("config", "manifests", "shipped", "bundled", "default")
 
 
-@dataclass(frozen=True)
-class Manifest:
-    """What one distribution is declared to need, and where that was written."""
+class Manifest(FrozenValue):
+    """What one distribution is declared to need, and where that was written.
 
+    A hand-written frozen class, not a ``@dataclass``: importing ``dataclasses``
+    would cost every start ~17 ms (see :mod:`capimport._values`). The four
+    mappings default to a new empty dict each.
+    """
+
+    __slots__ = ("name", "grant", "source", "path", "line", "version", "passes", "pass_lines",
+                 "capability_lines", "declined")
     name: str                                   # canonical distribution name
     grant: Grant                                # declared capabilities
     source: str                                 # one of SOURCES
-    path: str = ""                              # file that declared it ("" for default)
-    line: int = 0                               # where the declaration starts
-    version: Optional[str] = None               # the versions the review covers (a PEP 440 specifier)
-    passes: Mapping[str, Grant] = field(default_factory=dict)   # dependency -> most passed on
-    pass_lines: Mapping[str, int] = field(default_factory=dict)  # dependency -> line of its entry
-    capability_lines: Mapping[str, int] = field(default_factory=dict)
-    declined: Mapping[str, str] = field(default_factory=dict)  # capability -> why a reviewer refused it
+    path: str                                   # file that declared it ("" for default)
+    line: int                                   # where the declaration starts
+    version: Optional[str]                      # the versions the review covers (a PEP 440 specifier)
+    passes: Mapping[str, Grant]                 # dependency -> most passed on
+    pass_lines: Mapping[str, int]               # dependency -> line of its entry
+    capability_lines: Mapping[str, int]
+    declined: Mapping[str, str]                 # capability -> why a reviewer refused it
+
+    def __init__(self, name: str, grant: Grant, source: str, path: str = "", line: int = 0,
+                 version: Optional[str] = None, passes: Optional[Mapping[str, Grant]] = None,
+                 pass_lines: Optional[Mapping[str, int]] = None,
+                 capability_lines: Optional[Mapping[str, int]] = None,
+                 declined: Optional[Mapping[str, str]] = None) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "grant", grant)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "passes", {} if passes is None else passes)
+        object.__setattr__(self, "pass_lines", {} if pass_lines is None else pass_lines)
+        object.__setattr__(self, "capability_lines", {} if capability_lines is None else capability_lines)
+        object.__setattr__(self, "declined", {} if declined is None else declined)
+
+    def _key(self) -> tuple:
+        return (self.name, self.grant, self.source, self.path, self.line, self.version, self.passes,
+                self.pass_lines, self.capability_lines, self.declined)
 
     def covers_version(self, version: str) -> bool:
         if self.version is None:

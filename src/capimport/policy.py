@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
 
 from .names import canonical_name as canonicalize_name
 
+from ._values import FrozenValue
 from .config import Config, discover, load_config
 from .distributions import Distribution, find_distributions, record_lists
 from .errors import ConfigError, Diagnostic
@@ -32,16 +32,33 @@ from .unify import unify
 SHIPPED_MANIFEST = "capimport.toml"
 
 
-@dataclass(frozen=True)
-class Policy:
-    """Everything enforcement and audit need, computed once."""
+class Policy(FrozenValue):
+    """Everything enforcement and audit need, computed once.
 
+    A hand-written frozen class, not a ``@dataclass``: importing ``dataclasses``
+    would cost every start ~17 ms (see :mod:`capimport._values`).
+    """
+
+    __slots__ = ("config", "distributions", "graph", "declarations", "effective", "warnings")
     config: Config
     distributions: Mapping[str, Distribution]
     graph: DependencyGraph
     declarations: Mapping[str, Manifest]      # canonical name -> the declaration that won
     effective: Mapping[str, Grant]            # canonical name -> effective grant (ROOT: app)
-    warnings: tuple[Diagnostic, ...] = ()
+    warnings: tuple[Diagnostic, ...]
+
+    def __init__(self, config: Config, distributions: Mapping[str, Distribution], graph: DependencyGraph,
+                 declarations: Mapping[str, Manifest], effective: Mapping[str, Grant],
+                 warnings: tuple[Diagnostic, ...] = ()) -> None:
+        object.__setattr__(self, "config", config)
+        object.__setattr__(self, "distributions", distributions)
+        object.__setattr__(self, "graph", graph)
+        object.__setattr__(self, "declarations", declarations)
+        object.__setattr__(self, "effective", effective)
+        object.__setattr__(self, "warnings", warnings)
+
+    def _key(self) -> tuple:
+        return (self.config, self.distributions, self.graph, self.declarations, self.effective, self.warnings)
 
     @property
     def mode(self) -> str:

@@ -10,19 +10,24 @@ import json
 import os
 import sys
 import threading
-from dataclasses import dataclass, field
 from typing import Optional
 
+from ._values import Value
 from .attribution import APP, UNKNOWN
 
 #: Where ``record`` mode appends when no ``--log`` is given.
 DEFAULT_RECORD_LOG = "capimport-record.jsonl"
 
 
-@dataclass
-class Violation:
-    """One accountable origin that lacks a capability for one act."""
+class Violation(Value):
+    """One accountable origin that lacks a capability for one act.
 
+    A hand-written class, not a ``@dataclass``: importing ``dataclasses`` would
+    cost every start ~17 ms (see :mod:`capimport._values`).
+    """
+
+    __slots__ = ("origin", "version", "capability", "api", "api_name", "scope", "location", "called_from",
+                 "hint", "display", "scoped", "allowed")
     origin: str                 # distribution name, APP or UNKNOWN
     version: str
     capability: str
@@ -30,11 +35,31 @@ class Violation:
     api_name: str               # e.g. "socket.connect"
     scope: str                  # the target as text ("10.0.0.1:443", a path, a name)
     location: str               # "evil_pkg/core.py:41"
-    called_from: str = ""       # "app.py:12"
-    hint: str = ""              # how to grant it
-    display: str = ""           # "'evil-pkg' 0.3"
-    scoped: bool = False        # the origin holds the capability, but not for this target
-    allowed: bool = False       # for record lines: whether enforce mode would allow it
+    called_from: str            # "app.py:12"
+    hint: str                   # how to grant it
+    display: str                # "'evil-pkg' 0.3"
+    scoped: bool                # the origin holds the capability, but not for this target
+    allowed: bool               # for record lines: whether enforce mode would allow it
+
+    def __init__(self, origin: str, version: str, capability: str, api: str, api_name: str, scope: str,
+                 location: str, called_from: str = "", hint: str = "", display: str = "",
+                 scoped: bool = False, allowed: bool = False) -> None:
+        self.origin = origin
+        self.version = version
+        self.capability = capability
+        self.api = api
+        self.api_name = api_name
+        self.scope = scope
+        self.location = location
+        self.called_from = called_from
+        self.hint = hint
+        self.display = display
+        self.scoped = scoped
+        self.allowed = allowed
+
+    def _key(self) -> tuple:
+        return (self.origin, self.version, self.capability, self.api, self.api_name, self.scope, self.location,
+                self.called_from, self.hint, self.display, self.scoped, self.allowed)
 
     def message(self, mode: str = "enforce") -> str:
         lacks = f"lacks '{self.capability}'"

@@ -28,8 +28,9 @@ import functools
 import ipaddress
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
+
+from ._values import FrozenValue
 
 GLOB_CHARS = frozenset("*?[")
 _ENV_NAME = re.compile(r"^[A-Za-z_*?][A-Za-z0-9_*?]*$")
@@ -41,13 +42,47 @@ class ScopeError(ValueError):
     """A scope pattern that does not parse; the message says why."""
 
 
-@dataclass(frozen=True, order=True)
-class ScopePattern:
-    """One normalised pattern. ``value`` is what is matched; ``text`` is what the user wrote."""
+class ScopePattern(FrozenValue):
+    """One normalised pattern. ``value`` is what is matched; ``text`` is what the user wrote.
 
+    Equality, hash and order look at ``(kind, value)`` only: two spellings of one
+    pattern are the same pattern. A hand-written frozen class, not a
+    ``@dataclass``: importing ``dataclasses`` would cost every start ~17 ms
+    (see :mod:`capimport._values`).
+    """
+
+    __slots__ = ("kind", "value", "text")
     kind: str
     value: str
-    text: str = field(default="", compare=False, hash=False)
+    text: str
+
+    def __init__(self, kind: str, value: str, text: str = "") -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "text", text)
+
+    def _key(self) -> tuple:
+        return (self.kind, self.value)
+
+    def __lt__(self, other: object):
+        if other.__class__ is self.__class__:
+            return self._key() < other._key()  # type: ignore[attr-defined]
+        return NotImplemented
+
+    def __le__(self, other: object):
+        if other.__class__ is self.__class__:
+            return self._key() <= other._key()  # type: ignore[attr-defined]
+        return NotImplemented
+
+    def __gt__(self, other: object):
+        if other.__class__ is self.__class__:
+            return self._key() > other._key()  # type: ignore[attr-defined]
+        return NotImplemented
+
+    def __ge__(self, other: object):
+        if other.__class__ is self.__class__:
+            return self._key() >= other._key()  # type: ignore[attr-defined]
+        return NotImplemented
 
     def __str__(self) -> str:
         return self.text or self.value

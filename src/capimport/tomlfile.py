@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+from ._values import Value
 from .errors import Diagnostic
 
 
@@ -27,13 +27,25 @@ _POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 
 
-@dataclass
-class TomlFile:
-    """A parsed TOML document with its text, for locating keys and values."""
+class TomlFile(Value):
+    """A parsed TOML document with its text, for locating keys and values.
 
+    A hand-written class, not a ``@dataclass``: importing ``dataclasses`` would
+    cost every start ~17 ms (see :mod:`capimport._values`).
+    """
+
+    __slots__ = ("path", "text", "data")
     path: str
     text: str
     data: dict
+
+    def __init__(self, path: str, text: str, data: dict) -> None:
+        self.path = path
+        self.text = text
+        self.data = data
+
+    def _key(self) -> tuple:
+        return (self.path, self.text, self.data)
 
     def locate(self, keys: Sequence[str], value: Any = None) -> tuple[int, int]:
         """Line and column (1-based) of the key path *keys*, or of *value* within it.
