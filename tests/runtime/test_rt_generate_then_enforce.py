@@ -72,6 +72,19 @@ def python():
         pytest.skip(f"cannot build the real-package venv with flask and pyyaml: {exc}")
 
 
+def _generate_then_run(python, project) -> subprocess.CompletedProcess:
+    """``capimport generate`` in *project*, then ``python -m capimport app.py``: both succeed, no denial."""
+    env = realvenv.env_for()
+    generate = subprocess.run([python, "-c", "import sys; from capimport.cli import main; sys.exit(main())",
+                               "generate"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert generate.returncode == 0, generate.stderr
+    run = subprocess.run([python, "-m", "capimport", "app.py"], cwd=project, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert not [line for line in run.stderr.splitlines() if line.startswith("capimport:")], run.stderr
+    return run
+
+
 def test_generate_then_enforce_a_real_application(python, tmp_path):
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "hi.html").write_text("<p>{{ name }}</p>")
@@ -89,15 +102,8 @@ def test_generate_then_enforce_a_real_application(python, tmp_path):
         mode = "enforce"
         default = []
         '''))
-    env = realvenv.env_for()
-    generate = subprocess.run([python, "-c", "import sys; from capimport.cli import main; sys.exit(main())",
-                               "generate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert generate.returncode == 0, generate.stderr
+    run = _generate_then_run(python, tmp_path)
     assert (tmp_path / "manifests" / "flask.toml").exists() and (tmp_path / "manifests" / "requests.toml").exists()
-    run = subprocess.run([python, "-m", "capimport", "app.py"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert not [line for line in run.stderr.splitlines() if line.startswith("capimport:")], run.stderr
     lines = run.stdout.splitlines()
     assert lines == ["flask <p>there</p>", "yaml [2, 3]", "threads ['ok', 'ok', 'ok', 'ok']", "spawn [1, 4, 9]",
                      "asyncio ('hi', 'ok')", "log 2"], run.stdout
@@ -180,13 +186,6 @@ def test_generate_then_enforce_sqlalchemy_on_sqlite(tmp_path):
         mode = "enforce"
         default = []
         '''))
-    env = realvenv.env_for()
-    generate = subprocess.run([python, "-c", "import sys; from capimport.cli import main; sys.exit(main())",
-                               "generate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert generate.returncode == 0, generate.stderr
-    run = subprocess.run([python, "-m", "capimport", "app.py"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert not [line for line in run.stderr.splitlines() if line.startswith("capimport:")], run.stderr
+    run = _generate_then_run(python, tmp_path)
     assert run.stdout.splitlines() == ["sqlite 11 True", "sqlite 11 True"], run.stdout
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["app.db", "aux.db"]
