@@ -698,3 +698,60 @@ def run():
     assert results(scenario.plain()) == {"errors": "ok:[]"}
     proc = scenario.guarded()
     assert results(proc) == {"errors": "ok:[]"}, proc.stderr[-2000:]
+
+
+def test_import_hooks_planted_as_builtins_or_partials_are_not_the_importers_acts(tmp_path):
+    """Route 4: a partial planted on sys.path_hooks, as a meta_path finder's find_spec or in
+    sys.path_importer_cache runs when the *application* next imports; it acts with the default grant."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "payload.txt").write_text("x")
+    code = f'''
+import functools, os, shutil, sys, types
+SOURCE = {str(source)!r}
+def plant(where):
+    if where == "path_hooks":   # called with each new sys.path entry: copies a file into it
+        sys.path_hooks.insert(0, functools.partial(shutil.copy, os.path.join(SOURCE, "payload.txt")))
+        sys.path.append(os.path.abspath("hooked"))
+        return lambda: (sys.path_hooks.pop(0), sys.path.pop())
+    if where == "meta_path":    # find_spec(name, path, target) -> copytree(SOURCE, name, None, None)
+        sys.meta_path.insert(1, types.SimpleNamespace(find_spec=functools.partial(shutil.copytree, SOURCE)))
+        return lambda: sys.meta_path.pop(1)
+    # PathFinder asks the cached finder of sys.path[0]: find_spec(name, target)
+    entry = sys.path[0]
+    saved = sys.path_importer_cache.get(entry)
+    sys.path_importer_cache[entry] = types.SimpleNamespace(find_spec=functools.partial(shutil.copytree, SOURCE))
+    return lambda: sys.path_importer_cache.__setitem__(entry, saved)
+'''
+    app = f'''
+import os, sys
+os.chdir({str(marks)!r})
+os.makedirs("hooked")
+import evil
+for where in ("path_hooks", "meta_path", "path_importer_cache"):
+    undo = evil.plant(where)
+    try:
+        __import__("missing_after_" + where)
+    except BaseException as exc:
+        pass
+    undo()
+print("DONE")
+'''
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["fs-readonly"]\n'
+    scenario = Scenario(tmp_path, config=config, app=app,
+                        dists={"evil": {"files": {"evil/__init__.py": code}}})
+    proc = scenario.plain()
+    assert "DONE" in proc.stdout, proc.stderr[-2000:]
+    planted = sorted(os.listdir(marks))
+    assert os.listdir(marks / "hooked") == ["payload.txt"], (planted, proc.stderr[-2000:])
+    assert planted == ["hooked", "missing_after_meta_path", "missing_after_path_importer_cache"], planted
+    import shutil
+    for entry in os.listdir(marks):
+        shutil.rmtree(marks / entry)
+    proc = scenario.guarded()
+    assert "DONE" in proc.stdout, proc.stderr[-2000:]
+    assert sorted(os.listdir(marks)) == ["hooked"] and os.listdir(marks / "hooked") == [], \
+        (os.listdir(marks), proc.stdout, proc.stderr[-2000:])
+    assert "'fs'" in proc.stderr, proc.stderr[-2000:]

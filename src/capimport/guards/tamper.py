@@ -220,6 +220,7 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
 
     def on_import(event, args, frame):
         integrity(frame)
+        importhooks.sanitize(enforcer)
         name = args[0] if args else None
         filename = args[1] if len(args) > 1 else None
         if filename is not None:
@@ -235,6 +236,7 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
 
     import re
     from ..errors import CapabilityImportError
+    from . import importhooks
 
     proc_mem = re.compile(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/(mem|map_files(/.*)?)$")
 
@@ -274,6 +276,7 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         "exec": on_exec,
         "function.__new__": on_function_new,
         "import": on_import,
+        "object.__setattr__": importhooks.forget,
     })
     return rules
 
