@@ -38,6 +38,10 @@ _NOT_GUARDED = frozenset({APP, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING, S
 #: Module name -> function run on the module right after it executes.
 POST_IMPORT: dict[str, Callable] = {}
 
+#: Run on every spec another finder returns, before it is used (set by the guards: a loader
+#: planted with builtin methods is charged to who planted it, :mod:`capimport.guards.importhooks`).
+SPEC_CHECKS: list = []
+
 
 def capability_of_import(name: str, fromlist=()) -> Optional[tuple[str, str]]:
     """``(module, capability)`` when importing *name* (with *fromlist*) reaches a capability module."""
@@ -83,6 +87,9 @@ class GuardFinder:
                 break
         if spec is None or spec.loader is None:
             return spec
+        for check in SPEC_CHECKS:
+            if check(spec):
+                return spec   # a charged loader: not a distribution's module to guard
         post = POST_IMPORT.get(fullname)
         origin = spec.origin
         guarded = None

@@ -755,3 +755,42 @@ print("DONE")
     assert sorted(os.listdir(marks)) == ["hooked"] and os.listdir(marks / "hooked") == [], \
         (os.listdir(marks), proc.stdout, proc.stderr[-2000:])
     assert "'fs'" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_a_loader_planted_by_a_finder_is_not_the_importers_act(tmp_path):
+    """Route 4: a Python finder (its own frames) returns a spec whose loader's exec_module is a
+    partial; the import system calls it when the application imports, as the application."""
+    victim = tmp_path / "victim"
+    code = f'''
+import functools, importlib.machinery, shutil, sys, types
+VICTIM = {str(victim)!r}
+class Finder:
+    def find_spec(self, name, path=None, target=None):
+        if name != "evil_payload":
+            return None
+        loader = types.SimpleNamespace(create_module=lambda spec: None,
+                                       exec_module=functools.partial(shutil.rmtree, VICTIM))
+        return importlib.machinery.ModuleSpec(name, loader)
+def plant():
+    sys.meta_path.append(Finder())
+'''
+    app = '''
+import evil
+evil.plant()
+try:
+    import evil_payload
+    print("IMPORTED")
+except BaseException as exc:
+    print("FAILED", type(exc).__name__)
+'''
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["fs-readonly"]\n'
+    scenario = Scenario(tmp_path, config=config, app=app, dists={"evil": {"files": {"evil/__init__.py": code}}})
+    victim.mkdir()
+    (victim / "data.txt").write_text("keep me")
+    proc = scenario.plain()
+    assert "IMPORTED" in proc.stdout and not victim.exists(), (proc.stdout, proc.stderr[-2000:])
+    victim.mkdir()
+    (victim / "data.txt").write_text("keep me")
+    proc = scenario.guarded()
+    assert (victim / "data.txt").exists(), (proc.stdout, proc.stderr[-2000:])
+    assert "'fs'" in proc.stderr, proc.stderr[-2000:]

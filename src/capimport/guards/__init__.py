@@ -69,6 +69,9 @@ def install(enforcer) -> dict:
     result["deferred"] = deferred.install(guard)
     result["aliases"] = native.sweep()   # one pass for every alias the guards above replaced
     tamper.patch_threading_trace(guard)
+    from ..importguard import SPEC_CHECKS
+    from .importhooks import charge_planted_loader
+    SPEC_CHECKS.append(lambda spec: charge_planted_loader(spec, enforcer))
     finder = next((f for f in sys.meta_path if isinstance(f, GuardFinder)), None)
     rules = tamper.build(guard, tuple(result["environ"].get("vaults", ())) + tuple(guard.vault), guarded_modules, finder,
                          builtins.__dict__["__import__"])

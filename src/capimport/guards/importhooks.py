@@ -151,6 +151,75 @@ class Charged:
         return f"<capimport charged finder {self._finder!r}>"
 
 
+_LOADER_METHODS = ("create_module", "exec_module", "load_module")
+
+
+def _loader_planted(loader, memo: dict) -> bool:
+    """A loader whose import-time methods are planted (dictionaries only, as for finders)."""
+    if loader is None or isinstance(loader, (ChargedLoader, type)):
+        return False
+    cls = type(loader)
+    key = ("loader", cls)
+    verdict = memo.get(key)
+    if verdict is None:
+        opaque = any(type(base.__dict__.get("__dict__", _PLAIN_DICT)) is not _GETSET for base in cls.__mro__)
+        verdict = memo[key] = opaque or any(_planted(_on_class(cls, name)) for name in _LOADER_METHODS)
+    if verdict:
+        return True
+    try:
+        own = _getattribute(loader, "__dict__")
+    except AttributeError:
+        return False
+    return type(own) is dict and any(name in own and _planted(own[name]) for name in _LOADER_METHODS)
+
+
+class ChargedLoader:
+    """A loader that runs the planted one's import-time methods inside an :class:`Accountable`;
+    anything else (``get_source``, ``is_package``...) is the original's."""
+
+    def __init__(self, loader, chain, inherited):
+        self._loader, self._chain, self._inherited = loader, chain, inherited
+
+    def _call(self, name, *args):
+        method = getattr(self._loader, name, None)
+        if method is None:
+            raise AttributeError(name)
+        return Accountable(method, self._chain, self._inherited)(*args)
+
+    def create_module(self, spec):
+        if getattr(self._loader, "create_module", None) is None:
+            return None
+        return self._call("create_module", spec)
+
+    def exec_module(self, module):
+        return self._call("exec_module", module)
+
+    def load_module(self, fullname):
+        return self._call("load_module", fullname)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def __repr__(self):
+        return f"<capimport charged loader {self._loader!r}>"
+
+
+def charge_planted_loader(spec, enforcer):
+    """*spec* with a planted loader replaced by a :class:`ChargedLoader` (called by the import guard)."""
+    loader = getattr(spec, "loader", None)
+    if _loader_planted(loader, {}):
+        planted = next((m for m in (_on_class(type(loader), n) for n in _LOADER_METHODS) if _planted(m)), None)
+        try:
+            own = _getattribute(loader, "__dict__")
+        except AttributeError:
+            own = {}
+        planted = next((own[n] for n in _LOADER_METHODS if type(own) is dict and n in own and _planted(own[n])),
+                       planted)
+        spec.loader = ChargedLoader(loader, _chain_for(planted, enforcer), enforcer.inherited)
+        return True
+    return False
+
+
 def _chain_for(value, enforcer) -> tuple:
     """Who a planted entry acts as: the distribution whose compiled code it calls, else the
     unknown origin (the ``default`` grant)."""
