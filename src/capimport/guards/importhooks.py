@@ -70,13 +70,17 @@ def _on_class(cls: type, name: str):
     return None
 
 
+def _computed_dict(cls: type) -> bool:
+    """True when reading an instance's ``__dict__`` would run the class's own code."""
+    return any(type(base.__dict__.get("__dict__", _PLAIN_DICT)) is not _GETSET for base in cls.__mro__)
+
+
 def _class_planted(cls: type, memo: dict) -> bool:
     """True when instances of *cls* find with planted methods, or their ``__dict__`` is computed
     (reading it would run the entry's own code inside the hook: treated as planted)."""
     verdict = memo.get(cls)
     if verdict is None:
-        opaque = any(type(base.__dict__.get("__dict__", _PLAIN_DICT)) is not _GETSET for base in cls.__mro__)
-        verdict = memo[cls] = opaque or any(_planted(_on_class(cls, name)) for name in _FINDER_METHODS)
+        verdict = memo[cls] = _computed_dict(cls) or any(_planted(_on_class(cls, name)) for name in _FINDER_METHODS)
     return verdict
 
 
@@ -162,8 +166,7 @@ def _loader_planted(loader, memo: dict) -> bool:
     key = ("loader", cls)
     verdict = memo.get(key)
     if verdict is None:
-        opaque = any(type(base.__dict__.get("__dict__", _PLAIN_DICT)) is not _GETSET for base in cls.__mro__)
-        verdict = memo[key] = opaque or any(_planted(_on_class(cls, name)) for name in _LOADER_METHODS)
+        verdict = memo[key] = _computed_dict(cls) or any(_planted(_on_class(cls, name)) for name in _LOADER_METHODS)
     if verdict:
         return True
     try:
@@ -207,17 +210,19 @@ class ChargedLoader:
 def charge_planted_loader(spec, enforcer):
     """*spec* with a planted loader replaced by a :class:`ChargedLoader` (called by the import guard)."""
     loader = getattr(spec, "loader", None)
-    if _loader_planted(loader, {}):
-        planted = next((m for m in (_on_class(type(loader), n) for n in _LOADER_METHODS) if _planted(m)), None)
+    if not _loader_planted(loader, {}):
+        return False
+    methods = [_on_class(type(loader), name) for name in _LOADER_METHODS]
+    if not _computed_dict(type(loader)):
         try:
             own = _getattribute(loader, "__dict__")
-        except AttributeError:
-            own = {}
-        planted = next((own[n] for n in _LOADER_METHODS if type(own) is dict and n in own and _planted(own[n])),
-                       planted)
-        spec.loader = ChargedLoader(loader, _chain_for(planted, enforcer), enforcer.inherited)
-        return True
-    return False
+        except AttributeError:   # a loader with __slots__
+            own = None
+        if type(own) is dict:
+            methods = [own[name] for name in _LOADER_METHODS if name in own] + methods
+    planted = next((method for method in methods if _planted(method)), None)
+    spec.loader = ChargedLoader(loader, _chain_for(planted, enforcer), enforcer.inherited)
+    return True
 
 
 def _chain_for(value, enforcer) -> tuple:
