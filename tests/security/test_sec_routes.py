@@ -456,20 +456,17 @@ def run():
     assert guarded["exists"] == "ok:False" and guarded["pathlib"] in ("ok:False",) or denied(guarded["pathlib"])
 
 
-def test_child_interpreters_are_enforced_with_the_same_policy(tmp_path):
-    """Route 5: Python children started by subprocess, os.exec*, os.posix_spawn[p] and multiprocessing spawn are enforced."""
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    code = f'''
+#: A distribution starting a Python child by every route; each child writes a mark named after it.
+CHILDREN = '''
 import os, sys, subprocess
-MARKS = {str(marks)!r}
+MARKS = {marks!r}
 def write(name):
     open(os.path.join(MARKS, name), "w").close()
     return name
 def run():
     child = "import evil; evil.write('subprocess')"
     attempt("subprocess", lambda: subprocess.run([sys.executable, "-c", child], capture_output=True).returncode)
-    attempt("subprocess_env", lambda: subprocess.run([sys.executable, "-c", child], env={{"PYTHONPATH": os.environ["PYTHONPATH"]}}, capture_output=True).returncode)
+    attempt("subprocess_env", lambda: subprocess.run([sys.executable, "-c", child.replace("subprocess", "subprocess_env")], env={{"PYTHONPATH": os.environ["PYTHONPATH"]}}, capture_output=True).returncode)
     def via_exec(how):
         pid = os.fork()
         if pid == 0:
@@ -499,15 +496,29 @@ def run():
     import multiprocessing
     ctx = multiprocessing.get_context("spawn")
     def spawn():
-        p = ctx.Process(target=write, args=("spawn",)); p.start(); p.join(); return p.exitcode
+        p = ctx.Process(target=write, args=("mp_spawn",)); p.start(); p.join(); return p.exitcode
     attempt("mp_spawn", spawn)
     report()
 '''
-    # evil may start processes but not write files outside an unrelated folder (opening the
-    # pipes multiprocessing hands it is an fs act with no path); the application may do everything.
+
+CHILD_ROUTES = ("subprocess", "subprocess_env", "execv", "execve_fd", "execlp", "posix_spawn", "posix_spawnp",
+                "mp_spawn")
+
+
+def _children(tmp_path, fs_scope: str):
+    """*marks* and a scenario whose evil may start any program, and write only under *fs_scope*
+    (opening the pipes multiprocessing hands it is an fs act with no path)."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
     config = ('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
-              'evil = { fs-readonly = ["/"], env-readonly = ["*"], process = ["*"], fs = ["/nonexistent-scope"] }\n')
-    scenario = _scenario(tmp_path, code, app="import evil\nif __name__ == '__main__':\n    evil.run()\n", config=config)
+              f'evil = {{ fs-readonly = ["/"], env-readonly = ["*"], process = ["*"], fs = ["{fs_scope or marks}"] }}\n')
+    return marks, _scenario(tmp_path, CHILDREN.format(marks=str(marks)),
+                            app="import evil\nif __name__ == '__main__':\n    evil.run()\n", config=config)
+
+
+def test_child_interpreters_are_enforced_with_the_same_policy(tmp_path):
+    """Route 5: Python children started by subprocess, os.exec*, os.posix_spawn[p] and multiprocessing spawn are enforced."""
+    marks, scenario = _children(tmp_path, "/nonexistent-scope")
     plain = results(scenario.plain())
     assert sorted(os.listdir(marks)) == sorted(CHILD_ROUTES), (list(plain.items()), os.listdir(marks))
     for entry in os.listdir(marks):
@@ -515,55 +526,16 @@ def run():
     proc = scenario.guarded()
     guarded = results(proc)
     assert os.listdir(marks) == [], (guarded, proc.stderr[-2000:])
-    assert guarded["subprocess"] == guarded["subprocess_env"] == "ok:1", guarded   # the child was denied
-    assert guarded["mp_spawn"] == "ok:1", guarded
-    for how in ("execv", "execve_fd", "execlp", "posix_spawn", "posix_spawnp"):
-        assert guarded[how] == "ok:1", (how, guarded)
-
-
-CHILD_ROUTES = ("spawn", "subprocess", "execv", "execve_fd", "execlp", "posix_spawn", "posix_spawnp")
+    for how in CHILD_ROUTES:
+        assert guarded[how] == "ok:1", (how, guarded)   # the child started, and was denied
 
 
 def test_child_interpreters_still_work_when_granted(tmp_path):
     """Route 5, no false denial: the same children run normally when the grant covers the act."""
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    code = f'''
-import os, sys, subprocess
-MARKS = {str(marks)!r}
-def write(name):
-    open(os.path.join(MARKS, name), "w").close()
-    return name
-def run():
-    child = "import evil; evil.write('subprocess')"
-    attempt("subprocess", lambda: subprocess.run([sys.executable, "-c", child], capture_output=True).returncode)
-    def via_exec():
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.execv(sys.executable, [sys.executable, "-c", child.replace("subprocess", "execv")])
-            finally:
-                os._exit(99)
-        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    attempt("execv", via_exec)
-    def via_spawn():
-        argv = [sys.executable, "-c", child.replace("subprocess", "posix_spawn")]
-        return os.waitstatus_to_exitcode(os.waitpid(os.posix_spawn(sys.executable, argv, dict(os.environ)), 0)[1])
-    attempt("posix_spawn", via_spawn)
-    import multiprocessing
-    def spawn():
-        p = multiprocessing.get_context("spawn").Process(target=write, args=("spawn",)); p.start(); p.join()
-        return p.exitcode
-    attempt("mp_spawn", spawn)
-    report()
-'''
-    config = ('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
-              f'evil = {{ fs-readonly = ["/"], env-readonly = ["*"], process = ["*"], fs = ["{marks}"] }}\n')
-    scenario = _scenario(tmp_path, code, app="import evil\nif __name__ == '__main__':\n    evil.run()\n", config=config)
+    marks, scenario = _children(tmp_path, "")
     proc = scenario.guarded()
-    assert results(proc) == {"subprocess": "ok:0", "execv": "ok:0", "posix_spawn": "ok:0", "mp_spawn": "ok:0"}, \
-        proc.stderr[-2000:]
-    assert sorted(os.listdir(marks)) == ["execv", "posix_spawn", "spawn", "subprocess"]
+    assert results(proc) == {how: "ok:0" for how in CHILD_ROUTES}, proc.stderr[-2000:]
+    assert sorted(os.listdir(marks)) == sorted(CHILD_ROUTES)
 
 
 def test_process_memory_through_proc_needs_ffi(tmp_path):
