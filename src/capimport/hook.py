@@ -132,10 +132,8 @@ def program_target(program, env=None) -> str:
     if isinstance(program, (list, tuple)):
         program = program[0] if program else ""
     if type(program) is int:  # os.execve(fd, ...): the file the descriptor is open on
-        try:
-            return os.path.realpath(os.readlink(f"/proc/self/fd/{program}"))
-        except OSError:
-            return f"<file descriptor {program}>"   # matches no program scope: fail closed
+        path = _fd_path(program)
+        return os.path.realpath(path) if path else f"<file descriptor {program}>"   # else: no scope matches
     if isinstance(program, bytes):
         program = os.fsdecode(program)
     program = os.fspath(program) if not isinstance(program, str) else program

@@ -30,15 +30,17 @@ import os
 import re
 import sys
 
+from ..hook import _fd_path
+
 _PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?)?[a-z]?$")
 #: Interpreter options that take a separate argument.
 _WITH_ARG = {"-X", "-W", "--check-hash-based-pycs"}
 
 
-def _same_file(a: str, b: str) -> bool:
+def _same_file(a, b) -> bool:
     try:
         sa, sb = os.stat(a), os.stat(b)
-    except OSError:
+    except (OSError, ValueError):
         return False
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
@@ -57,17 +59,10 @@ def is_python(executable) -> bool:
 
 
 def _fd_is_python(fd: int) -> bool:
-    try:
-        target = os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        target = ""
+    target = _fd_path(fd)
     if target and _PYTHON_NAME.match(os.path.basename(target)):
         return True
-    try:
-        sa, sb = os.fstat(fd), os.stat(sys.executable)
-    except (OSError, ValueError):
-        return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+    return bool(sys.executable) and _same_file(fd, sys.executable)   # os.stat takes a descriptor too
 
 
 def child_options(enforcer) -> list:

@@ -117,13 +117,10 @@ def _reads_uris(module) -> bool:
 
 
 def _sealer():
-    if os.environ.get("CAPIMPORT_PURE_PYTHON"):
-        return None
-    try:
-        from .._speedups import seal_sqlite_connection
-    except ImportError:
-        return None
-    return seal_sqlite_connection
+    """The C helper, when the accelerator is in use (attribution decides: built, and not
+    switched off with ``CAPIMPORT_PURE_PYTHON``)."""
+    from ..attribution import _speedups
+    return getattr(_speedups, "seal_sqlite_connection", None)
 
 
 def guard_module(guard, module, put_plain) -> None:
