@@ -6,4 +6,9 @@
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("capimport._speedups", ["src/capimport/_speedups.c"], optional=True)])
+setup(ext_modules=[
+    Extension("capimport._speedups", ["src/capimport/_speedups.c"], optional=True),
+    # The native decision core (docs/decisions.md): without it, the Python hook decides.
+    Extension("capimport._core", ["src/capimport/_core.c"], optional=True,
+              depends=["src/capimport/_core_paths.h", "src/capimport/_core_match.h"]),
+])

@@ -73,6 +73,7 @@ class Enforcer:
         self._looked_up: list = []
         self._resolved: dict = {}
         self.guard_rules: dict = {}  # event -> rule(event, args, frame), from capimport.guards
+        self.native = False  # True once capimport._core decides the audited acts
         self.no_config = not policy.config.found
         try:
             self.cwd = os.getcwd()
@@ -378,6 +379,63 @@ class Enforcer:
             return f"widen its scope in {where}: [scopes] {capability} = [..., \"{scope}\"]"
         return f"grant it in {where}: capabilities = {_toml_names(list(declared.names) + [capability])}"
 
+    # -- the native core's callbacks -------------------------------------------------------
+
+    def handle_rule(self, event: str, args: tuple, frame) -> None:
+        """The native hook's call for an event with a Python rule (tampering, forged identity)."""
+        rule = self.guard_rules.get(event)
+        if rule is not None:
+            rule(event, args, frame)
+
+    def native_report(self, kind: str, event: str, args: tuple, chain: list, items: list):
+        """Word a verdict the native core reached: *kind* is ``deny``, ``warn`` or ``record``.
+
+        *chain* is ``[(origin, filename, frame, lineno)]``, *items* is
+        ``[(link index, capability, target, api, scoped, allowed)]``. For a
+        denial it returns the exception the core raises; whatever happens
+        here, the core denies (it words the denial itself if this fails).
+        """
+        # Wording runs as capimport's own work: the Python guards (os.getcwd for relative names,
+        # the environment) must not judge it as the acting distribution's.
+        tid = threading.get_ident()
+        depth = self._depth.get(tid, 0)
+        self._depth[tid] = depth + 1
+        try:
+            return self._native_report(kind, event, args, chain, items)
+        finally:
+            if depth:
+                self._depth[tid] = depth
+            else:
+                self._depth.pop(tid, None)
+
+    def _native_report(self, kind: str, event: str, args: tuple, chain: list, items: list):
+        links = [Link(origin, filename, frame, lineno) for origin, filename, frame, lineno in chain]
+        describe = lambda: describe_event(event, args) if event in EVENTS else event  # noqa: E731
+        violations = [self._violation(links[index], links, capability, _Known(target), api, describe, scoped,
+                                      allowed=allowed)
+                      for index, capability, target, api, scoped, allowed in items]
+        if kind == "record":
+            for violation in violations:
+                self.reporter.recorded(violation)
+            return None
+        if kind == "warn":
+            for violation in violations:
+                self.reporter.warned(violation)
+            return None
+        first = violations[0]
+        self.reporter.denied(first)
+        return CapabilityError(first.message("enforce"), distribution=first.origin, capability=first.capability,
+                               api=first.api_name, target=items[0][2])
+
+    def attribute(self, filename: str, origin: str) -> None:
+        """Code compiled under *filename* is *origin*'s (forged-identity rules, guards/tamper.py)."""
+        self.origins.cache[filename] = origin
+        if self.native:
+            from .native import core
+            module = core()
+            if module is not None:
+                module.attribute(filename, origin)
+
     # -- events -----------------------------------------------------------------------
 
     def handle_event(self, event: str, args: tuple) -> None:
@@ -411,6 +469,18 @@ class Enforcer:
 
 #: Events that look a host name up, and the index of the name in their arguments.
 _LOOKUPS = {"socket.getaddrinfo": 0, "socket.gethostbyname": 0, "http.client.connect": 1}
+
+
+class _Known:
+    """A target the native core already computed (the shape of :class:`capimport.hook.Lazy`)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def get(self):
+        return self.value
 
 
 def _is_ip(host: str) -> bool:
@@ -589,6 +659,10 @@ def patch_logging(module) -> None:
         check(FS, path, "logging.FileHandler", frame=sys._getframe(1),
               call=f"logging.FileHandler({safe_repr(os.fspath(filename))})")
         self._capimport_path = path
+        enforcer = _active
+        if enforcer is not None and enforcer.native:
+            from .native import core
+            core().register_log_file(self, path)
         original(self, filename, *args, **kwargs)
 
     __init__._capimport = True  # type: ignore[attr-defined]
@@ -636,7 +710,10 @@ def enable(config=None, mode: Optional[str] = None, **options) -> Enforcer:
             patch_logging(sys.modules["logging"])
         from . import guards  # hardening: routes that raise no audit event (issue 4)
         guards.install(enforcer)
-        enforcer.hook = _hook.install(enforcer.handle_event, _hook.WATCHED | frozenset(enforcer.guard_rules))
+        from . import native
+        enforcer.native = native.install(enforcer)
+        if not enforcer.native:
+            enforcer.hook = _hook.install(enforcer.handle_event, _hook.WATCHED | frozenset(enforcer.guard_rules))
         _active = enforcer
         return enforcer
 

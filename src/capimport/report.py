@@ -209,8 +209,12 @@ class Reporter:
 
 def safe_repr(value, limit: int = 120) -> str:
     """repr() of plain data only: never runs code a distribution defined."""
-    if isinstance(value, (str, bytes, int, float, bool)) or value is None:
+    if value is None or type(value) in (str, bytes, int, float, bool):
         text = repr(value)
+    elif isinstance(value, (str, bytes, int, float)):
+        # A subclass's __repr__ is the distribution's code: show the value with its base type's.
+        base = next(t for t in (bool, int, float, str, bytes) if isinstance(value, t))
+        text = base.__repr__(value)
     elif type(value) in (tuple, list):
         inner = ", ".join(safe_repr(v, limit) for v in value[:6])
         if len(value) > 6:
@@ -219,7 +223,8 @@ def safe_repr(value, limit: int = 120) -> str:
     else:
         try:
             import pathlib
-            if isinstance(value, pathlib.PurePath):
+            if type(value) in (pathlib.Path, pathlib.PosixPath, pathlib.PurePath, pathlib.PurePosixPath,
+                               pathlib.WindowsPath, pathlib.PureWindowsPath):   # not a subclass's __str__
                 return repr(str(value))
         except Exception:  # pragma: no cover
             pass

@@ -12,6 +12,9 @@ import os
 
 from sechelp import ATTEMPT, Scenario, ok, results
 
+#: The pure-Python fallback of the decision (what runs where no C compiler built the core).
+PURE_PYTHON = {"CAPIMPORT_PURE_PYTHON": "1"}
+
 CONFIG = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["fs-readonly"]\n'
 
 
@@ -20,14 +23,14 @@ def _scenario(tmp_path, code):
                     dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
 
 
-def test_gap_rebinding_capimports_own_classes_disables_enforcement(tmp_path):
-    """Open (route 7): class attributes and instance state of capimport's enforcer are plain Python objects.
+def test_gap_without_the_native_core_rebinding_capimports_classes_disables_enforcement(tmp_path):
+    """Open (route 7) in the pure-Python fallback only (no C compiler, or ``CAPIMPORT_PURE_PYTHON=1``):
+    class attributes and instance state of capimport's enforcer are plain Python objects.
 
     Setting a class attribute raises no audit event, so a distribution that
-    imports ``capimport.enforcer`` can replace ``Enforcer.decide``. Closing it
-    needs the decision core to hold its state and functions where package code
-    cannot rebind them (a native hook, or closures over generator vaults as the
-    guards use); see docs/threat-model.md.
+    imports ``capimport.enforcer`` can replace ``Enforcer.decide``. With the
+    native core the same attack is denied
+    (``test_sec_native_core.py::test_rebinding_capimports_python_does_not_change_a_native_decision``).
     """
     marker = tmp_path / "written"
     code = f'''
@@ -38,7 +41,7 @@ def run():
     report()
 '''
     scenario = _scenario(tmp_path, code)
-    guarded = results(scenario.guarded())
+    guarded = results(scenario.guarded(extra_env=PURE_PYTHON))
     assert ok(guarded["write"]) and marker.exists(), guarded
 
 
@@ -87,14 +90,15 @@ def run():
     assert guarded["raw_memory"] == "ok:True", guarded
 
 
-def test_gap_rebinding_a_standard_library_function_capimport_decides_with(tmp_path):
-    """Open (route 7): capimport's Python decision calls standard-library Python functions
-    (``os.path.realpath`` to resolve a path), looked up where anyone can rebind them.
+def test_gap_without_the_native_core_rebinding_a_standard_library_function_widens_a_grant(tmp_path):
+    """Open (route 7) in the pure-Python fallback only: its decision calls standard-library
+    Python functions (``os.path.realpath`` to resolve a path), looked up where anyone can
+    rebind them.
 
     A distribution holding ``fs`` on one folder rebinds ``posixpath.realpath`` so
-    that every path resolves into that folder, then writes outside it. The same
-    fix as for capimport's own objects applies: a decision core that calls no
-    rebindable Python (docs/threat-model.md).
+    that every path resolves into that folder, then writes outside it. The
+    native core resolves paths with lstat(2)/readlink(2) and is not fooled
+    (``test_sec_native_core.py``, the ``posixpath_realpath`` attack).
     """
     allowed = tmp_path / "allowed"
     allowed.mkdir()
@@ -113,5 +117,5 @@ def run():
     config = CONFIG.replace('evil = ["fs-readonly"]', f'evil = {{ fs-readonly = true, fs = ["{allowed}"] }}')
     scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
                         dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
-    guarded = results(scenario.guarded())
+    guarded = results(scenario.guarded(extra_env=PURE_PYTHON))
     assert ok(guarded["write"]) and marker.exists(), guarded

@@ -125,7 +125,7 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
             decide([(FFI, _NONE, api)], frame, f"{api} naming {filename!r}, a file of {_label(claimed)}")
             return
         # A path that would read as the application's (or nobody's): it is the distribution's code.
-        origins.cache[filename] = who
+        enforcer.attribute(filename, who)
 
     ast_py = os.path.join(os.path.dirname(os.__file__), "ast.py")
 
@@ -178,7 +178,7 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
                 if claimed in _FORGERY_TARGETS or claimed not in (APP, UNKNOWN, DYNAMIC):
                     decide([(FFI, _NONE, "import of code with a false co_filename")], frame,
                            f"import of {module_origin!r} whose code names {filename!r}")
-                origins.cache[filename] = real
+                enforcer.attribute(filename, real)
             return
         if filename[:1] != "<":
             check_name(filename, frame, "exec of code with another's file name")

@@ -1,0 +1,2373 @@
+/* capimport._core: the native decision core (docs/decisions.md, "The native decision core").
+ *
+ * Why C: a decision written in Python can be switched off by the code it
+ * judges. Class attributes, module globals, a function's __globals__ and a
+ * cell's contents are all writable without an audit event, and the Python
+ * decision also calls standard-library Python (posixpath.realpath, fnmatch,
+ * ipaddress) that anyone can rebind. This module keeps the decision for
+ * every audited act where Python cannot reach it:
+ *
+ *   - the policy and the file -> distribution tables are copied at install
+ *     into C memory (hash tables and arrays holding only str, int and tuple
+ *     objects, none of which gc.get_objects() lists or Python can mutate);
+ *   - the audit hook is a C function (PySys_AddAuditHook), so no Python
+ *     object stands for it;
+ *   - targets are computed with libc (lstat/readlink/getaddrinfo) by the
+ *     leaf functions of _core_paths.h and matched by _core_match.h.
+ *
+ * The verdict is reached without calling any Python code. Python is called
+ * only (a) to convert path-like arguments (os.fspath runs the caller's own
+ * __fspath__, as the act itself would), (b) for the rules of the tamper and
+ * forged-identity events (capimport/guards/tamper.py, still Python), and
+ * (c) after the verdict, to build messages and write the log. Whatever (b)
+ * or (c) do, they cannot turn a denial into an allowance: a failing report
+ * still denies, with a plain message (fail closed).
+ *
+ * Nothing here suppresses decisions while Python runs on capimport's behalf
+ * (there is no "busy" flag a distribution could set): acts that capimport's
+ * own Python code raises are walked like any other.
+ *
+ * The rules are those of capimport/attribution.py and capimport/enforcer.py,
+ * which stay as the reference implementation (and the fallback when this
+ * extension is not built); tests/native compares the two.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <dlfcn.h>
+
+#include "_core_paths.h"
+#include "_core_match.h"
+
+/* ------------------------------------------------------------------ constants */
+
+enum { CAP_FS, CAP_FS_RO, CAP_ENV, CAP_ENV_RO, CAP_NET, CAP_PROCESS, CAP_FFI, NCAP, CAP_OPEN = 100, CAP_NONE = -1 };
+static const char *CAP_NAMES[NCAP] = {"fs", "fs-readonly", "env", "env-readonly", "net", "process", "ffi"};
+
+/* Origin indices: the special origins first (same order as native.py's SPECIAL), then distributions. */
+enum { O_APP, O_UNKNOWN, O_STDLIB, O_CAPIMPORT, O_DYNAMIC, O_IMPORT, O_LINECACHE, O_LOGGING, O_BOTTOM,
+       O_FIRST_DIST };
+
+#define TRANSPARENT(o) ((o) >= O_STDLIB && (o) <= O_BOTTOM)
+#define PRIVILEGED(o) ((o) == O_IMPORT || (o) == O_LINECACHE || (o) == O_LOGGING)
+
+/* Scope kinds of the event table (capimport/table/events.py). */
+enum { S_PATH, S_ADDR, S_HOSTPORT, S_PROGRAM, S_SHELL, S_ENV, S_SOCKET, S_GLOB, S_SQLITE };
+static const char *SCOPE_NAMES[] = {"path", "addr", "hostport", "program", "shell", "env", "socket", "glob",
+                                    "sqlite", NULL};
+
+enum { MODE_ENFORCE, MODE_WARN, MODE_RECORD };
+
+/* ------------------------------------------------------------------ str -> object hash table */
+
+/* Open addressing, linear probing, keyed by exact str (hash and equality never run Python code).
+ * Neither the table nor its arrays are Python objects: nothing in Python can list or change them. */
+typedef struct {
+    PyObject **keys;
+    PyObject **vals;
+    Py_ssize_t size;   /* a power of two, or 0 */
+    Py_ssize_t used;
+} strmap;
+
+static int
+str_equal(PyObject *a, PyObject *b)
+{
+    return a == b || (PyUnicode_GET_LENGTH(a) == PyUnicode_GET_LENGTH(b) && PyUnicode_Compare(a, b) == 0);
+}
+
+/* Borrowed value or NULL (no exception: keys are exact str, whose hash cannot fail). */
+static PyObject *
+strmap_get(strmap *m, PyObject *key)
+{
+    if (m->size == 0 || !PyUnicode_CheckExact(key)) {
+        return NULL;
+    }
+    Py_hash_t h = PyObject_Hash(key);
+    if (h == -1) {
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_ssize_t mask = m->size - 1;
+    for (Py_ssize_t i = (Py_ssize_t)((size_t)h & (size_t)mask);; i = (i + 1) & mask) {
+        PyObject *k = m->keys[i];
+        if (k == NULL) {
+            return NULL;
+        }
+        if (str_equal(k, key)) {
+            return m->vals[i];
+        }
+    }
+}
+
+static int strmap_set(strmap *m, PyObject *key, PyObject *val);
+
+static int
+strmap_grow(strmap *m)
+{
+    Py_ssize_t old_size = m->size;
+    PyObject **old_keys = m->keys, **old_vals = m->vals;
+    Py_ssize_t size = old_size ? old_size * 2 : 64;
+    PyObject **keys = PyMem_Calloc((size_t)size, sizeof(PyObject *));
+    PyObject **vals = PyMem_Calloc((size_t)size, sizeof(PyObject *));
+    if (keys == NULL || vals == NULL) {
+        PyMem_Free(keys);
+        PyMem_Free(vals);
+        PyErr_NoMemory();
+        return -1;
+    }
+    m->keys = keys;
+    m->vals = vals;
+    m->size = size;
+    m->used = 0;
+    for (Py_ssize_t i = 0; i < old_size; i++) {
+        if (old_keys[i] != NULL) {
+            strmap_set(m, old_keys[i], old_vals[i]);   /* cannot fail: room is there */
+            Py_DECREF(old_keys[i]);
+            Py_DECREF(old_vals[i]);
+        }
+    }
+    PyMem_Free(old_keys);
+    PyMem_Free(old_vals);
+    return 0;
+}
+
+/* Insert or replace; takes new references to key and val. */
+static int
+strmap_set(strmap *m, PyObject *key, PyObject *val)
+{
+    if (!PyUnicode_CheckExact(key)) {
+        PyErr_SetString(PyExc_TypeError, "capimport._core: table keys must be str");
+        return -1;
+    }
+    if ((m->used + 1) * 3 >= m->size * 2 && strmap_grow(m) < 0) {
+        return -1;
+    }
+    Py_hash_t h = PyObject_Hash(key);
+    if (h == -1) {
+        return -1;
+    }
+    Py_ssize_t mask = m->size - 1;
+    for (Py_ssize_t i = (Py_ssize_t)((size_t)h & (size_t)mask);; i = (i + 1) & mask) {
+        PyObject *k = m->keys[i];
+        if (k == NULL) {
+            Py_INCREF(key);
+            Py_INCREF(val);
+            m->keys[i] = key;
+            m->vals[i] = val;
+            m->used++;
+            return 0;
+        }
+        if (str_equal(k, key)) {
+            Py_INCREF(val);
+            Py_SETREF(m->vals[i], val);
+            return 0;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ the installed state */
+
+typedef struct {
+    unsigned held;                  /* bit per capability */
+    PyObject *scope[NCAP];          /* NULL: unscoped; else a tuple of pattern values (str) */
+} grant_t;
+
+typedef struct {
+    char *name;
+    PyObject *pyname;               /* the same, as str */
+    int cap;                        /* CAP_*, CAP_OPEN, or CAP_NONE (a rule only) */
+    PyObject *api;                  /* str, for messages */
+    int nscopes;
+    int scope_kind[4], scope_a[4], scope_b[4];
+    int rule;                       /* a Python rule runs first (capimport/guards/tamper.py) */
+    int lookup;                     /* index of a looked-up host name in args, or -1 */
+    int frames_only;                /* object.__getattr__: only frame-exposing attributes matter */
+} event_t;
+
+static int installed = 0;
+static int mode = MODE_ENFORCE;
+static Py_ssize_t n_origins = 0;
+static PyObject *origin_names = NULL;         /* tuple of str */
+static strmap origin_index;                   /* name -> int */
+static grant_t *grants = NULL;                /* per origin */
+static unsigned char *dependents = NULL;      /* bit matrix: (o, d): d depends on o transitively */
+static unsigned char *capimport_dep = NULL;   /* per origin: a distribution capimport depends on */
+static strmap file_cache;                     /* co_filename -> origin (int) */
+static strmap record_files;                   /* installed file -> origin (int; APP for the project's own) */
+static PyObject *roots = NULL;                /* tuple of (prefix, origin int), longest first */
+static PyObject *capimport_dirs = NULL;       /* tuple of str */
+static PyObject *stdlib_dirs = NULL, *site_dirs = NULL, *app_dirs = NULL;   /* tuples of str */
+static PyObject *import_frozen = NULL;        /* tuple of str */
+static strmap privileged_files;               /* stdlib file -> privileged origin (int) */
+static strmap owned;                          /* path -> tuple of origin ints that own it */
+static PyObject **owned_roots = NULL;         /* per origin: tuple of editable source roots, or NULL */
+static event_t *events = NULL;
+static Py_ssize_t n_events = 0, events_mask = 0;
+static int *event_slots = NULL;               /* open-addressed index into events, -1 empty */
+static long write_flags = 0, af_unix = 1;
+static long long proc_dev = -1;
+static PyObject *pycache_prefix = NULL;       /* str or NULL */
+static int sqlite_always_uri = 0;
+static PyObject *handle_rule = NULL, *report = NULL, *internal_error = NULL, *error_class = NULL;
+static PyObject *inherited = NULL;            /* dict thread id -> tuple of links (capimport.attribution.Link) */
+static PyObject *looked_up = NULL;            /* list of host names the program looked up */
+static strmap resolved;                       /* host name -> tuple of address strings */
+static PyObject *str_open = NULL, *str_self = NULL, *str_star = NULL;
+
+/* ------------------------------------------------------------------ small helpers */
+
+static int
+starts_with(PyObject *s, PyObject *prefix)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(prefix);
+    if (PyUnicode_GET_LENGTH(s) < n) {
+        return 0;
+    }
+    return PyUnicode_Tailmatch(s, prefix, 0, n, -1) == 1;
+}
+
+static int
+ends_with_ascii(PyObject *s, const char *suffix)
+{
+    PyObject *suf = PyUnicode_FromString(suffix);
+    if (suf == NULL) {
+        return -1;
+    }
+    int r = PyUnicode_GET_LENGTH(s) >= PyUnicode_GET_LENGTH(suf)
+            && PyUnicode_Tailmatch(s, suf, 0, PY_SSIZE_T_MAX, 1) == 1;
+    Py_DECREF(suf);
+    return r;
+}
+
+static int
+contains_ascii(PyObject *s, const char *needle)
+{
+    PyObject *n = PyUnicode_FromString(needle);
+    if (n == NULL) {
+        return -1;
+    }
+    int r = PyUnicode_Find(s, n, 0, PY_SSIZE_T_MAX, 1) >= 0;
+    Py_DECREF(n);
+    return r;
+}
+
+static int
+any_prefix(PyObject *s, PyObject *prefixes)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(prefixes); i++) {
+        if (starts_with(s, PyTuple_GET_ITEM(prefixes, i))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+dep_bit(int origin, int dependent)
+{
+    Py_ssize_t bit = (Py_ssize_t)origin * n_origins + dependent;
+    return (dependents[bit >> 3] >> (bit & 7)) & 1;
+}
+
+/* An exact str copy of a str, bytes (fs-decoded) or str/bytes subclass; NULL + exception otherwise.
+ * Copies never call Python code: a subclass's methods are not looked at. */
+static PyObject *
+exact_text(PyObject *value)
+{
+    if (PyUnicode_CheckExact(value)) {
+        Py_INCREF(value);
+        return value;
+    }
+    if (PyUnicode_Check(value)) {
+        return _PyUnicode_Copy(value);
+    }
+    if (PyBytes_Check(value)) {
+        return PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value));
+    }
+    PyErr_Format(PyExc_TypeError, "expected str or bytes, not %.100s", Py_TYPE(value)->tp_name);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ who owns a file */
+
+static int
+lookup_int(strmap *m, PyObject *key)
+{
+    PyObject *v = strmap_get(m, key);
+    return v == NULL ? -1 : (int)PyLong_AsLong(v);
+}
+
+static int
+distribution_of(PyObject *path)
+{
+    int found = lookup_int(&record_files, path);
+    if (found >= 0) {
+        return found;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(roots); i++) {
+        PyObject *item = PyTuple_GET_ITEM(roots, i);
+        if (starts_with(path, PyTuple_GET_ITEM(item, 0))) {
+            return (int)PyLong_AsLong(PyTuple_GET_ITEM(item, 1));
+        }
+    }
+    return -1;
+}
+
+/* capimport.attribution.OriginMap._classify, on the same data. -1 with an exception on error. */
+static int
+classify_path(PyObject *filename)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(filename);
+    if (n == 0) {
+        return O_DYNAMIC;
+    }
+    if (PyUnicode_READ_CHAR(filename, 0) == '<') {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(import_frozen); i++) {
+            if (str_equal(filename, PyTuple_GET_ITEM(import_frozen, i))) {
+                return O_IMPORT;
+            }
+        }
+        PyObject *frozen = PyUnicode_FromString("<frozen ");
+        if (frozen == NULL) {
+            return -1;
+        }
+        int is_frozen = starts_with(filename, frozen);
+        Py_DECREF(frozen);
+        return is_frozen ? O_STDLIB : O_DYNAMIC;
+    }
+    PyObject *path = cpaths_abspath(filename);
+    if (path == NULL) {
+        return -1;
+    }
+    if (any_prefix(path, capimport_dirs)) {
+        Py_DECREF(path);
+        return O_CAPIMPORT;
+    }
+    int dist = distribution_of(path);
+    if (dist < 0) {
+        PyObject *real = cpaths_realpath(path);
+        if (real == NULL) {
+            Py_DECREF(path);
+            return -1;
+        }
+        if (!str_equal(real, path)) {
+            if (starts_with(real, PyTuple_GET_ITEM(capimport_dirs, PyTuple_GET_SIZE(capimport_dirs) - 1))) {
+                Py_DECREF(real);
+                Py_DECREF(path);
+                return O_CAPIMPORT;
+            }
+            dist = distribution_of(real);
+        }
+        Py_SETREF(path, real);
+    }
+    int result = O_APP;
+    if (dist >= 0) {
+        result = dist;
+    } else if (any_prefix(path, site_dirs) && !any_prefix(path, app_dirs)) {
+        /* Python tests each site folder, then that no app folder holds it: the same thing. */
+        result = O_UNKNOWN;
+    } else if (any_prefix(path, stdlib_dirs)) {
+        int privileged = lookup_int(&privileged_files, path);
+        result = privileged >= 0 ? privileged : O_STDLIB;
+    }
+    Py_DECREF(path);
+    return result;
+}
+
+static int
+origin_of(PyObject *filename)
+{
+    if (!PyUnicode_CheckExact(filename)) {
+        return O_DYNAMIC;   /* a code object's co_filename is always str; anything else names no file */
+    }
+    int cached = lookup_int(&file_cache, filename);
+    if (cached >= 0) {
+        return cached;
+    }
+    int origin = classify_path(filename);
+    if (origin < 0) {
+        return -1;
+    }
+    PyObject *value = PyLong_FromLong(origin);
+    if (value == NULL || strmap_set(&file_cache, filename, value) < 0) {
+        Py_XDECREF(value);
+        return -1;
+    }
+    Py_DECREF(value);
+    return origin;
+}
+
+/* ------------------------------------------------------------------ checks and their targets */
+
+enum { T_NONE, T_PATH, T_ADDR, T_HOSTPORT, T_PROGRAM, T_ENV, T_GLOB, T_ENVIRON, T_VALUE };
+
+typedef struct {
+    int cap;
+    int kind;            /* how to compute the target from a and b */
+    PyObject *a, *b;     /* inputs (new references or NULL) */
+    PyObject *value;     /* the target once computed (new reference; Py_None for "no target") */
+    int done;
+    int skip;            /* the check does not apply (an open that is not of an environ file) */
+    int companion;       /* T_ENVIRON: the index of the check holding the opened path */
+    PyObject *api;       /* borrowed */
+} check_t;
+
+#define MAX_CHECKS 8
+
+typedef struct {
+    check_t items[MAX_CHECKS];
+    int n;
+} checks_t;
+
+static void
+checks_clear(checks_t *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        Py_CLEAR(c->items[i].a);
+        Py_CLEAR(c->items[i].b);
+        Py_CLEAR(c->items[i].value);
+    }
+    c->n = 0;
+}
+
+static check_t *
+add_check(checks_t *c, int cap, int kind, PyObject *a, PyObject *b, PyObject *api)
+{
+    if (c->n == MAX_CHECKS) {
+        PyErr_SetString(PyExc_RuntimeError, "capimport._core: too many checks for one event");
+        return NULL;
+    }
+    check_t *k = &c->items[c->n++];
+    memset(k, 0, sizeof(*k));
+    k->cap = cap;
+    k->kind = kind;
+    Py_XINCREF(a);
+    Py_XINCREF(b);
+    k->a = a;
+    k->b = b;
+    k->api = api;
+    return k;
+}
+
+
+/* hook._plain: a path-like argument converted before the decision starts. Its __fspath__ is code
+ * the acting distribution may control; it runs here as that code (and its own acts are decided). */
+static PyObject *
+plain(PyObject *value)
+{
+    if (value == NULL) {
+        Py_RETURN_NONE;
+    }
+    if (value == Py_None || PyUnicode_Check(value) || PyBytes_Check(value) || PyLong_Check(value)
+            || PyList_Check(value) || PyTuple_Check(value)) {
+        Py_INCREF(value);
+        return value;
+    }
+    return PyOS_FSPath(value);
+}
+
+static PyObject *
+join_path(PyObject *base, PyObject *tail)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(base);
+    if (n > 0 && PyUnicode_READ_CHAR(base, n - 1) == '/') {
+        return PyUnicode_Concat(base, tail);
+    }
+    return PyUnicode_FromFormat("%U/%U", base, tail);
+}
+
+/* hook.path_target: the resolved path an argument names; Py_None when there is no file to check. */
+static PyObject *
+path_target(PyObject *value, PyObject *dir_fd)
+{
+    if (value == NULL || value == Py_None) {
+        PyObject *dot = PyUnicode_FromString(".");
+        if (dot == NULL) {
+            return NULL;
+        }
+        PyObject *out = cpaths_resolve_path(dot);
+        Py_DECREF(dot);
+        return out;
+    }
+    if (PyLong_Check(value) && !PyBool_Check(value)) {
+        long fd = PyLong_AsLong(value);
+        if (fd == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        PyObject *path = cpaths_fd_path(fd);
+        if (path == NULL || path == Py_None) {
+            return path;
+        }
+        PyObject *dev = PyUnicode_FromString("/dev/");
+        int under_dev = dev != NULL && starts_with(path, dev);
+        Py_XDECREF(dev);
+        if (under_dev) {          /* a pipe, socket, terminal or other non-file descriptor */
+            Py_DECREF(path);
+            Py_RETURN_NONE;
+        }
+        Py_SETREF(path, cpaths_realpath(path));
+        return path;
+    }
+    PyObject *text = exact_text(value);
+    if (text == NULL) {
+        return NULL;
+    }
+    if (dir_fd != NULL && PyLong_Check(dir_fd) && (PyUnicode_GET_LENGTH(text) == 0
+                                                   || PyUnicode_READ_CHAR(text, 0) != '/')) {
+        long fd = PyLong_AsLong(dir_fd);
+        if (fd == -1 && PyErr_Occurred()) {
+            Py_DECREF(text);
+            return NULL;
+        }
+        if (fd >= 0) {
+            PyObject *base = cpaths_fd_path(fd);
+            if (base == NULL) {
+                Py_DECREF(text);
+                return NULL;
+            }
+            if (base == Py_None) {
+                Py_DECREF(base);
+                Py_DECREF(text);
+                return PyUnicode_FromStringAndSize("/\0unresolvable-dir_fd", 21);  /* matches no scope */
+            }
+            PyObject *joined = join_path(base, text);
+            Py_DECREF(base);
+            Py_DECREF(text);
+            if (joined == NULL) {
+                return NULL;
+            }
+            PyObject *out = cpaths_resolve_path(joined);
+            Py_DECREF(joined);
+            return out;
+        }
+    }
+    PyObject *out = cpaths_resolve_path(text);
+    Py_DECREF(text);
+    return out;
+}
+
+/* hook.env_target: a name as str (str() of anything else, as the Python does). */
+static PyObject *
+name_text(PyObject *value)
+{
+    if (PyUnicode_Check(value) || PyBytes_Check(value)) {
+        return exact_text(value);
+    }
+    PyObject *s = PyObject_Str(value);
+    if (s != NULL && !PyUnicode_CheckExact(s)) {
+        Py_SETREF(s, exact_text(s));
+    }
+    return s;
+}
+
+/* hook.addr_target: (host, port) of a socket address; AF_UNIX paths give (path, None). */
+static PyObject *
+addr_target(PyObject *addr)
+{
+    if (PyTuple_Check(addr) && PyTuple_GET_SIZE(addr) >= 2) {
+        PyObject *host = PyTuple_GET_ITEM(addr, 0), *port = PyTuple_GET_ITEM(addr, 1);
+        PyObject *h = PyBytes_Check(host)
+            ? PyUnicode_DecodeASCII(PyBytes_AS_STRING(host), PyBytes_GET_SIZE(host), "replace")
+            : name_text(host);
+        if (h == NULL) {
+            return NULL;
+        }
+        PyObject *p = PyLong_Check(port) ? (Py_INCREF(port), port) : cmatch_port(port);
+        if (p == NULL) {
+            Py_DECREF(h);
+            return NULL;
+        }
+        PyObject *out = PyTuple_Pack(2, h, p);
+        Py_DECREF(h);
+        Py_DECREF(p);
+        return out;
+    }
+    if (PyUnicode_Check(addr) || PyBytes_Check(addr)) {
+        PyObject *h = exact_text(addr);
+        if (h == NULL) {
+            return NULL;
+        }
+        PyObject *out = PyTuple_Pack(2, h, Py_None);
+        Py_DECREF(h);
+        return out;
+    }
+    return Py_BuildValue("(sO)", "?", Py_None);
+}
+
+static PyObject *
+hostport_target(PyObject *host, PyObject *port)
+{
+    PyObject *h = (host == NULL || host == Py_None) ? PyUnicode_FromString("") : name_text(host);
+    if (h == NULL) {
+        return NULL;
+    }
+    PyObject *p = cmatch_port(port == NULL ? Py_None : port);
+    if (p == NULL) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    PyObject *out = PyTuple_Pack(2, h, p);
+    Py_DECREF(h);
+    Py_DECREF(p);
+    return out;
+}
+
+/* hook.program_target: the resolved executable (a bare name looked up on PATH). */
+static PyObject *
+program_target(PyObject *program, PyObject *env)
+{
+    if (PyList_Check(program) || PyTuple_Check(program)) {
+        Py_ssize_t n = PyList_Check(program) ? PyList_GET_SIZE(program) : PyTuple_GET_SIZE(program);
+        if (n == 0) {
+            program = NULL;
+        } else {
+            program = PyList_Check(program) ? PyList_GET_ITEM(program, 0) : PyTuple_GET_ITEM(program, 0);
+        }
+    }
+    PyObject *text;
+    if (program == NULL) {
+        text = PyUnicode_FromString("");
+    } else if (Py_IS_TYPE(program, &PyLong_Type)) {       /* os.execve(fd, ...) */
+        long fd = PyLong_AsLong(program);
+        if (fd == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        PyObject *path = cpaths_fd_path(fd);
+        if (path == NULL) {
+            return NULL;
+        }
+        if (path != Py_None) {
+            Py_SETREF(path, cpaths_realpath(path));
+            return path;
+        }
+        Py_DECREF(path);
+        return PyUnicode_FromFormat("<file descriptor %ld>", fd);
+    } else if (PyUnicode_Check(program) || PyBytes_Check(program)) {
+        text = exact_text(program);
+    } else {
+        PyObject *converted = PyOS_FSPath(program);
+        if (converted == NULL) {
+            return NULL;
+        }
+        text = exact_text(converted);
+        Py_DECREF(converted);
+    }
+    if (text == NULL) {
+        return NULL;
+    }
+    PyObject *search = NULL;     /* the PATH of the child's environment, when it has one */
+    if (env != NULL && PyDict_Check(env)) {
+        PyObject *key = PyUnicode_FromString("PATH");
+        PyObject *found = key ? PyDict_GetItemWithError(env, key) : NULL;
+        Py_XDECREF(key);
+        if (found == NULL && !PyErr_Occurred()) {
+            PyObject *bkey = PyBytes_FromString("PATH");
+            found = bkey ? PyDict_GetItemWithError(env, bkey) : NULL;
+            Py_XDECREF(bkey);
+        }
+        if (PyErr_Occurred()) {
+            Py_DECREF(text);
+            return NULL;
+        }
+        if (found != NULL && (PyUnicode_Check(found) || PyBytes_Check(found))) {
+            search = exact_text(found);
+            if (search == NULL) {
+                Py_DECREF(text);
+                return NULL;
+            }
+        }
+    }
+    PyObject *out = cpaths_program_target(text, search);
+    Py_DECREF(text);
+    Py_XDECREF(search);
+    return out;
+}
+
+static PyObject *
+glob_target(PyObject *pattern)
+{
+    PyObject *text = name_text(pattern);
+    if (text == NULL) {
+        return NULL;
+    }
+    PyObject *out = cpaths_glob_target(text);
+    Py_DECREF(text);
+    return out;
+}
+
+/* hook._environ_target: "*" when the file opened is a process's environment, else the check is skipped.
+ * One stat tells whether the file is on procfs at all (however it is named); only then is the
+ * resolved path matched. Returns 1 (an environ file), 0 (skip) or -1. */
+static int
+environ_file(PyObject *raw, checks_t *c, int companion);
+
+static PyObject *get_target(checks_t *c, int i);
+
+static int
+environ_file(PyObject *raw, checks_t *c, int companion)
+{
+    if (proc_dev < 0 || raw == NULL || PyLong_Check(raw)) {
+        return 0;
+    }
+    PyObject *encoded = NULL;
+    if (PyUnicode_Check(raw)) {
+        encoded = PyUnicode_EncodeFSDefault(raw);
+    } else if (PyBytes_Check(raw)) {
+        encoded = PyBytes_FromStringAndSize(PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw));
+    } else {
+        return 0;
+    }
+    if (encoded == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    struct stat st;
+    int on_proc = strlen(PyBytes_AS_STRING(encoded)) == (size_t)PyBytes_GET_SIZE(encoded)
+                  && stat(PyBytes_AS_STRING(encoded), &st) == 0 && (long long)st.st_dev == proc_dev;
+    Py_DECREF(encoded);
+    if (!on_proc) {
+        return 0;
+    }
+    PyObject *path = get_target(c, companion);
+    if (path == NULL) {
+        return -1;
+    }
+    return PyUnicode_Check(path) ? cpaths_environ_file(path) : 0;
+}
+
+/* The target of check i, computed once (most checks never need it). Borrowed; Py_None: no target. */
+static PyObject *
+get_target(checks_t *c, int i)
+{
+    check_t *k = &c->items[i];
+    if (k->done) {
+        return k->value;
+    }
+    PyObject *v = NULL;
+    switch (k->kind) {
+    case T_NONE: v = Py_None; Py_INCREF(v); break;
+    case T_VALUE: v = k->a; Py_INCREF(v); break;
+    case T_PATH: v = path_target(k->a, k->b); break;
+    case T_ADDR: v = addr_target(k->a); break;
+    case T_HOSTPORT: v = hostport_target(k->a, k->b); break;
+    case T_PROGRAM: v = program_target(k->a, k->b); break;
+    case T_ENV: v = name_text(k->a); break;
+    case T_GLOB: v = glob_target(k->a); break;
+    case T_ENVIRON: {
+        int is_environ = environ_file(k->a, c, k->companion);
+        if (is_environ < 0) {
+            return NULL;
+        }
+        k = &c->items[i];
+        k->skip = !is_environ;
+        v = is_environ ? str_star : Py_None;
+        Py_INCREF(v);
+        break;
+    }
+    }
+    if (v == NULL) {
+        return NULL;
+    }
+    k->value = v;
+    k->done = 1;
+    return v;
+}
+
+/* ------------------------------------------------------------------ building checks from an event */
+
+static int
+is_str_with_any(PyObject *s, const char *chars)
+{
+    if (!PyUnicode_Check(s)) {
+        return 0;
+    }
+    for (const char *p = chars; *p; p++) {
+        if (PyUnicode_FindChar(s, (Py_UCS4)*p, 0, PyUnicode_GET_LENGTH(s), 1) >= 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+arg(PyObject *args, int i)
+{
+    return (i >= 0 && i < PyTuple_GET_SIZE(args)) ? PyTuple_GET_ITEM(args, i) : NULL;
+}
+
+static int
+add_path_check(checks_t *c, int cap, PyObject *value, PyObject *dir_fd, PyObject *api)
+{
+    PyObject *raw = plain(value);
+    if (raw == NULL) {
+        return -1;
+    }
+    check_t *k = add_check(c, cap, T_PATH, raw, dir_fd, api);
+    Py_DECREF(raw);
+    return k == NULL ? -1 : 0;
+}
+
+/* True when the SQLite library in the process reads every "file:" name as a URI (SQLITE_USE_URI).
+ * Asked of the library itself, once, when the first database is opened (it is loaded by then):
+ * no Python answer is trusted. Unknown means no, which checks the literal reading as well. */
+static int
+sqlite_reads_uris(void)
+{
+    static int known = -1;
+    if (known < 0) {
+        known = sqlite_always_uri;
+        void *lib = dlopen("libsqlite3.so.0", RTLD_LAZY | RTLD_NOLOAD);
+        int (*used)(const char *) = NULL;
+        if (lib != NULL) {
+            *(void **)(&used) = dlsym(lib, "sqlite3_compileoption_used");
+        }
+        if (used == NULL) {
+            *(void **)(&used) = dlsym(RTLD_DEFAULT, "sqlite3_compileoption_used");
+        }
+        if (used != NULL) {
+            known = used("USE_URI") != 0;
+        }
+        if (lib != NULL) {
+            dlclose(lib);
+        }
+    }
+    return known;
+}
+
+static int
+build_checks(event_t *e, PyObject *args, checks_t *c)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (e->cap == CAP_OPEN) {
+        PyObject *flags_obj = arg(args, 2), *mode_obj = arg(args, 1);
+        int writes = 0;
+        if (flags_obj != NULL && PyLong_Check(flags_obj)) {
+            int overflow = 0;
+            long long flags = PyLong_AsLongLongAndOverflow(flags_obj, &overflow);
+            if (flags == -1 && PyErr_Occurred()) {
+                return -1;
+            }
+            writes = overflow != 0 || (flags & write_flags) != 0;   /* a huge value: read as a write */
+        }
+        if (mode_obj != NULL && is_str_with_any(mode_obj, "wax+")) {
+            writes = 1;
+        }
+        PyObject *raw = plain(arg(args, 0));
+        if (raw == NULL) {
+            return -1;
+        }
+        check_t *k = add_check(c, writes ? CAP_FS : CAP_FS_RO, T_PATH, raw, NULL, e->api);
+        if (k != NULL && !writes) {
+            k = add_check(c, CAP_ENV_RO, T_ENVIRON, raw, NULL, e->api);
+            if (k != NULL) {
+                k->companion = 0;
+            }
+        }
+        Py_DECREF(raw);
+        return k == NULL ? -1 : 0;
+    }
+    for (int s = 0; s < e->nscopes; s++) {
+        int a = e->scope_a[s], b = e->scope_b[s];
+        check_t *k = (check_t *)1;
+        switch (e->scope_kind[s]) {
+        case S_PATH:
+            if (add_path_check(c, e->cap, arg(args, a), arg(args, b), e->api) < 0) {
+                return -1;
+            }
+            break;
+        case S_ADDR:
+            if (arg(args, a) == NULL) {
+                PyErr_SetString(PyExc_IndexError, "tuple index out of range");
+                return -1;
+            }
+            k = add_check(c, e->cap, T_ADDR, arg(args, a), NULL, e->api);
+            break;
+        case S_HOSTPORT:
+            if (arg(args, a) == NULL) {
+                PyErr_SetString(PyExc_IndexError, "tuple index out of range");
+                return -1;
+            }
+            k = add_check(c, e->cap, T_HOSTPORT, arg(args, a), arg(args, b), e->api);
+            break;
+        case S_PROGRAM: {
+            int popen = strcmp(e->name, "subprocess.Popen") == 0;
+            PyObject *env = popen ? arg(args, 3) : NULL;
+            PyObject *value = arg(args, a);
+            PyObject *empty = NULL;
+            if (value == NULL) {
+                value = empty = PyUnicode_FromString("");
+                if (value == NULL) {
+                    return -1;
+                }
+            }
+            if (popen && value == Py_None && n > 1) {
+                value = PyTuple_GET_ITEM(args, 1);
+            }
+            PyObject *raw = plain(value);
+            Py_XDECREF(empty);
+            if (raw == NULL) {
+                return -1;
+            }
+            k = add_check(c, e->cap, T_PROGRAM, raw, env, e->api);
+            Py_DECREF(raw);
+            break;
+        }
+        case S_SHELL: {
+            PyObject *sh = PyUnicode_FromString("/bin/sh");
+            if (sh == NULL) {
+                return -1;
+            }
+            k = add_check(c, e->cap, T_PROGRAM, sh, NULL, e->api);
+            Py_DECREF(sh);
+            break;
+        }
+        case S_ENV:
+            if (arg(args, a) == NULL) {
+                PyErr_SetString(PyExc_IndexError, "tuple index out of range");
+                return -1;
+            }
+            k = add_check(c, e->cap, T_ENV, arg(args, a), NULL, e->api);
+            break;
+        case S_SOCKET: {
+            PyObject *family = arg(args, a);
+            if (family != NULL && PyLong_Check(family) && PyLong_AsLong(family) == af_unix) {
+                break;   /* socketpair() and unix sockets: checked at connect/bind */
+            }
+            PyErr_Clear();
+            k = add_check(c, e->cap, T_NONE, NULL, NULL, e->api);
+            break;
+        }
+        case S_GLOB:
+            if (arg(args, a) == NULL) {
+                PyErr_SetString(PyExc_IndexError, "tuple index out of range");
+                return -1;
+            }
+            k = add_check(c, e->cap, T_GLOB, arg(args, a), NULL, e->api);
+            break;
+        case S_SQLITE: {
+            PyObject *db = n ? plain(arg(args, a)) : PyUnicode_FromString(":memory:");
+            if (db == NULL) {
+                return -1;
+            }
+            if (!(PyUnicode_Check(db) || PyBytes_Check(db))) {
+                k = add_check(c, CAP_FS, T_PATH, db, NULL, e->api);
+                Py_DECREF(db);
+                break;
+            }
+            PyObject *name = exact_text(db);
+            Py_DECREF(db);
+            PyObject *targets = name ? cpaths_sqlite_targets(name, sqlite_reads_uris()) : NULL;
+            Py_XDECREF(name);
+            if (targets == NULL) {
+                return -1;
+            }
+            for (Py_ssize_t t = 0; t < PyList_GET_SIZE(targets) && k != NULL; t++) {
+                PyObject *item = PyList_GET_ITEM(targets, t);
+                int cap = PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(item, 0), "fs") == 0
+                          ? CAP_FS : CAP_FS_RO;
+                k = add_check(c, cap, T_PATH, PyTuple_GET_ITEM(item, 1), NULL, e->api);
+            }
+            Py_DECREF(targets);
+            break;
+        }
+        }
+        if (k == NULL) {
+            return -1;
+        }
+    }
+    if (e->nscopes == 0 && add_check(c, e->cap, T_NONE, NULL, NULL, e->api) == NULL) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ holding a capability */
+
+static int
+scope_matches(int cap, PyObject *pattern, PyObject *target)
+{
+    switch (cap) {
+    case CAP_FS:
+    case CAP_FS_RO:
+        return PyUnicode_Check(target) ? cmatch_path_matches(pattern, target) : 0;
+    case CAP_ENV:
+    case CAP_ENV_RO:
+        return PyUnicode_Check(target) ? cmatch_env_matches(pattern, target) : 0;
+    case CAP_PROCESS:
+        return PyUnicode_Check(target) ? cmatch_program_matches(pattern, target) : 0;
+    case CAP_NET:
+        if (PyTuple_Check(target) && PyTuple_GET_SIZE(target) == 2 && PyUnicode_Check(PyTuple_GET_ITEM(target, 0))) {
+            return cmatch_host_matches(pattern, PyTuple_GET_ITEM(target, 0), PyTuple_GET_ITEM(target, 1));
+        }
+        return 0;
+    }
+    return 0;
+}
+
+static int
+scope_allows(int cap, PyObject *scope, PyObject *target)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(scope); i++) {
+        int m = scope_matches(cap, PyTuple_GET_ITEM(scope, i), target);
+        if (m != 0) {
+            return m;
+        }
+    }
+    return 0;
+}
+
+/* OriginMap.owns: the resolved path is one of the distribution's installed files or folders. */
+static int
+owns(int origin, PyObject *path)
+{
+    PyObject *owners = strmap_get(&owned, path);
+    if (owners != NULL) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(owners); i++) {
+            if (PyLong_AsLong(PyTuple_GET_ITEM(owners, i)) == origin) {
+                return 1;
+            }
+        }
+    }
+    PyObject *rts = owned_roots[origin];
+    if (rts == NULL) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(rts); i++) {
+        PyObject *root = PyTuple_GET_ITEM(rts, i);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(root);
+        if (str_equal(path, root)) {
+            return 1;
+        }
+        if (starts_with(path, root) && PyUnicode_GET_LENGTH(path) > n && PyUnicode_READ_CHAR(path, n) == '/') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The addresses a host name resolves to (cached for the process), as strings. */
+static PyObject *
+addresses_of(PyObject *name)
+{
+    PyObject *found = strmap_get(&resolved, name);
+    if (found != NULL) {
+        Py_INCREF(found);
+        return found;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    const char *host = PyUnicode_AsUTF8(name);
+    int ascii = host != NULL && PyUnicode_IS_ASCII(name);
+    if (host == NULL) {
+        PyErr_Clear();
+    }
+    struct addrinfo *infos = NULL;
+    int rc = -1;
+    if (ascii) {   /* other names would need IDNA encoding: they resolve to nothing here (no match) */
+        Py_BEGIN_ALLOW_THREADS
+        rc = getaddrinfo(host, NULL, NULL, &infos);
+        Py_END_ALLOW_THREADS
+    }
+    if (rc == 0) {
+        for (struct addrinfo *ai = infos; ai != NULL; ai = ai->ai_next) {
+            char text[INET6_ADDRSTRLEN];
+            const void *src = NULL;
+            if (ai->ai_family == AF_INET) {
+                src = &((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+            } else if (ai->ai_family == AF_INET6) {
+                src = &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+            }
+            if (src != NULL && inet_ntop(ai->ai_family, src, text, sizeof(text)) != NULL) {
+                PyObject *s = PyUnicode_FromString(text);
+                if (s == NULL || PyList_Append(out, s) < 0) {
+                    Py_XDECREF(s);
+                    freeaddrinfo(infos);
+                    Py_DECREF(out);
+                    return NULL;
+                }
+                Py_DECREF(s);
+            }
+        }
+        freeaddrinfo(infos);
+    }
+    PyObject *tuple = PyList_AsTuple(out);
+    Py_DECREF(out);
+    if (tuple == NULL || strmap_set(&resolved, name, tuple) < 0) {
+        Py_XDECREF(tuple);
+        return NULL;
+    }
+    return tuple;
+}
+
+static int
+has_star(PyObject *s)
+{
+    return PyUnicode_FindChar(s, '*', 0, PyUnicode_GET_LENGTH(s), 1) >= 0;
+}
+
+/* Enforcer._named_address: (ip, port) of a host name the scope allows, looked up forward. */
+static int
+named_address(PyObject *scope, PyObject *target)
+{
+    if (!(PyTuple_Check(target) && PyTuple_GET_SIZE(target) == 2)) {
+        return 0;
+    }
+    PyObject *ip = PyTuple_GET_ITEM(target, 0), *port = PyTuple_GET_ITEM(target, 1);
+    if (!PyUnicode_Check(ip) || cmatch_is_ip(ip) != 1) {
+        return 0;
+    }
+    PyObject *candidates = PyList_GetSlice(looked_up, 0, PY_SSIZE_T_MAX);   /* a copy: lookups release the GIL */
+    if (candidates == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(scope); i++) {
+        PyObject *value = PyTuple_GET_ITEM(scope, i);
+        if (PyUnicode_GET_LENGTH(value) == 0 || PyUnicode_READ_CHAR(value, 0) == '[') {
+            continue;
+        }
+        Py_ssize_t colon = PyUnicode_FindChar(value, ':', 0, PyUnicode_GET_LENGTH(value), -1);
+        PyObject *host = PyUnicode_Substring(value, 0, colon < 0 ? PyUnicode_GET_LENGTH(value) : colon);
+        if (host == NULL) {
+            Py_DECREF(candidates);
+            return -1;
+        }
+        if (PyUnicode_GET_LENGTH(host) && !has_star(host) && cmatch_is_ip(host) == 0) {
+            if (PyList_Append(candidates, host) < 0) {
+                Py_DECREF(host);
+                Py_DECREF(candidates);
+                return -1;
+            }
+        }
+        Py_DECREF(host);
+    }
+    int result = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(candidates) && result == 0; i++) {
+        PyObject *name = PyList_GET_ITEM(candidates, i);
+        PyObject *pair = PyTuple_Pack(2, name, port);
+        if (pair == NULL) {
+            result = -1;
+            break;
+        }
+        int allowed = scope_allows(CAP_NET, scope, pair);
+        Py_DECREF(pair);
+        if (allowed != 1) {
+            result = allowed < 0 ? -1 : 0;
+            continue;
+        }
+        PyObject *addresses = addresses_of(name);
+        if (addresses == NULL) {
+            result = -1;
+            break;
+        }
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(addresses); j++) {
+            if (str_equal(PyTuple_GET_ITEM(addresses, j), ip)) {
+                result = 1;
+                break;
+            }
+        }
+        Py_DECREF(addresses);
+    }
+    Py_DECREF(candidates);
+    return result;
+}
+
+/* Enforcer.holds: 1 allowed, 0 not (with *scoped set when the origin holds the capability
+ * elsewhere), -1 error. */
+static int
+holds(int origin, checks_t *c, int i, int *scoped)
+{
+    int cap = c->items[i].cap;
+    grant_t *g = &grants[origin];
+    int held = (g->held >> cap) & 1;
+    *scoped = 0;
+    if (held && g->scope[cap] == NULL) {
+        return 1;
+    }
+    PyObject *target = get_target(c, i);
+    if (target == NULL) {
+        return -1;
+    }
+    if (c->items[i].skip) {
+        return 1;
+    }
+    if (held) {
+        if (target == Py_None) {
+            return 1;
+        }
+        int m = scope_allows(cap, g->scope[cap], target);
+        if (m != 0) {
+            return m;
+        }
+    }
+    if (cap == CAP_FS_RO && PyUnicode_Check(target) && origin >= O_FIRST_DIST && owns(origin, target)) {
+        return 1;
+    }
+    if (cap == CAP_NET && held) {
+        int m = named_address(g->scope[cap], target);
+        if (m != 0) {
+            return m;
+        }
+    }
+    *scoped = held;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ the walk */
+
+typedef struct {
+    int origin;
+    PyObject *filename;     /* new reference */
+    PyObject *frame;        /* new reference or NULL (an inherited link) */
+    int lineno;
+} link_t;
+
+typedef struct {
+    link_t *items;
+    int n, size;
+} chain_t;
+
+static int
+chain_append(chain_t *ch, int origin, PyObject *filename, PyObject *frame, int lineno)
+{
+    if (ch->n == ch->size) {
+        int size = ch->size ? ch->size * 2 : 8;
+        link_t *items = PyMem_Realloc(ch->items, sizeof(link_t) * (size_t)size);
+        if (items == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        ch->items = items;
+        ch->size = size;
+    }
+    Py_INCREF(filename);
+    Py_XINCREF(frame);
+    ch->items[ch->n++] = (link_t){origin, filename, frame, lineno};
+    return 0;
+}
+
+static void
+chain_clear(chain_t *ch)
+{
+    for (int i = 0; i < ch->n; i++) {
+        Py_DECREF(ch->items[i].filename);
+        Py_XDECREF(ch->items[i].frame);
+    }
+    PyMem_Free(ch->items);
+    ch->items = NULL;
+    ch->n = ch->size = 0;
+}
+
+static int
+is_pycache(PyObject *path)
+{
+    if (pycache_prefix != NULL) {
+        if (str_equal(path, PyTuple_GET_ITEM(pycache_prefix, 0)) || starts_with(path, PyTuple_GET_ITEM(pycache_prefix, 1))) {
+            return 1;
+        }
+    }
+    int inside = contains_ascii(path, "/__pycache__/");
+    if (inside != 0) {
+        return inside;
+    }
+    return ends_with_ascii(path, "/__pycache__");
+}
+
+/* The file a logging handler was created for (registered by register_log_file), or NULL. */
+static PyObject **log_refs = NULL, **log_bases = NULL;
+static Py_ssize_t n_logs = 0;
+
+static PyObject *
+handler_base(PyFrameObject *frame)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *locals = PyFrame_GetLocals(frame);
+    if (locals == NULL) {
+        return NULL;
+    }
+    PyObject *self = PyObject_GetItem(locals, str_self);
+    Py_DECREF(locals);
+#else
+    if (PyFrame_FastToLocalsWithError(frame) < 0) {
+        return NULL;
+    }
+    PyObject *self = frame->f_locals ? PyObject_GetItem(frame->f_locals, str_self) : NULL;
+#endif
+    if (self == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *base = NULL;
+    for (Py_ssize_t i = 0; i < n_logs; i++) {
+        if (PyWeakref_GetObject(log_refs[i]) == self) {
+            base = log_bases[i];
+            break;
+        }
+    }
+    Py_DECREF(self);
+    return base;
+}
+
+static PyObject *
+dirname_of(PyObject *path)
+{
+    Py_ssize_t i = PyUnicode_FindChar(path, '/', 0, PyUnicode_GET_LENGTH(path), -1);
+    Py_ssize_t end = i + 1;
+    while (end > 1 && PyUnicode_READ_CHAR(path, end - 1) == '/') {
+        end--;
+    }
+    return PyUnicode_Substring(path, 0, end < 0 ? 0 : end);
+}
+
+/* Enforcer._privileged: may a privileged stdlib frame met before any actor allow the act? */
+static int
+privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
+{
+    PyObject *base = NULL;
+    if (kind == O_LOGGING) {
+        base = handler_base(frame);
+        if (base == NULL) {
+            return 0;
+        }
+    }
+    for (int i = 0; i < c->n; i++) {
+        int cap = c->items[i].cap;
+        if (kind == O_IMPORT) {
+            if (cap != CAP_FS) {
+                continue;
+            }
+            PyObject *v = get_target(c, i);
+            if (v == NULL) {
+                return -1;
+            }
+            int ok = PyUnicode_Check(v) ? is_pycache(v) : 0;
+            if (ok <= 0) {
+                return ok;
+            }
+        } else if (kind == O_LINECACHE) {
+            if (cap != CAP_FS_RO && cap != CAP_ENV_RO) {
+                return 0;
+            }
+            if (cap == CAP_FS_RO && str_equal(c->items[i].api, str_open)) {
+                PyObject *v = get_target(c, i);
+                if (v == NULL) {
+                    return -1;
+                }
+                if (!PyUnicode_Check(v)) {
+                    return 0;
+                }
+                int py = ends_with_ascii(v, ".py"), pyw = py == 0 ? ends_with_ascii(v, ".pyw") : 0;
+                if (py < 0 || pyw < 0) {
+                    return -1;
+                }
+                if (!py && !pyw) {
+                    return 0;
+                }
+            }
+        } else {   /* logging: a handler writing where its creator was allowed to write */
+            if (cap != CAP_FS && cap != CAP_FS_RO && cap != CAP_ENV_RO) {
+                return 0;
+            }
+            if (cap == CAP_ENV_RO) {
+                continue;
+            }
+            PyObject *v = get_target(c, i);
+            if (v == NULL) {
+                return -1;
+            }
+            if (!PyUnicode_Check(v)) {
+                return 0;
+            }
+            int ok = str_equal(v, base);
+            if (!ok) {
+                PyObject *dotted = PyUnicode_FromFormat("%U.", base);
+                PyObject *dir = dotted ? dirname_of(base) : NULL;
+                if (dir == NULL) {
+                    Py_XDECREF(dotted);
+                    return -1;
+                }
+                ok = starts_with(v, dotted) || str_equal(v, dir);
+                Py_DECREF(dotted);
+                Py_DECREF(dir);
+            }
+            if (!ok) {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+static int nobody = 0;   /* the origin of a name the policy does not know: holds nothing */
+
+static int
+origin_named(PyObject *name)
+{
+    int i = PyUnicode_Check(name) ? lookup_int(&origin_index, name) : -1;
+    return i < 0 ? nobody : i;
+}
+
+/* The chain of the code that started this thread (or scheduled this callback), appended at the bottom. */
+static int
+append_inherited(chain_t *ch, int *last)
+{
+    PyObject *tid = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    if (tid == NULL) {
+        return -1;
+    }
+    PyObject *links = PyDict_GetItemWithError(inherited, tid);
+    Py_DECREF(tid);
+    if (links == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    if (!PyTuple_Check(links)) {
+        PyErr_SetString(PyExc_TypeError, "capimport: an inherited chain is not a tuple");
+        return -1;
+    }
+    Py_INCREF(links);
+    int rc = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(links) && rc == 0; i++) {
+        PyObject *link = PyTuple_GET_ITEM(links, i);
+        PyObject *origin = PyObject_GetAttrString(link, "origin");
+        PyObject *filename = origin ? PyObject_GetAttrString(link, "filename") : NULL;
+        PyObject *lineno = filename ? PyObject_GetAttrString(link, "lineno") : NULL;
+        if (lineno == NULL || !PyUnicode_Check(origin) || !PyUnicode_Check(filename) || !PyLong_Check(lineno)) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "capimport: a malformed inherited link");
+            }
+            rc = -1;
+        } else {
+            int o = origin_named(origin);
+            if (o != *last) {
+                rc = chain_append(ch, o, filename, NULL, (int)PyLong_AsLong(lineno));
+                *last = o;
+            }
+        }
+        Py_XDECREF(origin);
+        Py_XDECREF(filename);
+        Py_XDECREF(lineno);
+    }
+    Py_DECREF(links);
+    return rc;
+}
+
+/* attribution.walk: 1 when a privileged frame allows the act outright, 0 with the chain in *ch, -1. */
+static int
+walk(PyFrameObject *start, checks_t *c, chain_t *ch)
+{
+    int last = -1, deps = 0;
+    PyFrameObject *frame = start;
+    Py_XINCREF(frame);
+    while (frame != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        int origin = origin_of(code->co_filename);
+        int stop = 0;   /* 1: the bottom; 2: return the chain as it is; 3: allow; -1: error */
+        if (origin < 0) {
+            stop = -1;
+        } else if (TRANSPARENT(origin)) {
+            if (origin == O_BOTTOM) {
+                stop = 1;
+            } else if (origin == O_CAPIMPORT) {
+                if (deps) {   /* capimport running its own dependencies: they act for it */
+                    int kept = 0;
+                    for (int i = 0; i < ch->n; i++) {
+                        if (capimport_dep[ch->items[i].origin]) {
+                            Py_DECREF(ch->items[i].filename);
+                            Py_XDECREF(ch->items[i].frame);
+                        } else {
+                            ch->items[kept++] = ch->items[i];
+                        }
+                    }
+                    ch->n = kept;
+                    last = kept ? ch->items[kept - 1].origin : -1;
+                    deps = 0;
+                }
+            } else if (PRIVILEGED(origin)) {
+                if (ch->n) {
+                    stop = 2;
+                } else {
+                    int ok = privileged_ok(origin, frame, c);
+                    stop = ok < 0 ? -1 : ok ? 3 : 0;
+                }
+            }
+        } else if (origin != last) {
+            if (chain_append(ch, origin, code->co_filename, (PyObject *)frame, 0) < 0) {
+                stop = -1;
+            }
+            last = origin;
+            if (capimport_dep[origin]) {
+                deps = 1;
+            }
+        }
+        Py_DECREF(code);
+        if (stop) {
+            Py_DECREF(frame);
+            if (stop == 1) {
+                break;
+            }
+            return stop == -1 ? -1 : stop == 3 ? 1 : 0;
+        }
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    return append_inherited(ch, &last);
+}
+
+/* ------------------------------------------------------------------ deciding */
+
+static PyObject *
+chain_as_list(chain_t *ch)
+{
+    PyObject *out = PyList_New(ch->n);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < ch->n; i++) {
+        link_t *l = &ch->items[i];
+        PyObject *item = Py_BuildValue("(OOOi)", PyTuple_GET_ITEM(origin_names, l->origin), l->filename,
+                                       l->frame ? l->frame : Py_None, l->lineno);
+        if (item == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, item);
+    }
+    return out;
+}
+
+/* Deny in enforce mode (raising the error_class with *message*), report in the others. */
+static int
+fail_closed(PyObject *message)
+{
+    if (message == NULL) {
+        PyErr_Clear();
+        message = PyUnicode_FromString("capimport: internal error while deciding; denied (fail closed)");
+        if (message == NULL) {
+            return -1;
+        }
+    } else {
+        Py_INCREF(message);
+    }
+    if (mode == MODE_ENFORCE) {
+        PyObject *exc = PyObject_CallOneArg(error_class, message);
+        if (exc != NULL && PyExceptionInstance_Check(exc)) {
+            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        } else if (!PyErr_Occurred()) {
+            PyErr_SetObject(PyExc_PermissionError, message);
+        }
+        Py_XDECREF(exc);
+        Py_DECREF(message);
+        return -1;
+    }
+    PyObject *r = PyObject_CallOneArg(internal_error, message);
+    Py_DECREF(message);
+    if (r == NULL) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(r);
+    return 0;
+}
+
+static int
+fail_with_current(const char *what, PyObject *name)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    PyObject *message = PyUnicode_FromFormat("capimport: %s %U: %R; denied (fail closed)", what, name,
+                                             value ? value : Py_None);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    int rc = fail_closed(message);
+    Py_XDECREF(message);
+    return rc;
+}
+
+static int
+decide(checks_t *c, PyFrameObject *frame, PyObject *event, PyObject *args)
+{
+    chain_t ch = {0};
+    int *acc = NULL;
+    PyObject *items = NULL;
+    int rc = walk(frame, c, &ch);
+    if (rc < 0) {
+        goto error;
+    }
+    if (rc == 1) {
+        chain_clear(&ch);
+        return 0;
+    }
+    if (ch.n == 0) {
+        PyObject *empty = PyUnicode_FromString("");
+        int failed = empty == NULL || chain_append(&ch, O_APP, empty, NULL, 0) < 0;
+        Py_XDECREF(empty);
+        if (failed) {
+            goto error;
+        }
+    }
+    /* attribution.accountable: the innermost link, and each outer link unless the link just
+     * inside it is one of its dependents (a framework calling back into code that uses it). */
+    acc = PyMem_Malloc(sizeof(int) * (size_t)ch.n);
+    if (acc == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    int n_acc = 0;
+    acc[n_acc++] = 0;
+    for (int i = 1; i < ch.n; i++) {
+        int inner = ch.items[i - 1].origin, outer = ch.items[i].origin;
+        if (outer >= O_FIRST_DIST && dep_bit(outer, inner)) {
+            continue;
+        }
+        acc[n_acc++] = i;
+    }
+    for (int i = 0; i < c->n; i++) {
+        for (int a = 0; a < n_acc; a++) {
+            int origin = ch.items[acc[a]].origin;
+            int scoped = 0;
+            int ok = holds(origin, c, i, &scoped);
+            if (ok < 0) {
+                goto error;
+            }
+            if (mode == MODE_RECORD) {
+                if (origin == O_APP || c->items[i].skip) {
+                    continue;
+                }
+            } else if (ok) {
+                continue;
+            }
+            if (items == NULL && (items = PyList_New(0)) == NULL) {
+                goto error;
+            }
+            PyObject *target = get_target(c, i);
+            PyObject *item = target ? Py_BuildValue("(isOOOO)", acc[a], CAP_NAMES[c->items[i].cap], target,
+                                                    c->items[i].api, scoped ? Py_True : Py_False,
+                                                    ok ? Py_True : Py_False) : NULL;
+            if (item == NULL || PyList_Append(items, item) < 0) {
+                Py_XDECREF(item);
+                goto error;
+            }
+            Py_DECREF(item);
+        }
+    }
+    PyMem_Free(acc);
+    acc = NULL;
+    if (items == NULL) {
+        chain_clear(&ch);
+        return 0;
+    }
+    /* The verdict is reached. Python only words it from here on. */
+    PyObject *chain_list = chain_as_list(&ch);
+    const char *kind = mode == MODE_RECORD ? "record" : mode == MODE_WARN ? "warn" : "deny";
+    PyObject *result = chain_list ? PyObject_CallFunction(report, "sOOOO", kind, event, args, chain_list, items)
+                                  : NULL;
+    Py_XDECREF(chain_list);
+    if (mode != MODE_ENFORCE) {
+        if (result == NULL) {
+            PyErr_Clear();
+        }
+        Py_XDECREF(result);
+        Py_DECREF(items);
+        chain_clear(&ch);
+        return 0;
+    }
+    if (result != NULL && PyExceptionInstance_Check(result)) {
+        PyErr_SetObject((PyObject *)Py_TYPE(result), result);
+    } else {
+        /* The report failed or was tampered with: still a denial, worded here. */
+        PyErr_Clear();
+        PyObject *first = PyList_GET_ITEM(items, 0);
+        int index = (int)PyLong_AsLong(PyTuple_GET_ITEM(first, 0));
+        PyObject *message = PyUnicode_FromFormat(
+            "capimport: %U may not use '%U' (%U); denied", PyTuple_GET_ITEM(origin_names, ch.items[index].origin),
+            PyTuple_GET_ITEM(first, 1), PyTuple_GET_ITEM(first, 3));
+        if (message == NULL) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_PermissionError, "capimport: denied");
+        } else {
+            PyObject *exc = PyObject_CallOneArg(error_class, message);
+            if (exc != NULL && PyExceptionInstance_Check(exc)) {
+                PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+            } else {
+                PyErr_Clear();
+                PyErr_SetObject(PyExc_PermissionError, message);
+            }
+            Py_XDECREF(exc);
+            Py_DECREF(message);
+        }
+    }
+    Py_XDECREF(result);
+    Py_DECREF(items);
+    chain_clear(&ch);
+    return -1;
+
+error:
+    PyMem_Free(acc);
+    Py_XDECREF(items);
+    chain_clear(&ch);
+    return fail_with_current("internal error while deciding", c->n ? c->items[0].api : event);
+}
+
+/* ------------------------------------------------------------------ the hook */
+
+static unsigned long
+hash_name(const char *s)
+{
+    unsigned long h = 1469598103934665603UL;
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211UL;
+    }
+    return h;
+}
+
+static event_t *
+find_event(const char *name)
+{
+    if (event_slots == NULL) {
+        return NULL;
+    }
+    for (unsigned long i = hash_name(name) & (unsigned long)events_mask;; i = (i + 1) & (unsigned long)events_mask) {
+        int slot = event_slots[i];
+        if (slot < 0) {
+            return NULL;
+        }
+        if (strcmp(events[slot].name, name) == 0) {
+            return &events[slot];
+        }
+    }
+}
+
+static void
+note_lookup(PyObject *host)
+{
+    if (host == NULL) {
+        return;
+    }
+    PyObject *name = PyBytes_Check(host)
+        ? PyUnicode_DecodeASCII(PyBytes_AS_STRING(host), PyBytes_GET_SIZE(host), "replace")
+        : PyUnicode_Check(host) ? exact_text(host) : NULL;
+    if (name == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (PyUnicode_GET_LENGTH(name) && cmatch_is_ip(name) == 0 && PySequence_Contains(looked_up, name) == 0) {
+        if (PyList_Append(looked_up, name) == 0 && PyList_GET_SIZE(looked_up) > 256) {
+            PyList_SetSlice(looked_up, 0, 64, NULL);
+        }
+    }
+    PyErr_Clear();
+    Py_DECREF(name);
+}
+
+static int
+is_frame_attribute(PyObject *name)
+{
+    static const char *frames[] = {"gi_frame", "cr_frame", "ag_frame", "tb_frame", NULL};
+    if (!PyUnicode_Check(name)) {
+        return 0;
+    }
+    for (int i = 0; frames[i]; i++) {
+        if (PyUnicode_CompareWithASCIIString(name, frames[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *event_name_object(event_t *e);
+
+static int
+core_hook(const char *name, PyObject *args, void *data)
+{
+    event_t *e = find_event(name);
+    if (e == NULL) {
+        return 0;
+    }
+    if (e->frames_only && !(PyTuple_GET_SIZE(args) > 1 && is_frame_attribute(PyTuple_GET_ITEM(args, 1)))) {
+        return 0;   /* the walk's own f_code reads (Python guards): only frame-exposing attributes matter */
+    }
+    PyFrameObject *frame = PyEval_GetFrame();   /* borrowed: the code that raised the event */
+    PyObject *event = event_name_object(e);
+    if (e->rule) {
+        PyObject *r = PyObject_CallFunctionObjArgs(handle_rule, event, args,
+                                                   frame ? (PyObject *)frame : Py_None, NULL);
+        if (r == NULL) {
+            return -1;   /* the rule denied the act */
+        }
+        Py_DECREF(r);
+    }
+    if (e->cap == CAP_NONE) {
+        return 0;
+    }
+    checks_t c = {0};
+    if (build_checks(e, args, &c) < 0) {
+        checks_clear(&c);
+        return fail_with_current("cannot read the arguments of", event);
+    }
+    if (c.n == 0) {
+        return 0;
+    }
+    if (e->lookup >= 0) {
+        note_lookup(arg(args, e->lookup));
+    }
+    int rc = decide(&c, frame, event, args);
+    checks_clear(&c);
+    return rc;
+}
+
+static PyObject *
+event_name_object(event_t *e)
+{
+    return e->pyname;
+}
+
+/* ------------------------------------------------------------------ install: policy into C memory */
+
+static PyObject *
+spec_get(PyObject *spec, const char *key, PyTypeObject *type)
+{
+    PyObject *v = PyDict_GetItemString(spec, key);
+    if (v == NULL) {
+        PyErr_Format(PyExc_KeyError, "capimport._core.install: spec has no %s", key);
+        return NULL;
+    }
+    if (type != NULL && !PyObject_TypeCheck(v, type)) {
+        PyErr_Format(PyExc_TypeError, "capimport._core.install: %s must be %s", key, type->tp_name);
+        return NULL;
+    }
+    return v;
+}
+
+/* A tuple of exact str: copied (so no caller keeps a reference to mutate; tuples cannot change anyway). */
+static PyObject *
+str_tuple(PyObject *spec, const char *key)
+{
+    PyObject *v = spec_get(spec, key, &PyTuple_Type);
+    if (v == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(v); i++) {
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(v, i))) {
+            PyErr_Format(PyExc_TypeError, "capimport._core.install: %s must hold only str", key);
+            return NULL;
+        }
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+static int
+fill_map(strmap *m, PyObject *spec, const char *key)
+{
+    PyObject *d = spec_get(spec, key, &PyDict_Type);
+    if (d == NULL) {
+        return -1;
+    }
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(d, &pos, &k, &v)) {
+        if (!PyUnicode_CheckExact(k) || !(PyLong_CheckExact(v) || PyTuple_CheckExact(v))) {
+            PyErr_Format(PyExc_TypeError, "capimport._core.install: %s maps str to int or tuple", key);
+            return -1;
+        }
+        if (strmap_set(m, k, v) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+install_grants(PyObject *spec)
+{
+    PyObject *g = spec_get(spec, "grants", &PyTuple_Type);
+    if (g == NULL) {
+        return -1;
+    }
+    if (PyTuple_GET_SIZE(g) != n_origins) {
+        PyErr_SetString(PyExc_ValueError, "capimport._core.install: one grant per origin");
+        return -1;
+    }
+    grants = PyMem_Calloc((size_t)n_origins, sizeof(grant_t));
+    if (grants == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t o = 0; o < n_origins; o++) {
+        PyObject *caps = PyTuple_GET_ITEM(g, o);
+        if (!PyTuple_Check(caps) || PyTuple_GET_SIZE(caps) != NCAP) {
+            PyErr_SetString(PyExc_ValueError, "capimport._core.install: a grant is a tuple of 7 entries");
+            return -1;
+        }
+        for (int cap = 0; cap < NCAP; cap++) {
+            PyObject *entry = PyTuple_GET_ITEM(caps, cap);
+            if (entry == Py_False) {
+                continue;                       /* not held */
+            }
+            grants[o].held |= 1u << cap;
+            if (entry == Py_None) {
+                continue;                       /* unscoped */
+            }
+            if (!PyTuple_CheckExact(entry)) {
+                PyErr_SetString(PyExc_TypeError, "capimport._core.install: a scope is a tuple of str");
+                return -1;
+            }
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(entry); i++) {
+                if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, i))) {
+                    PyErr_SetString(PyExc_TypeError, "capimport._core.install: a scope is a tuple of str");
+                    return -1;
+                }
+            }
+            Py_INCREF(entry);
+            grants[o].scope[cap] = entry;
+        }
+    }
+    return 0;
+}
+
+static int
+install_relations(PyObject *spec)
+{
+    PyObject *deps = spec_get(spec, "dependents", &PyTuple_Type);
+    PyObject *own = deps ? spec_get(spec, "owned_roots", &PyTuple_Type) : NULL;
+    PyObject *capdeps = own ? spec_get(spec, "capimport_dependencies", &PyTuple_Type) : NULL;
+    if (capdeps == NULL) {
+        return -1;
+    }
+    if (PyTuple_GET_SIZE(deps) != n_origins || PyTuple_GET_SIZE(own) != n_origins) {
+        PyErr_SetString(PyExc_ValueError, "capimport._core.install: one entry per origin");
+        return -1;
+    }
+    size_t bits = (size_t)n_origins * (size_t)n_origins;
+    dependents = PyMem_Calloc(bits / 8 + 1, 1);
+    capimport_dep = PyMem_Calloc((size_t)n_origins, 1);
+    owned_roots = PyMem_Calloc((size_t)n_origins, sizeof(PyObject *));
+    if (dependents == NULL || capimport_dep == NULL || owned_roots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t o = 0; o < n_origins; o++) {
+        PyObject *row = PyTuple_GET_ITEM(deps, o);
+        if (!PyTuple_Check(row)) {
+            PyErr_SetString(PyExc_TypeError, "capimport._core.install: dependents are tuples of int");
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(row); i++) {
+            long d = PyLong_AsLong(PyTuple_GET_ITEM(row, i));
+            if (d < 0 || d >= n_origins) {
+                PyErr_SetString(PyExc_ValueError, "capimport._core.install: a dependent out of range");
+                return -1;
+            }
+            size_t bit = (size_t)o * (size_t)n_origins + (size_t)d;
+            dependents[bit >> 3] |= (unsigned char)(1u << (bit & 7));
+        }
+        PyObject *r = PyTuple_GET_ITEM(own, o);
+        if (r != Py_None) {
+            if (!PyTuple_CheckExact(r)) {
+                PyErr_SetString(PyExc_TypeError, "capimport._core.install: owned roots are tuples of str");
+                return -1;
+            }
+            Py_INCREF(r);
+            owned_roots[o] = r;
+        }
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(capdeps); i++) {
+        long d = PyLong_AsLong(PyTuple_GET_ITEM(capdeps, i));
+        if (d < 0 || d >= n_origins) {
+            PyErr_SetString(PyExc_ValueError, "capimport._core.install: a dependency out of range");
+            return -1;
+        }
+        capimport_dep[d] = 1;
+    }
+    return 0;
+}
+
+static int
+scope_kind_named(PyObject *name)
+{
+    for (int i = 0; SCOPE_NAMES[i]; i++) {
+        if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, SCOPE_NAMES[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static int
+install_events(PyObject *spec)
+{
+    PyObject *table = spec_get(spec, "events", &PyTuple_Type);
+    if (table == NULL) {
+        return -1;
+    }
+    n_events = PyTuple_GET_SIZE(table);
+    events = PyMem_Calloc((size_t)n_events + 1, sizeof(event_t));
+    Py_ssize_t slots = 16;
+    while (slots < n_events * 2) {
+        slots *= 2;
+    }
+    events_mask = slots - 1;
+    event_slots = PyMem_Malloc(sizeof(int) * (size_t)slots);
+    if (events == NULL || event_slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < slots; i++) {
+        event_slots[i] = -1;
+    }
+    for (Py_ssize_t i = 0; i < n_events; i++) {
+        event_t *e = &events[i];
+        PyObject *name, *api, *scopes;
+        int rule, lookup, frames_only;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(table, i), "UiUO!ppi;capimport._core.install: an event entry",
+                              &name, &e->cap, &api, &PyTuple_Type, &scopes, &rule, &frames_only, &lookup)) {
+            return -1;
+        }
+        const char *text = PyUnicode_AsUTF8(name);
+        if (text == NULL || PyTuple_GET_SIZE(scopes) > 4) {
+            if (text != NULL) {
+                PyErr_SetString(PyExc_ValueError, "capimport._core.install: at most 4 scopes an event");
+            }
+            return -1;
+        }
+        e->name = PyMem_Malloc(strlen(text) + 1);
+        if (e->name == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        strcpy(e->name, text);
+        Py_INCREF(name);
+        Py_INCREF(api);
+        e->pyname = name;
+        e->api = api;
+        e->rule = rule;
+        e->frames_only = frames_only;
+        e->lookup = lookup;
+        e->nscopes = (int)PyTuple_GET_SIZE(scopes);
+        for (int s = 0; s < e->nscopes; s++) {
+            PyObject *scope = PyTuple_GET_ITEM(scopes, s);
+            if (!PyArg_ParseTuple(scope, "Oii;capimport._core.install: a scope entry", &name,
+                                  &e->scope_a[s], &e->scope_b[s])) {
+                return -1;
+            }
+            e->scope_kind[s] = scope_kind_named(name);
+            if (e->scope_kind[s] < 0) {
+                PyErr_SetString(PyExc_ValueError, "capimport._core.install: an unknown scope kind");
+                return -1;
+            }
+        }
+        if (e->cap != CAP_OPEN && e->cap != CAP_NONE && (e->cap < 0 || e->cap >= NCAP)) {
+            PyErr_SetString(PyExc_ValueError, "capimport._core.install: an unknown capability");
+            return -1;
+        }
+        unsigned long h = hash_name(e->name) & (unsigned long)events_mask;
+        while (event_slots[h] >= 0) {
+            h = (h + 1) & (unsigned long)events_mask;
+        }
+        event_slots[h] = (int)i;
+    }
+    return 0;
+}
+
+static int
+install_callables(PyObject *spec)
+{
+    static const char *names[] = {"handle_rule", "report", "internal_error", "error_class", NULL};
+    PyObject **slots[] = {&handle_rule, &report, &internal_error, &error_class};
+    for (int i = 0; names[i]; i++) {
+        PyObject *v = spec_get(spec, names[i], NULL);
+        if (v == NULL) {
+            return -1;
+        }
+        if (!PyCallable_Check(v)) {
+            PyErr_Format(PyExc_TypeError, "capimport._core.install: %s must be callable", names[i]);
+            return -1;
+        }
+        Py_INCREF(v);
+        *slots[i] = v;
+    }
+    inherited = spec_get(spec, "inherited", &PyDict_Type);
+    if (inherited == NULL) {
+        return -1;
+    }
+    Py_INCREF(inherited);
+    return 0;
+}
+
+static int
+install_spec(PyObject *spec)
+{
+    PyObject *m = spec_get(spec, "mode", &PyUnicode_Type);
+    if (m == NULL) {
+        return -1;
+    }
+    if (PyUnicode_CompareWithASCIIString(m, "enforce") == 0) {
+        mode = MODE_ENFORCE;
+    } else if (PyUnicode_CompareWithASCIIString(m, "warn") == 0) {
+        mode = MODE_WARN;
+    } else if (PyUnicode_CompareWithASCIIString(m, "record") == 0) {
+        mode = MODE_RECORD;
+    } else {
+        PyErr_SetString(PyExc_ValueError, "capimport._core.install: an unknown mode");
+        return -1;
+    }
+    if ((origin_names = str_tuple(spec, "origins")) == NULL) {
+        return -1;
+    }
+    n_origins = PyTuple_GET_SIZE(origin_names);
+    if (n_origins < O_FIRST_DIST + 1) {
+        PyErr_SetString(PyExc_ValueError, "capimport._core.install: the special origins are missing");
+        return -1;
+    }
+    nobody = (int)n_origins - 1;    /* native.py puts a grant-less origin last */
+    for (Py_ssize_t i = 0; i < n_origins; i++) {
+        PyObject *index = PyLong_FromSsize_t(i);
+        if (index == NULL || strmap_set(&origin_index, PyTuple_GET_ITEM(origin_names, i), index) < 0) {
+            Py_XDECREF(index);
+            return -1;
+        }
+        Py_DECREF(index);
+    }
+    if (fill_map(&record_files, spec, "record_files") < 0 || fill_map(&file_cache, spec, "cache") < 0
+            || fill_map(&privileged_files, spec, "privileged_files") < 0 || fill_map(&owned, spec, "owned") < 0) {
+        return -1;
+    }
+    if ((roots = spec_get(spec, "roots", &PyTuple_Type)) == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(roots); i++) {
+        PyObject *item = PyTuple_GET_ITEM(roots, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2 || !PyUnicode_CheckExact(PyTuple_GET_ITEM(item, 0))
+                || !PyLong_CheckExact(PyTuple_GET_ITEM(item, 1))) {
+            PyErr_SetString(PyExc_TypeError, "capimport._core.install: roots are (str, int) pairs");
+            roots = NULL;
+            return -1;
+        }
+    }
+    Py_INCREF(roots);
+    if ((capimport_dirs = str_tuple(spec, "capimport_dirs")) == NULL || (stdlib_dirs = str_tuple(spec, "stdlib_dirs")) == NULL
+            || (site_dirs = str_tuple(spec, "site_dirs")) == NULL || (app_dirs = str_tuple(spec, "app_dirs")) == NULL
+            || (import_frozen = str_tuple(spec, "import_frozen")) == NULL) {
+        return -1;
+    }
+    if (PyTuple_GET_SIZE(capimport_dirs) == 0) {
+        PyErr_SetString(PyExc_ValueError, "capimport._core.install: capimport_dirs is empty");
+        return -1;
+    }
+    PyObject *v;
+    if ((v = spec_get(spec, "write_flags", &PyLong_Type)) == NULL) {
+        return -1;
+    }
+    write_flags = PyLong_AsLong(v);
+    if ((v = spec_get(spec, "af_unix", &PyLong_Type)) == NULL) {
+        return -1;
+    }
+    af_unix = PyLong_AsLong(v);
+    if ((v = spec_get(spec, "proc_dev", NULL)) == NULL) {
+        return -1;
+    }
+    proc_dev = v == Py_None ? -1 : PyLong_AsLongLong(v);
+    if ((v = spec_get(spec, "pycache", NULL)) == NULL) {
+        return -1;
+    }
+    if (v != Py_None) {
+        if (!PyTuple_CheckExact(v) || PyTuple_GET_SIZE(v) != 2) {
+            PyErr_SetString(PyExc_TypeError, "capimport._core.install: pycache is (prefix, resolved prefix + '/')");
+            return -1;
+        }
+        Py_INCREF(v);
+        pycache_prefix = v;
+    }
+    if ((v = spec_get(spec, "sqlite_always_uri", &PyBool_Type)) == NULL) {
+        return -1;
+    }
+    sqlite_always_uri = v == Py_True;
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    if (install_grants(spec) < 0 || install_relations(spec) < 0 || install_events(spec) < 0
+            || install_callables(spec) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ the Python API */
+
+static PyObject *
+core_install(PyObject *module, PyObject *spec)
+{
+    if (installed) {
+        PyErr_SetString(PyExc_RuntimeError, "capimport._core: already installed (it cannot be changed)");
+        return NULL;
+    }
+    if (!PyDict_Check(spec)) {
+        PyErr_SetString(PyExc_TypeError, "capimport._core.install(spec): spec must be a dict");
+        return NULL;
+    }
+    installed = 1;   /* even a failed install cannot be retried with other data */
+    looked_up = PyList_New(0);
+    str_open = PyUnicode_InternFromString("open");
+    str_self = PyUnicode_InternFromString("self");
+    str_star = PyUnicode_InternFromString("*");
+    if (looked_up == NULL || str_open == NULL || str_self == NULL || str_star == NULL || install_spec(spec) < 0) {
+        return NULL;
+    }
+    if (PySys_AddAuditHook(core_hook, NULL) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* attribute(filename, origin): code compiled under a file name that reads as the application's or
+ * nobody's is the compiling distribution's (capimport/guards/tamper.py). Only that direction is
+ * possible: a file already owned by a distribution, the standard library or capimport keeps its
+ * origin, and nothing can be attributed to the application or a transparent origin. */
+static PyObject *
+core_attribute(PyObject *module, PyObject *args)
+{
+    PyObject *filename, *name;
+    if (!PyArg_ParseTuple(args, "UU:attribute", &filename, &name)) {
+        return NULL;
+    }
+    if (!installed || !PyUnicode_CheckExact(filename)) {
+        Py_RETURN_FALSE;
+    }
+    int target = lookup_int(&origin_index, name);
+    if (target < O_FIRST_DIST && target != O_UNKNOWN) {
+        Py_RETURN_FALSE;
+    }
+    int current = origin_of(filename);
+    if (current < 0) {
+        return NULL;
+    }
+    if (current != O_APP && current != O_UNKNOWN && current != O_DYNAMIC) {
+        Py_RETURN_FALSE;
+    }
+    PyObject *value = PyLong_FromLong(target);
+    if (value == NULL || strmap_set(&file_cache, filename, value) < 0) {
+        Py_XDECREF(value);
+        return NULL;
+    }
+    Py_DECREF(value);
+    Py_RETURN_TRUE;
+}
+
+/* register_log_file(handler, path): a logging handler may later write *path* (and its rotations)
+ * from logging's own frames. Registering decides fs on *path* for the caller first, so calling
+ * it directly grants nothing the caller does not hold. */
+static PyObject *
+core_register_log_file(PyObject *module, PyObject *args)
+{
+    PyObject *handler, *path;
+    if (!PyArg_ParseTuple(args, "OU:register_log_file", &handler, &path)) {
+        return NULL;
+    }
+    if (!installed) {
+        Py_RETURN_NONE;
+    }
+    PyObject *exact = exact_text(path);
+    if (exact == NULL) {
+        return NULL;
+    }
+    checks_t c = {0};
+    PyObject *api = PyUnicode_FromString("logging.FileHandler");
+    PyObject *call_args = api ? PyTuple_Pack(1, exact) : NULL;
+    int rc = -1;
+    if (call_args != NULL && add_check(&c, CAP_FS, T_VALUE, exact, NULL, api) != NULL) {
+        rc = decide(&c, PyEval_GetFrame(), api, call_args);
+    }
+    checks_clear(&c);
+    Py_XDECREF(call_args);
+    if (rc < 0) {
+        Py_XDECREF(api);
+        Py_DECREF(exact);
+        return NULL;
+    }
+    Py_DECREF(api);
+    PyObject *ref = PyWeakref_NewRef(handler, NULL);
+    if (ref == NULL) {
+        Py_DECREF(exact);
+        return NULL;
+    }
+    PyObject **refs = PyMem_Realloc(log_refs, sizeof(PyObject *) * (size_t)(n_logs + 1));
+    if (refs != NULL) {
+        log_refs = refs;
+    }
+    PyObject **bases = refs ? PyMem_Realloc(log_bases, sizeof(PyObject *) * (size_t)(n_logs + 1)) : NULL;
+    if (bases == NULL) {
+        Py_DECREF(ref);
+        Py_DECREF(exact);
+        return PyErr_NoMemory();
+    }
+    log_bases = bases;
+    log_refs[n_logs] = ref;
+    log_bases[n_logs] = exact;
+    n_logs++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+core_installed(PyObject *module, PyObject *unused)
+{
+    return PyBool_FromLong(installed);
+}
+
+/* _leaf(name, *args): one leaf function on plain arguments, for the parity tests. It decides
+ * nothing and holds no state, so it gives a distribution nothing it could not compute itself. */
+static PyObject *
+core_leaf(PyObject *module, PyObject *args)
+{
+    if (PyTuple_GET_SIZE(args) < 1 || !PyUnicode_Check(PyTuple_GET_ITEM(args, 0))) {
+        PyErr_SetString(PyExc_TypeError, "_leaf(name, *args)");
+        return NULL;
+    }
+    const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(args, 0));
+    PyObject *rest = PyTuple_GetSlice(args, 1, PY_SSIZE_T_MAX);
+    if (name == NULL || rest == NULL) {
+        Py_XDECREF(rest);
+        return NULL;
+    }
+    int handled = 0;
+    PyObject *out = cpaths_leaf(name, rest, &handled);
+    if (!handled) {
+        out = cmatch_leaf(name, rest, &handled);
+    }
+    Py_DECREF(rest);
+    if (!handled) {
+        PyErr_Format(PyExc_ValueError, "_leaf: no leaf function %s", name);
+        return NULL;
+    }
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"install", core_install, METH_O, "install(spec): the policy into C memory and the C audit hook, once"},
+    {"attribute", core_attribute, METH_VARARGS,
+     "attribute(filename, distribution): code compiled under an unowned file name is that distribution's"},
+    {"register_log_file", core_register_log_file, METH_VARARGS,
+     "register_log_file(handler, path): after an fs check, logging may write path for this handler"},
+    {"installed", core_installed, METH_NOARGS, "installed() -> bool"},
+    {"_leaf", core_leaf, METH_VARARGS, "_leaf(name, *args): run one leaf function (tests)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "capimport._core",
+    "capimport's native decision core: policy in C memory, a C audit hook (docs/decisions.md).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__core(void)
+{
+    return PyModule_Create(&module_def);
+}

@@ -1,0 +1,114 @@
+"""Route 7 with the native decision core: rebinding capimport's Python, or the standard-library
+Python it used to decide with, no longer changes a decision on an audited act.
+
+Each attack first runs under plain ``python`` (where the rebinding is harmless
+and the act succeeds, so the test cannot pass vacuously), then under
+``python -m capimport``, where the act must be denied and leave no trace.
+The fallback without the core (``CAPIMPORT_PURE_PYTHON=1``) keeps the gap:
+``test_sec_known_gaps.py`` asserts that it is still there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+from sechelp import ATTEMPT, Scenario, denied, ok, results
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("capimport._core") is None,
+                                reason="capimport._core is not built (no C compiler)")
+
+#: (name, what to rebind, as Python run inside ``run()`` before the act; restored after it)
+REBINDINGS = [
+    ("enforcer_decide", "import capimport.enforcer as m; target, attr, value = m.Enforcer, 'decide', "
+                        "lambda *a, **k: None"),
+    ("enforcer_handle_event", "import capimport.enforcer as m; target, attr, value = m.Enforcer, 'handle_event', "
+                              "lambda *a, **k: None"),
+    ("accountable_global", "import capimport.enforcer as m; target, attr, value = m, 'accountable', "
+                           "lambda chain, deps: []"),
+    ("scope_allows_global", "import capimport.enforcer as m; target, attr, value = m, 'scope_allows', "
+                            "lambda *a: True"),
+    ("walk_global", "import capimport.enforcer as m; target, attr, value = m, 'walk', lambda *a, **k: None"),
+    ("checks_for", "import capimport.hook as m; target, attr, value = m, 'checks_for', lambda *a: []"),
+    ("posixpath_realpath", "import posixpath as m; target, attr, value = m, 'realpath', "
+                           "lambda p, *a, **k: ALLOWED + '/x'"),
+    ("instance_mode", "import capimport.enforcer as m; target, attr, value = m.active(), 'mode', 'record'"),
+    ("instance_scopes", "import capimport.enforcer as m; target, attr, value = m.active(), 'scopes_of', "
+                        "lambda origin: {'fs': None, 'fs-readonly': None}"),
+    ("report_hook", "import capimport.enforcer as m; target, attr, value = m.Enforcer, '_native_report', "
+                    "lambda *a, **k: None"),
+]
+
+
+def _scenario(tmp_path):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    lines = [ATTEMPT, f"ALLOWED = {str(allowed)!r}\n", f"OUTSIDE = {str(outside)!r}\n", '''
+import os
+
+def rebound(setup, act):
+    scope = {"ALLOWED": ALLOWED}
+    exec(setup, scope)
+    target, attr, value = scope["target"], scope["attr"], scope["value"]
+    if target is None:
+        return act()
+    missing = object()
+    old = getattr(target, attr, missing)
+    setattr(target, attr, value)
+    try:
+        return act()
+    finally:
+        if old is missing:
+            delattr(target, attr)
+        else:
+            setattr(target, attr, old)
+
+def write(name):
+    def act():
+        with open(os.path.join(OUTSIDE, name), "w") as f:
+            f.write("x")
+        return "written"
+    return act
+
+def run():
+    try:
+        from capimport import native
+        module = native.core()
+        attempt("native", lambda: bool(module and module.installed()))
+    except ImportError:
+        attempt("native", lambda: False)
+''']
+    for name, setup in REBINDINGS:
+        lines.append(f"    attempt({name!r}, rebound, {setup!r}, write({name!r}))\n")
+    lines.append("    report()\n")
+    config = ('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
+              f'evil = {{ fs-readonly = true, fs = ["{allowed}"] }}\n')
+    scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": "".join(lines)}}})
+    return scenario, outside
+
+
+def test_rebinding_capimports_python_does_not_change_a_native_decision(tmp_path):
+    scenario, outside = _scenario(tmp_path)
+    plain = results(scenario.plain())
+    for name, _ in REBINDINGS:
+        assert ok(plain[name]), (name, plain)
+    for child in outside.iterdir():
+        child.unlink()
+    guarded = results(scenario.guarded())
+    assert guarded["native"] == "ok:True", guarded
+    for name, _ in REBINDINGS:
+        assert denied(guarded[name]), (name, guarded)
+    assert sorted(os.listdir(outside)) == []
+
+
+def test_a_tampered_report_still_denies_with_a_plain_message(tmp_path):
+    """The verdict is reached before Python is asked to word it: a report that returns
+    nothing (or raises) is replaced by the core's own message, never by an allowance."""
+    scenario, outside = _scenario(tmp_path)
+    guarded = results(scenario.guarded())
+    assert "denied:CapabilityError:capimport: evil may not use 'fs'" in guarded["report_hook"], guarded
