@@ -190,6 +190,7 @@ typedef struct {
 } event_t;
 
 static int installed = 0;
+static int ready = 0;                         /* install completed: the tables are whole and the hook is on */
 static int mode = MODE_ENFORCE;
 static Py_ssize_t n_origins = 0;
 static PyObject *origin_names = NULL;         /* tuple of str */
@@ -565,15 +566,35 @@ name_text(PyObject *value)
     return s;
 }
 
+/* The host name a resolver is handed: the text before its first NUL. CPython passes a host to
+ * getaddrinfo(3) as a C string without looking for NULs, so "evil.net\0.example.com" looks up
+ * evil.net; matched whole, it would read as a name under example.com. Steals *host*. */
+static PyObject *
+resolver_name(PyObject *host)
+{
+    if (host == NULL) {
+        return NULL;
+    }
+    Py_ssize_t nul = PyUnicode_FindChar(host, 0, 0, PyUnicode_GET_LENGTH(host), 1);
+    if (nul == -2) {
+        Py_DECREF(host);
+        return NULL;
+    }
+    if (nul >= 0) {
+        Py_SETREF(host, PyUnicode_Substring(host, 0, nul));
+    }
+    return host;
+}
+
 /* hook.addr_target: (host, port) of a socket address; AF_UNIX paths give (path, None). */
 static PyObject *
 addr_target(PyObject *addr)
 {
     if (PyTuple_Check(addr) && PyTuple_GET_SIZE(addr) >= 2) {
         PyObject *host = PyTuple_GET_ITEM(addr, 0), *port = PyTuple_GET_ITEM(addr, 1);
-        PyObject *h = PyBytes_Check(host)
+        PyObject *h = resolver_name(PyBytes_Check(host)
             ? PyUnicode_DecodeASCII(PyBytes_AS_STRING(host), PyBytes_GET_SIZE(host), "replace")
-            : name_text(host);
+            : name_text(host));
         if (h == NULL) {
             return NULL;
         }
@@ -602,7 +623,7 @@ addr_target(PyObject *addr)
 static PyObject *
 hostport_target(PyObject *host, PyObject *port)
 {
-    PyObject *h = (host == NULL || host == Py_None) ? PyUnicode_FromString("") : name_text(host);
+    PyObject *h = (host == NULL || host == Py_None) ? PyUnicode_FromString("") : resolver_name(name_text(host));
     if (h == NULL) {
         return NULL;
     }
@@ -1064,13 +1085,15 @@ addresses_of(PyObject *name)
         return NULL;
     }
     const char *host = PyUnicode_AsUTF8(name);
-    int ascii = host != NULL && PyUnicode_IS_ASCII(name);
+    /* Other names would need IDNA encoding, and a NUL would cut the name short (a scope's
+     * "a\0.example.com" is not a.): they resolve to nothing here (no match). */
+    int ascii = host != NULL && PyUnicode_IS_ASCII(name) && strlen(host) == (size_t)PyUnicode_GET_LENGTH(name);
     if (host == NULL) {
         PyErr_Clear();
     }
     struct addrinfo *infos = NULL;
     int rc = -1;
-    if (ascii) {   /* other names would need IDNA encoding: they resolve to nothing here (no match) */
+    if (ascii) {
         Py_BEGIN_ALLOW_THREADS
         rc = getaddrinfo(host, NULL, NULL, &infos);
         Py_END_ALLOW_THREADS
@@ -1120,8 +1143,9 @@ named_address(PyObject *scope, PyObject *target)
         return 0;
     }
     PyObject *ip = PyTuple_GET_ITEM(target, 0), *port = PyTuple_GET_ITEM(target, 1);
-    if (!PyUnicode_Check(ip) || cmatch_is_ip(ip) != 1) {
-        return 0;
+    int is_ip = PyUnicode_Check(ip) ? cmatch_is_ip(ip) : 0;
+    if (is_ip != 1) {
+        return is_ip < 0 ? -1 : 0;
     }
     PyObject *candidates = PyList_GetSlice(looked_up, 0, PY_SSIZE_T_MAX);   /* a copy: lookups release the GIL */
     if (candidates == NULL) {
@@ -1138,12 +1162,11 @@ named_address(PyObject *scope, PyObject *target)
             Py_DECREF(candidates);
             return -1;
         }
-        if (PyUnicode_GET_LENGTH(host) && !has_star(host) && cmatch_is_ip(host) == 0) {
-            if (PyList_Append(candidates, host) < 0) {
-                Py_DECREF(host);
-                Py_DECREF(candidates);
-                return -1;
-            }
+        int named = PyUnicode_GET_LENGTH(host) && !has_star(host) ? cmatch_is_ip(host) == 0 : 0;
+        if (PyErr_Occurred() || (named && PyList_Append(candidates, host) < 0)) {
+            Py_DECREF(host);
+            Py_DECREF(candidates);
+            return -1;
         }
         Py_DECREF(host);
     }
@@ -1283,6 +1306,8 @@ is_pycache(PyObject *path)
 static PyObject **log_refs = NULL, **log_bases = NULL;
 static Py_ssize_t n_logs = 0;
 
+/* Borrowed; NULL with no exception when the frame's self is no registered handler, NULL with
+ * one when the frame's locals cannot be read (the walk then fails closed). */
 static PyObject *
 handler_base(PyFrameObject *frame)
 {
@@ -1333,7 +1358,7 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
     if (kind == O_LOGGING) {
         base = handler_base(frame);
         if (base == NULL) {
-            return 0;
+            return PyErr_Occurred() ? -1 : 0;
         }
     }
     for (int i = 0; i < c->n; i++) {
@@ -1444,8 +1469,13 @@ append_inherited(chain_t *ch, int *last)
             rc = -1;
         } else {
             int o = origin_named(origin);
+            long line = PyLong_AsLong(lineno);
+            if (line == -1 && PyErr_Occurred()) {
+                PyErr_Clear();   /* a line number only words messages: an absurd one is shown as 0 */
+                line = 0;
+            }
             if (o != *last) {
-                rc = chain_append(ch, o, filename, NULL, (int)PyLong_AsLong(lineno));
+                rc = chain_append(ch, o, filename, NULL, line > INT_MAX || line < 0 ? 0 : (int)line);
                 *last = o;
             }
         }
@@ -1602,6 +1632,9 @@ decide(checks_t *c, PyFrameObject *frame, PyObject *event, PyObject *args)
         goto error;
     }
     if (rc == 1) {
+        if (PyErr_Occurred()) {
+            goto error;   /* something failed on the way to the allowance: it does not stand */
+        }
         chain_clear(&ch);
         return 0;
     }
@@ -1638,8 +1671,13 @@ decide(checks_t *c, PyFrameObject *frame, PyObject *event, PyObject *args)
                 goto error;
             }
             if (mode == MODE_RECORD) {
-                if (origin == O_APP || c->items[i].skip) {
+                /* An unscoped grant answers without the target, so skip (not an environ file)
+                 * is known only once the target is computed, as Python's target.get() does. */
+                if (origin == O_APP || (get_target(c, i) != NULL && c->items[i].skip)) {
                     continue;
+                }
+                if (PyErr_Occurred()) {
+                    goto error;
                 }
             } else if (ok) {
                 continue;
@@ -1661,15 +1699,21 @@ decide(checks_t *c, PyFrameObject *frame, PyObject *event, PyObject *args)
     PyMem_Free(acc);
     acc = NULL;
     if (items == NULL) {
+        if (PyErr_Occurred()) {
+            goto error;   /* something failed on the way to the allowance: it does not stand */
+        }
         chain_clear(&ch);
         return 0;
     }
-    /* The verdict is reached. Python only words it from here on. */
+    /* The verdict is reached. Python only words it from here on. It gets a copy of the items:
+     * the denial below is worded from ours, which the report could otherwise empty or rewrite
+     * (an index out of the chain would be read unchecked). */
     PyObject *chain_list = chain_as_list(&ch);
+    PyObject *shown = chain_list ? PyList_GetSlice(items, 0, PY_SSIZE_T_MAX) : NULL;
     const char *kind = mode == MODE_RECORD ? "record" : mode == MODE_WARN ? "warn" : "deny";
-    PyObject *result = chain_list ? PyObject_CallFunction(report, "sOOOO", kind, event, args, chain_list, items)
-                                  : NULL;
+    PyObject *result = shown ? PyObject_CallFunction(report, "sOOOO", kind, event, args, chain_list, shown) : NULL;
     Py_XDECREF(chain_list);
+    Py_XDECREF(shown);
     if (mode != MODE_ENFORCE) {
         if (result == NULL) {
             PyErr_Clear();
@@ -1751,9 +1795,9 @@ note_lookup(PyObject *host)
     if (host == NULL) {
         return;
     }
-    PyObject *name = PyBytes_Check(host)
+    PyObject *name = resolver_name(PyBytes_Check(host)
         ? PyUnicode_DecodeASCII(PyBytes_AS_STRING(host), PyBytes_GET_SIZE(host), "replace")
-        : PyUnicode_Check(host) ? exact_text(host) : NULL;
+        : PyUnicode_Check(host) ? exact_text(host) : NULL);
     if (name == NULL) {
         PyErr_Clear();
         return;
@@ -1864,8 +1908,24 @@ str_tuple(PyObject *spec, const char *key)
     return v;
 }
 
+/* An exact int naming an origin: the lookups index grants[] and origin_names with it unchecked. */
 static int
-fill_map(strmap *m, PyObject *spec, const char *key)
+is_origin_index(PyObject *v)
+{
+    if (!PyLong_CheckExact(v)) {
+        return 0;
+    }
+    long i = PyLong_AsLong(v);
+    if (i == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return i >= 0 && i < n_origins;
+}
+
+/* str -> origin index (tuples: False) or str -> tuple of origin indices (tuples: True). */
+static int
+fill_map(strmap *m, PyObject *spec, const char *key, int tuples)
 {
     PyObject *d = spec_get(spec, key, &PyDict_Type);
     if (d == NULL) {
@@ -1874,8 +1934,13 @@ fill_map(strmap *m, PyObject *spec, const char *key)
     PyObject *k, *v;
     Py_ssize_t pos = 0;
     while (PyDict_Next(d, &pos, &k, &v)) {
-        if (!PyUnicode_CheckExact(k) || !(PyLong_CheckExact(v) || PyTuple_CheckExact(v))) {
-            PyErr_Format(PyExc_TypeError, "capimport._core.install: %s maps str to int or tuple", key);
+        int valid = PyUnicode_CheckExact(k) && (tuples ? PyTuple_CheckExact(v) : is_origin_index(v));
+        for (Py_ssize_t i = 0; valid && tuples && i < PyTuple_GET_SIZE(v); i++) {
+            valid = is_origin_index(PyTuple_GET_ITEM(v, i));
+        }
+        if (!valid) {
+            PyErr_Format(PyExc_TypeError, "capimport._core.install: %s maps str to %s", key,
+                         tuples ? "tuples of origin indices" : "an origin index");
             return -1;
         }
         if (strmap_set(m, k, v) < 0) {
@@ -1971,7 +2036,11 @@ install_relations(PyObject *spec)
         }
         PyObject *r = PyTuple_GET_ITEM(own, o);
         if (r != Py_None) {
-            if (!PyTuple_CheckExact(r)) {
+            int valid = PyTuple_CheckExact(r);
+            for (Py_ssize_t i = 0; valid && i < PyTuple_GET_SIZE(r); i++) {
+                valid = PyUnicode_CheckExact(PyTuple_GET_ITEM(r, i));
+            }
+            if (!valid) {
                 PyErr_SetString(PyExc_TypeError, "capimport._core.install: owned roots are tuples of str");
                 return -1;
             }
@@ -2136,8 +2205,8 @@ install_spec(PyObject *spec)
         }
         Py_DECREF(index);
     }
-    if (fill_map(&record_files, spec, "record_files") < 0 || fill_map(&file_cache, spec, "cache") < 0
-            || fill_map(&privileged_files, spec, "privileged_files") < 0 || fill_map(&owned, spec, "owned") < 0) {
+    if (fill_map(&record_files, spec, "record_files", 0) < 0 || fill_map(&file_cache, spec, "cache", 0) < 0
+            || fill_map(&privileged_files, spec, "privileged_files", 0) < 0 || fill_map(&owned, spec, "owned", 1) < 0) {
         return -1;
     }
     if ((roots = spec_get(spec, "roots", &PyTuple_Type)) == NULL) {
@@ -2146,7 +2215,7 @@ install_spec(PyObject *spec)
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(roots); i++) {
         PyObject *item = PyTuple_GET_ITEM(roots, i);
         if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2 || !PyUnicode_CheckExact(PyTuple_GET_ITEM(item, 0))
-                || !PyLong_CheckExact(PyTuple_GET_ITEM(item, 1))) {
+                || !is_origin_index(PyTuple_GET_ITEM(item, 1))) {
             PyErr_SetString(PyExc_TypeError, "capimport._core.install: roots are (str, int) pairs");
             roots = NULL;
             return -1;
@@ -2179,7 +2248,8 @@ install_spec(PyObject *spec)
         return -1;
     }
     if (v != Py_None) {
-        if (!PyTuple_CheckExact(v) || PyTuple_GET_SIZE(v) != 2) {
+        if (!PyTuple_CheckExact(v) || PyTuple_GET_SIZE(v) != 2 || !PyUnicode_CheckExact(PyTuple_GET_ITEM(v, 0))
+                || !PyUnicode_CheckExact(PyTuple_GET_ITEM(v, 1))) {
             PyErr_SetString(PyExc_TypeError, "capimport._core.install: pycache is (prefix, resolved prefix + '/')");
             return -1;
         }
@@ -2224,21 +2294,65 @@ core_install(PyObject *module, PyObject *spec)
     if (PySys_AddAuditHook(core_hook, NULL) < 0) {
         return NULL;
     }
+    ready = 1;
     Py_RETURN_NONE;
 }
 
-/* attribute(filename, origin): code compiled under a file name that reads as the application's or
- * nobody's is the compiling distribution's (capimport/guards/tamper.py). Only that direction is
- * possible: a file already owned by a distribution, the standard library or capimport keeps its
- * origin, and nothing can be attributed to the application or a transparent origin. */
+/* Who may relabel: the first actor of the walk from the caller, or the import system.
+ * (a) A forged-identity rule relabels a file name to the distribution compiling code under it:
+ *     then *origin* must be the first actor on the stack (the rule's own frames are capimport's,
+ *     transparent), so a distribution calling attribute() itself can only claim names for itself.
+ * (b) Executing a module whose code names another file: the frame that raised the exec event
+ *     must be the import system's own (the first frame below capimport's), which no distribution
+ *     can stand in for (a planted builtin loader runs behind an Accountable frame, a bottom). */
+static int
+may_attribute(int target, int via_import)
+{
+    PyFrameObject *frame = PyEval_GetFrame();
+    if (via_import) {
+        Py_XINCREF(frame);
+        int verdict = 0;
+        while (frame != NULL) {
+            PyCodeObject *code = PyFrame_GetCode(frame);
+            int origin = origin_of(code->co_filename);
+            Py_DECREF(code);
+            if (origin < 0) {
+                verdict = -1;
+                break;
+            }
+            if (origin != O_CAPIMPORT) {
+                verdict = origin == O_IMPORT;
+                break;
+            }
+            PyFrameObject *back = PyFrame_GetBack(frame);
+            Py_DECREF(frame);
+            frame = back;
+        }
+        Py_XDECREF(frame);
+        return verdict;
+    }
+    checks_t none = {0};
+    chain_t ch = {0};
+    int rc = walk(frame, &none, &ch);
+    int verdict = rc < 0 ? -1 : (rc == 0 && ch.n > 0 && ch.items[0].origin == target);
+    chain_clear(&ch);
+    return verdict;
+}
+
+/* attribute(filename, origin, via_import): code compiled under a file name that reads as the
+ * application's or nobody's is the compiling distribution's (capimport/guards/tamper.py). Only
+ * that direction is possible: a file already owned by a distribution, the standard library or
+ * capimport keeps its origin, nothing can be attributed to the application or a transparent
+ * origin, and only the party itself (or the import system) may ask (may_attribute). */
 static PyObject *
 core_attribute(PyObject *module, PyObject *args)
 {
     PyObject *filename, *name;
-    if (!PyArg_ParseTuple(args, "UU:attribute", &filename, &name)) {
+    int via_import = 0;
+    if (!PyArg_ParseTuple(args, "UU|p:attribute", &filename, &name, &via_import)) {
         return NULL;
     }
-    if (!installed || !PyUnicode_CheckExact(filename)) {
+    if (!ready || !PyUnicode_CheckExact(filename)) {
         Py_RETURN_FALSE;
     }
     int target = lookup_int(&origin_index, name);
@@ -2252,6 +2366,13 @@ core_attribute(PyObject *module, PyObject *args)
     if (current != O_APP && current != O_UNKNOWN && current != O_DYNAMIC) {
         Py_RETURN_FALSE;
     }
+    int allowed = may_attribute(target, via_import);
+    if (allowed <= 0) {
+        if (allowed < 0) {
+            return NULL;
+        }
+        Py_RETURN_FALSE;
+    }
     PyObject *value = PyLong_FromLong(target);
     if (value == NULL || strmap_set(&file_cache, filename, value) < 0) {
         Py_XDECREF(value);
@@ -2263,7 +2384,9 @@ core_attribute(PyObject *module, PyObject *args)
 
 /* register_log_file(handler, path): a logging handler may later write *path* (and its rotations)
  * from logging's own frames. Registering decides fs on *path* for the caller first, so calling
- * it directly grants nothing the caller does not hold. */
+ * it directly grants nothing the caller does not hold. The path is resolved as every target is
+ * (capimport.enforcer.check does the same), and the resolved path is what the handler may write:
+ * a raw one would be matched against scopes as written ("dir/../elsewhere", a symlink). */
 static PyObject *
 core_register_log_file(PyObject *module, PyObject *args)
 {
@@ -2271,7 +2394,7 @@ core_register_log_file(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "OU:register_log_file", &handler, &path)) {
         return NULL;
     }
-    if (!installed) {
+    if (!ready) {   /* a failed install leaves half-built tables: nothing may read them */
         Py_RETURN_NONE;
     }
     PyObject *exact = exact_text(path);
@@ -2281,21 +2404,28 @@ core_register_log_file(PyObject *module, PyObject *args)
     checks_t c = {0};
     PyObject *api = PyUnicode_FromString("logging.FileHandler");
     PyObject *call_args = api ? PyTuple_Pack(1, exact) : NULL;
+    PyObject *base = NULL;
     int rc = -1;
-    if (call_args != NULL && add_check(&c, CAP_FS, T_VALUE, exact, NULL, api) != NULL) {
-        rc = decide(&c, PyEval_GetFrame(), api, call_args);
+    if (call_args != NULL && add_check(&c, CAP_FS, T_PATH, exact, NULL, api) != NULL) {
+        base = get_target(&c, 0);
+        if (base != NULL && !PyUnicode_CheckExact(base)) {
+            PyErr_SetString(PyExc_TypeError, "register_log_file: the path resolves to no file");
+            base = NULL;
+        }
+        Py_XINCREF(base);
+        rc = base != NULL ? decide(&c, PyEval_GetFrame(), api, call_args) : -1;
     }
     checks_clear(&c);
     Py_XDECREF(call_args);
+    Py_XDECREF(api);
+    Py_DECREF(exact);
     if (rc < 0) {
-        Py_XDECREF(api);
-        Py_DECREF(exact);
+        Py_XDECREF(base);
         return NULL;
     }
-    Py_DECREF(api);
     PyObject *ref = PyWeakref_NewRef(handler, NULL);
     if (ref == NULL) {
-        Py_DECREF(exact);
+        Py_DECREF(base);
         return NULL;
     }
     PyObject **refs = PyMem_Realloc(log_refs, sizeof(PyObject *) * (size_t)(n_logs + 1));
@@ -2305,12 +2435,12 @@ core_register_log_file(PyObject *module, PyObject *args)
     PyObject **bases = refs ? PyMem_Realloc(log_bases, sizeof(PyObject *) * (size_t)(n_logs + 1)) : NULL;
     if (bases == NULL) {
         Py_DECREF(ref);
-        Py_DECREF(exact);
+        Py_DECREF(base);
         return PyErr_NoMemory();
     }
     log_bases = bases;
     log_refs[n_logs] = ref;
-    log_bases[n_logs] = exact;
+    log_bases[n_logs] = base;
     n_logs++;
     Py_RETURN_NONE;
 }
@@ -2321,11 +2451,17 @@ core_installed(PyObject *module, PyObject *unused)
     return PyBool_FromLong(installed);
 }
 
-/* _leaf(name, *args): one leaf function on plain arguments, for the parity tests. It decides
- * nothing and holds no state, so it gives a distribution nothing it could not compute itself. */
+/* _leaf(name, *args): one leaf function on plain arguments, for the parity tests. Off once the
+ * core is installed: the path leaves call lstat/readlink/stat with no audit event, so under
+ * enforcement they would read the filesystem for a distribution that lacks fs-readonly
+ * (realpath names a symlink's target as os.readlink would). */
 static PyObject *
 core_leaf(PyObject *module, PyObject *args)
 {
+    if (installed) {
+        PyErr_SetString(PyExc_RuntimeError, "capimport._core._leaf: not available once the core is installed");
+        return NULL;
+    }
     if (PyTuple_GET_SIZE(args) < 1 || !PyUnicode_Check(PyTuple_GET_ITEM(args, 0))) {
         PyErr_SetString(PyExc_TypeError, "_leaf(name, *args)");
         return NULL;

@@ -18,11 +18,17 @@ from distbuilder import make_dist, write_config  # noqa: E402
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
+#: The two implementations of the decision: the native core, and the pure-Python fallback that
+#: runs where no compiler built it. Rule tests run against both, so they cannot drift apart.
+DECISIONS = ("native", "python")
+
+
 class Project:
     """A tmp folder with a site-packages of real distributions and an application project."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, decision: str = "native"):
         self.root = Path(root)
+        self.decision = decision
         self.site = self.root / "site"
         self.proj = self.root / "proj"
         self.site.mkdir(parents=True, exist_ok=True)
@@ -54,6 +60,8 @@ class Project:
     def env(self, extra: Optional[dict] = None) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CAPIMPORT_", "PYTHON"))}
         env["PYTHONPATH"] = os.pathsep.join([str(self.site), SRC])
+        if self.decision == "python":
+            env["CAPIMPORT_PURE_PYTHON"] = "1"
         env.update(extra or {})
         return env
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from rt_helpers import ATTEMPT, Listener, Project, results
+from rt_helpers import DECISIONS, ATTEMPT, Listener, Project, results
 
 NET_LIB = '''
 import socket
@@ -18,9 +18,9 @@ def get(port):
 '''
 
 
-@pytest.fixture
-def project(tmp_path):
-    return Project(tmp_path)
+@pytest.fixture(params=DECISIONS)
+def project(tmp_path, request):
+    return Project(tmp_path, request.param)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from rt_helpers import ATTEMPT, Listener, Project, results
+from rt_helpers import DECISIONS, DECISIONS, ATTEMPT, Listener, Project, results
 
 ACTS = '''
 import os, shutil, socket, subprocess, pathlib, ctypes, urllib.request
@@ -116,8 +116,8 @@ for case, cap, route, func, args in plan:
 '''
 
 
-def _build(tmp_path, granted: bool):
-    project = Project(tmp_path)
+def _build(tmp_path, granted: bool, decision: str):
+    project = Project(tmp_path, decision)
     project.dist("helper", code=ACTS)
     project.dist("actor", requires=["helper"], code=ACTS + "\nimport helper\n"
                  "def via(name, *args):\n    return getattr(helper, name)(*args)\n")
@@ -163,14 +163,14 @@ def _build(tmp_path, granted: bool):
             "tmp": tmp_path}
 
 
-@pytest.fixture(scope="module")
-def denied_run(tmp_path_factory):
-    return _build(tmp_path_factory.mktemp("denied"), granted=False)
+@pytest.fixture(scope="module", params=DECISIONS)
+def denied_run(tmp_path_factory, request):
+    return _build(tmp_path_factory.mktemp("denied"), granted=False, decision=request.param)
 
 
-@pytest.fixture(scope="module")
-def allowed_run(tmp_path_factory):
-    return _build(tmp_path_factory.mktemp("allowed"), granted=True)
+@pytest.fixture(scope="module", params=DECISIONS)
+def allowed_run(tmp_path_factory, request):
+    return _build(tmp_path_factory.mktemp("allowed"), granted=True, decision=request.param)
 
 
 def _effect(run, cap, route):

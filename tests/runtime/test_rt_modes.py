@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rt_helpers import ATTEMPT, Project, results
+from rt_helpers import DECISIONS, ATTEMPT, Project, results
 
 LEAKY = """
 import os, socket
@@ -22,9 +22,9 @@ def getenv_all():
 """
 
 
-@pytest.fixture
-def project(tmp_path):
-    project = Project(tmp_path)
+@pytest.fixture(params=DECISIONS)
+def project(tmp_path, request):
+    project = Project(tmp_path, request.param)
     project.dist("leaky", "0.3", code=LEAKY)
     return project
 

@@ -119,3 +119,26 @@ def run():
                         dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
     guarded = results(scenario.guarded(extra_env=PURE_PYTHON))
     assert ok(guarded["write"]) and marker.exists(), guarded
+
+
+def test_gap_the_guards_of_unaudited_routes_still_decide_in_python(tmp_path):
+    """Open (route 7), with the native core too: the guards for routes that raise no audit event
+    (the environment, file metadata, deferred callables) decide through the Python enforcer and
+    pass capimport's own work through while its per-thread "busy" table says so. That table is
+    a plain dictionary a distribution can write. Closing it moves the guards into the core
+    (docs/decisions.md, "The native decision core").
+    """
+    code = '''
+import os, threading
+def run():
+    from capimport import enforcer
+    active = enforcer.active()
+    attempt("hidden", lambda: os.environ.get("GAP_SECRET"))
+    active._depth[threading.get_ident()] = 1
+    attempt("read", lambda: os.environ.get("GAP_SECRET"))
+    report()
+'''
+    scenario = _scenario(tmp_path, code)
+    guarded = results(scenario.guarded(extra_env={"GAP_SECRET": "s3cret"}))
+    assert guarded["hidden"] == "ok:None", guarded
+    assert guarded["read"] == "ok:s3cret", guarded

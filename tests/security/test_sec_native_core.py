@@ -112,3 +112,64 @@ def test_a_tampered_report_still_denies_with_a_plain_message(tmp_path):
     scenario, outside = _scenario(tmp_path)
     guarded = results(scenario.guarded())
     assert "denied:CapabilityError:capimport: evil may not use 'fs'" in guarded["report_hook"], guarded
+
+
+def test_the_core_relabels_a_file_name_only_for_the_party_itself(tmp_path):
+    """``capimport._core.attribute`` is reachable: a distribution calling it to label a file name
+    as a better-granted distribution's, then compiling code under that name for the application
+    to call, gets the name labelled as its own (it is the first actor), so the code stays its own."""
+    out = tmp_path / "out"
+    out.mkdir()
+    code = f'''
+import os
+def make():
+    name = "/nonexistent/forged.py"
+    global RELABEL
+    try:
+        from capimport import _core
+        RELABEL = _core.attribute(name, "victim")
+    except ImportError:
+        RELABEL = "no core"
+    scope = {{}}
+    exec(compile("def helper(p):\\n    open(p, 'w').close()\\n", name, "exec"), scope)
+    return scope["helper"]
+RELABEL = None
+helper = make()
+'''
+    app = (ATTEMPT + "import os, evil\nattempt('relabel', lambda: evil.RELABEL)\n"
+           f"attempt('write', evil.helper, os.path.join({str(out)!r}, 'x'))\nreport()\n")
+    config = ('[project]\nname = "app"\nversion = "0"\ndependencies = ["evil", "victim"]\n'
+              '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = []\nvictim = ["fs"]\n')
+    scenario = Scenario(tmp_path, config=config, app=app,
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}},
+                               "victim": {"files": {"victim/__init__.py": ""}, "requires": ["evil"]}})
+    assert ok(results(scenario.plain())["write"])
+    (out / "x").unlink()
+    guarded = results(scenario.guarded())
+    assert guarded["relabel"] == "ok:False", guarded
+    assert denied(guarded["write"]), guarded
+    assert not (out / "x").exists()
+
+
+def test_a_host_name_cut_at_nul_is_matched_as_the_resolver_reads_it(tmp_path):
+    """The resolver stops at NUL: ``localhost\\0.example.com`` is a lookup of localhost, which a
+    grant on ``*.example.com`` does not cover. The core's leaf functions are refused once it is on."""
+    code = '''
+import socket
+def run():
+    attempt("lookup", lambda: len(socket.getaddrinfo("localhost\\x00.example.com", 80)) > 0)
+    try:
+        from capimport import _core
+        attempt("leaf", _core._leaf, "realpath", "/")
+    except ImportError:
+        attempt("leaf", lambda: "no core")
+    report()
+'''
+    config = ('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
+              'evil = { net = ["*.example.com"] }\n')
+    scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    assert results(scenario.plain())["lookup"] == "ok:True"
+    guarded = results(scenario.guarded())
+    assert denied(guarded["lookup"]), guarded
+    assert guarded["leaf"].startswith("denied:"), guarded

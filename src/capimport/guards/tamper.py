@@ -178,7 +178,7 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
                 if claimed in _FORGERY_TARGETS or claimed not in (APP, UNKNOWN, DYNAMIC):
                     decide([(FFI, _NONE, "import of code with a false co_filename")], frame,
                            f"import of {module_origin!r} whose code names {filename!r}")
-                enforcer.attribute(filename, real)
+                enforcer.attribute(filename, real, via_import=True)
             return
         if filename[:1] != "<":
             check_name(filename, frame, "exec of code with another's file name")
