@@ -102,3 +102,13 @@ def test_attribution_suite_passes_on_the_pure_python_walk(tmp_path):
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
                             capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_the_native_core_is_built_wherever_the_accelerator_is():
+    """Both extensions are optional, so a broken build of the core would only show as skipped
+    security tests: where a compiler built one, it must have built the other."""
+    import importlib.util
+    if importlib.util.find_spec("capimport._speedups") is None:
+        import pytest
+        pytest.skip("no C compiler: both extensions are absent, the pure-Python decision runs")
+    assert importlib.util.find_spec("capimport._core") is not None
