@@ -860,6 +860,18 @@ sqlite_reads_uris(void)
     return known;
 }
 
+/* A check on argument *a* of the event, which must be there (hook.checks_for indexes it). */
+static check_t *
+add_arg_check(checks_t *c, int cap, int kind, PyObject *args, int a, PyObject *b, PyObject *api)
+{
+    PyObject *value = arg(args, a);
+    if (value == NULL) {
+        PyErr_SetString(PyExc_IndexError, "tuple index out of range");
+        return NULL;
+    }
+    return add_check(c, cap, kind, value, b, api);
+}
+
 static int
 build_checks(event_t *e, PyObject *args, checks_t *c)
 {
@@ -902,18 +914,10 @@ build_checks(event_t *e, PyObject *args, checks_t *c)
             }
             break;
         case S_ADDR:
-            if (arg(args, a) == NULL) {
-                PyErr_SetString(PyExc_IndexError, "tuple index out of range");
-                return -1;
-            }
-            k = add_check(c, e->cap, T_ADDR, arg(args, a), NULL, e->api);
+            k = add_arg_check(c, e->cap, T_ADDR, args, a, NULL, e->api);
             break;
         case S_HOSTPORT:
-            if (arg(args, a) == NULL) {
-                PyErr_SetString(PyExc_IndexError, "tuple index out of range");
-                return -1;
-            }
-            k = add_check(c, e->cap, T_HOSTPORT, arg(args, a), arg(args, b), e->api);
+            k = add_arg_check(c, e->cap, T_HOSTPORT, args, a, arg(args, b), e->api);
             break;
         case S_PROGRAM: {
             int popen = strcmp(e->name, "subprocess.Popen") == 0;
@@ -948,11 +952,7 @@ build_checks(event_t *e, PyObject *args, checks_t *c)
             break;
         }
         case S_ENV:
-            if (arg(args, a) == NULL) {
-                PyErr_SetString(PyExc_IndexError, "tuple index out of range");
-                return -1;
-            }
-            k = add_check(c, e->cap, T_ENV, arg(args, a), NULL, e->api);
+            k = add_arg_check(c, e->cap, T_ENV, args, a, NULL, e->api);
             break;
         case S_SOCKET: {
             PyObject *family = arg(args, a);
@@ -964,11 +964,7 @@ build_checks(event_t *e, PyObject *args, checks_t *c)
             break;
         }
         case S_GLOB:
-            if (arg(args, a) == NULL) {
-                PyErr_SetString(PyExc_IndexError, "tuple index out of range");
-                return -1;
-            }
-            k = add_check(c, e->cap, T_GLOB, arg(args, a), NULL, e->api);
+            k = add_arg_check(c, e->cap, T_GLOB, args, a, NULL, e->api);
             break;
         case S_SQLITE: {
             PyObject *db = n ? plain(arg(args, a)) : PyUnicode_FromString(":memory:");
