@@ -1,12 +1,16 @@
 """Overhead of every hardening guard (issue 4), each against plain Python in the same run.
 
-    python benchmarks/bench_guards.py [--quick]
+    python benchmarks/bench_guards.py [--quick] [--pure-python] [--src DIR]
 
 Each figure is the best of several timed loops inside a child process, run
 once as ``python app.py`` (no capimport) and once as ``python -m capimport
 app.py``, alternating. Calls are made from the application's own code (the
 path every stdlib and app caller takes), at stack depth 20 where that
 matters, and from a granted distribution (``benchdist``, the full decision).
+
+``--pure-python`` adds a column: ``python -m capimport app.py`` with
+``CAPIMPORT_PURE_PYTHON=1`` (no C hook, no C walk), in the same alternation.
+``--src DIR`` takes capimport from another tree's ``src`` folder.
 
 Prints a Markdown table (the figures in docs/performance.md "Guards" come from it).
 """
@@ -108,8 +112,11 @@ def build(root: str) -> tuple[str, str]:
     return site, project
 
 
-def run(site: str, project: str, guarded: bool, n: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([site, SRC]), PYTHONDONTWRITEBYTECODE="1")
+def run(site: str, project: str, guarded: bool, n: int, src: str = SRC, pure: bool = False) -> dict:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([site, src]), PYTHONDONTWRITEBYTECODE="1")
+    env.pop("CAPIMPORT_PURE_PYTHON", None)
+    if pure:
+        env["CAPIMPORT_PURE_PYTHON"] = "1"
     cmd = [sys.executable] + (["-m", "capimport"] if guarded else []) + ["app.py", str(n)]
     proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
@@ -121,27 +128,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     parser.add_argument("--runs", type=int, default=3, help="alternating process pairs (best of)")
+    parser.add_argument("--pure-python", action="store_true", help="add a column: CAPIMPORT_PURE_PYTHON=1")
+    parser.add_argument("--src", metavar="DIR", default=SRC, help="capimport from DIR instead of this checkout")
     opts = parser.parse_args()
+    src = os.path.abspath(opts.src)
     n = 2000 if opts.quick else 20000
     with tempfile.TemporaryDirectory() as root:
         site, project = build(root)
         plain: dict = {}
         guarded: dict = {}
+        pure: dict = {}
+        stores = [(plain, False, False), (guarded, True, False)] + ([(pure, True, True)] if opts.pure_python else [])
         for _ in range(opts.runs):
-            for store, flag in ((plain, False), (guarded, True)):
-                out = run(site, project, flag, n)
+            for store, flag, pure_python in stores:
+                out = run(site, project, flag, n, src, pure_python)
                 for who in out:
                     for key, value in out[who].items():
                         slot = store.setdefault(who, {})
                         slot[key] = min(value, slot.get(key, value))
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), n={n}, best of {opts.runs} process pairs\n")
-    print("| operation | caller | plain (ns) | capimport (ns) | ratio |")
-    print("|---|---|---:|---:|---:|")
+    extra = " pure Python (ns) | ratio |" if pure else ""
+    print("| operation | caller | plain (ns) | capimport (ns) | ratio |" + extra)
+    print("|---|---|---:|---:|---:|" + ("---:|---:|" if pure else ""))
     for who in ("app", "dist"):
         for key in plain[who]:
             a, b = plain[who][key], guarded[who][key]
             label = "application" if who == "app" else "granted distribution"
-            print(f"| {key} | {label} | {a:,.0f} | {b:,.0f} | {b / a:.2f}x |")
+            tail = f" {pure[who][key]:,.0f} | {pure[who][key] / a:.2f}x |" if pure else ""
+            print(f"| {key} | {label} | {a:,.0f} | {b:,.0f} | {b / a:.2f}x |" + tail)
     return 0
 
 

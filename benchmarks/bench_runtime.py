@@ -1,6 +1,6 @@
 """Run-time overhead of ``python -m capimport`` against plain ``python``, in one run.
 
-    python benchmarks/bench_runtime.py [--runs N] [--quick]
+    python benchmarks/bench_runtime.py [--runs N] [--calls N] [--pure-python] [--src DIR] [--compare-src DIR]
 
 Measures, each as a ratio against plain Python measured in the same run
 (runs alternate, so drift affects both sides alike):
@@ -10,6 +10,13 @@ Measures, each as a ratio against plain Python measured in the same run
    real-package venv (``benchmarks/realvenv.py``; skipped when it cannot be built);
 3. a granted distribution doing many ``open``/``os.stat``/``os.listdir`` calls
    (and the same from the application's own code), timed inside the process.
+
+``--pure-python`` adds a column: ``python -m capimport`` with
+``CAPIMPORT_PURE_PYTHON=1`` (the Python audit hook and decision, no C walk),
+timed in the same alternation. ``--src DIR`` takes capimport from another
+tree's ``src`` folder instead of this checkout's (a clean export with its
+extensions built), and ``--compare-src DIR`` adds a column for one more tree
+(an A/B against an earlier version).
 
 Prints a Markdown table (the figures in docs/performance.md come from it).
 """
@@ -80,12 +87,18 @@ def _time(cmd, cwd, env) -> float:
     return elapsed
 
 
-def compare(plain, ours, cwd, env, runs):
+def compare(plain, ours, cwd, env, runs, variants=()):
+    """Medians and minima of *plain* and *ours* (and of *ours* under each extra environment in
+    *variants*), alternating: ``(median plain, median ours, min plain, min ours, [(median, min)...])``."""
     a, b = [], []
+    extra = [[] for _ in variants]
     for _ in range(runs):
         a.append(_time(plain, cwd, env))
         b.append(_time(ours, cwd, env))
-    return statistics.median(a), statistics.median(b), min(a), min(b)
+        for store, variant_env in zip(extra, variants):
+            store.append(_time(ours, cwd, variant_env))
+    return (statistics.median(a), statistics.median(b), min(a), min(b),
+            [(statistics.median(x), min(x)) for x in extra])
 
 
 def project(root: str, grant_busy: bool = True) -> tuple[str, str]:
@@ -123,12 +136,30 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--pure-python", action="store_true",
+                        help="also time capimport with CAPIMPORT_PURE_PYTHON=1 (no C hook, no C walk)")
+    parser.add_argument("--src", metavar="DIR", default=realvenv.SRC,
+                        help="capimport from DIR (a src folder) instead of this checkout's")
+    parser.add_argument("--compare-src", metavar="DIR",
+                        help="also time capimport imported from DIR (another tree's src folder)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as root:
         site, proj = project(root)
         env = realvenv.env_for([site])
+        env["PYTHONPATH"] = os.pathsep.join([site, os.path.abspath(args.src)])
+        # The extra columns: (title, how its environment differs from the native run's).
+        variants = []
+        if args.pure_python:
+            variants.append(("capimport, pure Python", {"CAPIMPORT_PURE_PYTHON": "1"}))
+        if args.compare_src:
+            variants.append((f"capimport from {args.compare_src}",
+                             {"PYTHONPATH": os.pathsep.join([site, os.path.abspath(args.compare_src)])}))
+
+        def with_variants(base):
+            return [dict(base, **changes) for _, changes in variants]
+
         python = sys.executable
         try:
             real = realvenv.ensure()
@@ -138,22 +169,26 @@ def main() -> int:
         startup_python = real or python
         settle(root)  # as on a real machine: inputs written well before the run, so the policy cache holds
         cold = dict(env, CAPIMPORT_NO_CACHE="1")
-        m0, m1, n0, n1 = compare([startup_python, "-c", "pass"],
-                                 [startup_python, "-m", "capimport", "-c", "pass"], proj, cold, args.runs)
-        rows.append(("startup `-c pass`, no policy cache", m0, m1, n0, n1))
-        _time([startup_python, "-m", "capimport", "-c", "pass"], proj, env)  # writes the policy cache
-        m0, m1, n0, n1 = compare([startup_python, "-c", "pass"],
-                                 [startup_python, "-m", "capimport", "-c", "pass"], proj, env, args.runs)
-        rows.append(("startup `-c pass`, policy cache warm", m0, m1, n0, n1))
+        rows.append(("startup `-c pass`, no policy cache",
+                     *compare([startup_python, "-c", "pass"], [startup_python, "-m", "capimport", "-c", "pass"],
+                              proj, cold, args.runs, with_variants(cold))))
+        for each_env in [env, *with_variants(env)]:  # writes the policy cache
+            _time([startup_python, "-m", "capimport", "-c", "pass"], proj, each_env)
+        rows.append(("startup `-c pass`, policy cache warm",
+                     *compare([startup_python, "-c", "pass"], [startup_python, "-m", "capimport", "-c", "pass"],
+                              proj, env, args.runs, with_variants(env))))
         if real:
             code = "import requests, httpx, click, rich.console, rich.table, jinja2"
-            m0, m1, n0, n1 = compare([real, "-c", code], [real, "-m", "capimport", "-c", code],
-                                     proj, env, args.runs)
-            rows.append(("import requests, httpx, click, rich, jinja2", m0, m1, n0, n1))
-        times = {"plain": [], "capimport": []}
+            rows.append(("import requests, httpx, click, rich, jinja2",
+                         *compare([real, "-c", code], [real, "-m", "capimport", "-c", code],
+                                  proj, env, args.runs, with_variants(env))))
+        runs = [("plain", [python, "app.py"], env), ("capimport", [python, "-m", "capimport", "app.py"], env)]
+        runs += [(title, [python, "-m", "capimport", "app.py"], each_env)
+                 for (title, _), each_env in zip(variants, with_variants(env))]
+        times = {label: [] for label, _, _ in runs}
         for _ in range(max(3, args.runs // 3)):
-            for label, cmd in (("plain", [python, "app.py"]), ("capimport", [python, "-m", "capimport", "app.py"])):
-                proc = subprocess.run(cmd + [os.path.join(root, "data"), str(args.calls)], cwd=proj, env=env,
+            for label, cmd, each_env in runs:
+                proc = subprocess.run(cmd + [os.path.join(root, "data"), str(args.calls)], cwd=proj, env=each_env,
                                       capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise RuntimeError(proc.stderr)
@@ -162,20 +197,25 @@ def main() -> int:
         for key, title in (("dist", "granted dist: open+read+stat x N"),
                            ("dist-deep", "same, 20 frames deeper"),
                            ("app", "application code: open+read+stat x N")):
-            plain = [t[key] for t in times["plain"]]
-            ours = [t[key] for t in times["capimport"]]
-            rows.append((f"{title} (N={args.calls})", statistics.median(plain), statistics.median(ours),
-                         min(plain), min(ours)))
+            column = {label: [t[key] for t in times[label]] for label in times}
+            rows.append((f"{title} (N={args.calls})",
+                         statistics.median(column["plain"]), statistics.median(column["capimport"]),
+                         min(column["plain"]), min(column["capimport"]),
+                         [(statistics.median(column[title]), min(column[title])) for title, _ in variants]))
     if args.json:
-        print(json.dumps([dict(zip(("case", "plain_median", "capimport_median", "plain_min", "capimport_min"), r))
-                          for r in rows], indent=2))
+        print(json.dumps([{"case": case, "plain_median": m0, "capimport_median": m1, "plain_min": n0,
+                           "capimport_min": n1,
+                           **{f"{title}_median": m for (title, _), (m, _n) in zip(variants, extra)},
+                           **{f"{title}_min": n for (title, _), (_m, n) in zip(variants, extra)}}
+                          for case, m0, m1, n0, n1, extra in rows], indent=2))
         return 0
     print(f"Python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} CPUs; {args.runs} runs, medians (min)\n")
-    print("| workload | plain python | python -m capimport | ratio |")
-    print("|---|---|---|---|")
-    for case, m0, m1, n0, n1 in rows:
-        print(f"| {case} | {m0 * 1000:.1f} ms ({n0 * 1000:.1f}) | {m1 * 1000:.1f} ms ({n1 * 1000:.1f}) "
-              f"| {m1 / m0:.2f}x |")
+    heads = ["python -m capimport"] + [title for title, _ in variants]
+    print("| workload | plain python | " + " | ".join(f"{h} | ratio" for h in heads) + " |")
+    print("|---|---|" + "---|---|" * len(heads))
+    for case, m0, m1, n0, n1, extra in rows:
+        cells = [f"{m * 1000:.1f} ms ({n * 1000:.1f}) | {m / m0:.2f}x" for m, n in [(m1, n1), *extra]]
+        print(f"| {case} | {m0 * 1000:.1f} ms ({n0 * 1000:.1f}) | " + " | ".join(cells) + " |")
     return 0
 
 
