@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import sys
 import warnings
 
 import _socket
@@ -138,11 +139,20 @@ FNMATCH_CASES = [
 ]
 
 
+#: The core implements CPython 3.11's fnmatch, which drops empty ranges (``[z-a]``); older
+#: versions read them differently. Scopes with brackets are rare (env patterns cannot have
+#: them), and the core's reading of one is no wider than 3.11's.
+FNMATCH_311 = pytest.mark.skipif(sys.version_info < (3, 11),
+                                 reason="the core implements 3.11's fnmatch; this Python's differs")
+
+
+@FNMATCH_311
 @pytest.mark.parametrize("name, pattern", FNMATCH_CASES)
 def test_fnmatchcase_cases(leaf, name, pattern):
     assert same(leaf("fnmatchcase", name, pattern), ref(fnmatch.fnmatchcase, name, pattern))
 
 
+@FNMATCH_311
 @SETTINGS
 @given(glob_and_text(GLOB_PIECES + ["[a-c-e]", "[!a-]", "-]", "[]-"], slash=False))
 def test_fnmatchcase(leaf, case):
