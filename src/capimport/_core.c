@@ -1822,8 +1822,6 @@ is_frame_attribute(PyObject *name)
     return 0;
 }
 
-static PyObject *event_name_object(event_t *e);
-
 static int
 core_hook(const char *name, PyObject *args, void *data)
 {
@@ -1835,7 +1833,7 @@ core_hook(const char *name, PyObject *args, void *data)
         return 0;   /* the walk's own f_code reads (Python guards): only frame-exposing attributes matter */
     }
     PyFrameObject *frame = PyEval_GetFrame();   /* borrowed: the code that raised the event */
-    PyObject *event = event_name_object(e);
+    PyObject *event = e->pyname;
     if (e->rule) {
         PyObject *r = PyObject_CallFunctionObjArgs(handle_rule, event, args,
                                                    frame ? (PyObject *)frame : Py_None, NULL);
@@ -1861,12 +1859,6 @@ core_hook(const char *name, PyObject *args, void *data)
     int rc = decide(&c, frame, event, args);
     checks_clear(&c);
     return rc;
-}
-
-static PyObject *
-event_name_object(event_t *e)
-{
-    return e->pyname;
 }
 
 /* ------------------------------------------------------------------ install: policy into C memory */

@@ -172,11 +172,18 @@ class OriginMap:
 
     def owns(self, name: str, path: str) -> bool:
         """True when the resolved *path* is one of distribution *name*'s installed files or folders."""
+        owned, roots = self.ownership(name)
+        if path in owned:
+            return True
+        return any(path == r or path.startswith(r + os.sep) for r in roots)
+
+    def ownership(self, name: str) -> tuple[frozenset, tuple[str, ...]]:
+        """Distribution *name*'s installed files and folders, and its editable source roots (cached)."""
         entry = self._owned.get(name)
         if entry is None:
             dist = self.distributions.get(name)
             if dist is None:
-                return False
+                return frozenset(), ()
             self.prepare()
             owned = set()
             location = self._locations.get(name) or dist.location  # type: ignore[attr-defined]
@@ -188,10 +195,7 @@ class OriginMap:
                     parent = os.path.dirname(parent)
             roots = tuple(r.rstrip(os.sep) for r in self._source_roots.get(name, ()))
             entry = self._owned[name] = (frozenset(owned), roots)
-        owned, roots = entry
-        if path in owned:
-            return True
-        return any(path == r or path.startswith(r + os.sep) for r in roots)
+        return entry
 
     # -- display ----------------------------------------------------------------------
 

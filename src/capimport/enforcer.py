@@ -214,19 +214,27 @@ class Enforcer:
         inherited = self.inherited.get(threading.get_ident(), ())
         return walk(frame, self.origins, lambda kind, f: self._privileged(kind, f, checks), inherited)
 
-    def capture(self, frame) -> tuple:
-        """The current chain, frame-free, for code that will run later (a thread)."""
+    def internal(self, fn, *args):
+        """Run capimport's own *fn* marked as deciding on this thread: the Python guards let the
+        calls inside it through instead of judging them as the acting distribution's."""
         tid = threading.get_ident()
         depth = self._depth.get(tid, 0)
         self._depth[tid] = depth + 1
         try:
-            chain = walk(frame, self.origins, lambda kind, f: False, self.inherited.get(tid, ()))
-            return tuple(link.frozen() for link in (chain or ()))
+            return fn(*args)
         finally:
             if depth:
                 self._depth[tid] = depth
             else:
                 self._depth.pop(tid, None)
+
+    def capture(self, frame) -> tuple:
+        """The current chain, frame-free, for code that will run later (a thread)."""
+        return self.internal(self._capture, frame)
+
+    def _capture(self, frame) -> tuple:
+        chain = walk(frame, self.origins, lambda kind, f: False, self.inherited.get(threading.get_ident(), ()))
+        return tuple(link.frozen() for link in (chain or ()))
 
     def decide(self, checks: list, frame, describe, *, import_name: Optional[str] = None) -> None:
         """Decide one act: *checks* is ``[(capability, Lazy target, api name)]``."""
@@ -395,18 +403,8 @@ class Enforcer:
         denial it returns the exception the core raises; whatever happens
         here, the core denies (it words the denial itself if this fails).
         """
-        # Wording runs as capimport's own work: the Python guards (os.getcwd for relative names,
-        # the environment) must not judge it as the acting distribution's.
-        tid = threading.get_ident()
-        depth = self._depth.get(tid, 0)
-        self._depth[tid] = depth + 1
-        try:
-            return self._native_report(kind, event, args, chain, items)
-        finally:
-            if depth:
-                self._depth[tid] = depth
-            else:
-                self._depth.pop(tid, None)
+        # Wording is capimport's own work (os.getcwd for relative names, the environment).
+        return self.internal(self._native_report, kind, event, args, chain, items)
 
     def _native_report(self, kind: str, event: str, args: tuple, chain: list, items: list):
         links = [Link(origin, filename, frame, lineno) for origin, filename, frame, lineno in chain]

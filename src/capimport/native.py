@@ -133,22 +133,18 @@ def _dependents(enforcer, name: str, index: dict) -> tuple:
 
 def _owned(enforcer, names: tuple, index: dict) -> dict:
     """Every installed file and folder -> the distributions that own it (fs-readonly on their own)."""
-    origins = enforcer.origins
     out: dict = {}
     for name in names:
-        if name not in enforcer.policy.distributions:
-            continue
-        origins.owns(name, "")   # builds origins._owned[name]
-        files, _ = origins._owned.get(name, (frozenset(), ()))
-        number = index[name]
-        for path in files:
-            out[path] = out.get(path, ()) + (number,)
+        if name in enforcer.policy.distributions:
+            files, _ = enforcer.origins.ownership(name)
+            for path in files:
+                out[path] = out.get(path, ()) + (index[name],)
     return out
 
 
 def _owned_roots(enforcer, name: str) -> Optional[tuple]:
-    entry = enforcer.origins._owned.get(name)
-    return tuple(entry[1]) if entry and entry[1] else None
+    _, roots = enforcer.origins.ownership(name)
+    return roots or None
 
 
 def _events(table: dict, rules: dict) -> tuple:
