@@ -218,6 +218,10 @@ static PyObject *handle_rule = NULL, *report = NULL, *internal_error = NULL, *er
 static PyObject *inherited = NULL;            /* dict thread id -> tuple of links (capimport.attribution.Link) */
 static PyObject *looked_up = NULL;            /* list of host names the program looked up */
 static strmap resolved;                       /* host name -> tuple of address strings */
+/* > 0 while this thread runs capimport's own Python for the core (a report, a gate's rewrite): the
+ * gates then let calls through whose innermost non-stdlib frame is capimport's. C memory: no
+ * Python code can set it (see gate_internal in _core_gate.h). */
+static _Thread_local int internal_depth = 0;
 static PyObject *str_open = NULL, *str_self = NULL, *str_star = NULL;
 
 /* ------------------------------------------------------------------ small helpers */
@@ -1483,7 +1487,9 @@ append_inherited(chain_t *ch, int *last)
     return rc;
 }
 
-/* attribution.walk: 1 when a privileged frame allows the act outright, 0 with the chain in *ch, -1. */
+/* attribution.walk: 1 when a privileged frame allows the act outright, 0 with the chain in *ch, -1.
+ * With *c* NULL (a chain captured for later), no privileged frame allows anything: met before any
+ * actor, it is looked through. */
 static int
 walk(PyFrameObject *start, checks_t *c, chain_t *ch)
 {
@@ -1517,7 +1523,7 @@ walk(PyFrameObject *start, checks_t *c, chain_t *ch)
             } else if (PRIVILEGED(origin)) {
                 if (ch->n) {
                     stop = 2;
-                } else {
+                } else if (c != NULL) {
                     int ok = privileged_ok(origin, frame, c);
                     stop = ok < 0 ? -1 : ok ? 3 : 0;
                 }
@@ -1544,6 +1550,30 @@ walk(PyFrameObject *start, checks_t *c, chain_t *ch)
         frame = back;
     }
     return append_inherited(ch, &last);
+}
+
+/* The origin of the first frame from *start* outward whose origin is not in *skip* (a bit mask of
+ * origins below O_FIRST_DIST); O_APP when every frame is skipped, -1 on error. */
+static int
+first_origin(PyFrameObject *start, unsigned skip)
+{
+    PyFrameObject *frame = start;
+    Py_XINCREF(frame);
+    int found = O_APP;
+    while (frame != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        int origin = origin_of(code->co_filename);
+        Py_DECREF(code);
+        if (origin < 0 || origin >= O_FIRST_DIST || !(skip & (1u << origin))) {
+            found = origin;
+            break;
+        }
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    Py_XDECREF(frame);
+    return found;
 }
 
 /* ------------------------------------------------------------------ deciding */
@@ -1707,7 +1737,12 @@ decide(checks_t *c, PyFrameObject *frame, PyObject *event, PyObject *args)
     PyObject *chain_list = chain_as_list(&ch);
     PyObject *shown = chain_list ? PyList_GetSlice(items, 0, PY_SSIZE_T_MAX) : NULL;
     const char *kind = mode == MODE_RECORD ? "record" : mode == MODE_WARN ? "warn" : "deny";
-    PyObject *result = shown ? PyObject_CallFunction(report, "sOOOO", kind, event, args, chain_list, shown) : NULL;
+    PyObject *result = NULL;
+    if (shown != NULL) {
+        internal_depth++;
+        result = PyObject_CallFunction(report, "sOOOO", kind, event, args, chain_list, shown);
+        internal_depth--;
+    }
     Py_XDECREF(chain_list);
     Py_XDECREF(shown);
     if (mode != MODE_ENFORCE) {
@@ -1860,6 +1895,8 @@ core_hook(const char *name, PyObject *args, void *data)
     checks_clear(&c);
     return rc;
 }
+
+#include "_core_gate.h"
 
 /* ------------------------------------------------------------------ install: policy into C memory */
 
@@ -2298,26 +2335,8 @@ may_attribute(int target, int via_import)
 {
     PyFrameObject *frame = PyEval_GetFrame();
     if (via_import) {
-        Py_XINCREF(frame);
-        int verdict = 0;
-        while (frame != NULL) {
-            PyCodeObject *code = PyFrame_GetCode(frame);
-            int origin = origin_of(code->co_filename);
-            Py_DECREF(code);
-            if (origin < 0) {
-                verdict = -1;
-                break;
-            }
-            if (origin != O_CAPIMPORT) {
-                verdict = origin == O_IMPORT;
-                break;
-            }
-            PyFrameObject *back = PyFrame_GetBack(frame);
-            Py_DECREF(frame);
-            frame = back;
-        }
-        Py_XDECREF(frame);
-        return verdict;
+        int origin = first_origin(frame, 1u << O_CAPIMPORT);
+        return origin < 0 ? -1 : origin == O_IMPORT;
     }
     checks_t none = {0};
     chain_t ch = {0};
@@ -2433,6 +2452,138 @@ core_register_log_file(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The frame argument of check/chain/busy: None for the caller's own frame. Borrowed. */
+static int
+frame_arg(PyObject *obj, PyFrameObject **frame)
+{
+    if (obj == Py_None) {
+        *frame = PyEval_GetFrame();
+        return 0;
+    }
+    if (!PyFrame_Check(obj)) {
+        PyErr_SetString(PyExc_TypeError, "capimport._core: expected a frame or None");
+        return -1;
+    }
+    *frame = (PyFrameObject *)obj;
+    return 0;
+}
+
+static const char *TARGET_KINDS[] = {"none", "path", "program", "env", "value", NULL};
+static const int TARGET_CODES[] = {T_NONE, T_PATH, T_PROGRAM, T_ENV, T_VALUE};
+
+/* One (capability, kind, a, b, api) item of check() as a check of *c*. */
+static int
+add_item(checks_t *c, PyObject *item)
+{
+    PyObject *capability, *a, *b, *api;
+    const char *kind;
+    if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "UsOOU:check item", &capability, &kind, &a, &b, &api)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "capimport._core.check: an item is (capability, kind, a, b, api)");
+        }
+        return -1;
+    }
+    int cap = -1, k = -1;
+    for (int i = 0; i < NCAP; i++) {
+        if (PyUnicode_CompareWithASCIIString(capability, CAP_NAMES[i]) == 0) {
+            cap = i;
+        }
+    }
+    for (int i = 0; TARGET_KINDS[i]; i++) {
+        if (strcmp(TARGET_KINDS[i], kind) == 0) {
+            k = TARGET_CODES[i];
+        }
+    }
+    if (cap < 0 || k < 0) {
+        PyErr_Format(PyExc_ValueError, "capimport._core.check: unknown capability %R or target kind %s", capability,
+                     kind);
+        return -1;
+    }
+    PyObject *raw = k == T_PATH || k == T_PROGRAM ? plain(a) : (Py_INCREF(a), a);
+    if (raw == NULL) {
+        return -1;
+    }
+    check_t *added = add_check(c, cap, k, raw, b == Py_None ? NULL : b, api);
+    Py_DECREF(raw);
+    return added ? 0 : -1;
+}
+
+/* check(items, frame, describe): decide an act that raises no audit event, for capimport's Python
+ * guards (the environment, deferred callables, the tamper rules), with the core's walk and
+ * grants: exactly as the hook decides an event. It can only refuse: calling it grants nothing.
+ * *describe* (a str, or a callable returning one) words a report; it is called only after a
+ * verdict that needs one. A call that capimport's own work makes while the core runs it
+ * passes, as at a gate. */
+static PyObject *
+core_check(PyObject *module, PyObject *args)
+{
+    PyObject *items, *frame_obj, *describe;
+    PyFrameObject *frame;
+    if (!PyArg_ParseTuple(args, "O!OO:check", &PyList_Type, &items, &frame_obj, &describe)
+            || frame_arg(frame_obj, &frame) < 0) {
+        return NULL;
+    }
+    if (!ready) {
+        Py_RETURN_NONE;
+    }
+    int own = gate_is_internal(frame);
+    if (own != 0) {
+        return own < 0 ? NULL : (Py_INCREF(Py_None), Py_None);
+    }
+    checks_t c = {0};
+    int rc = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items) && rc == 0; i++) {
+        rc = add_item(&c, PyList_GET_ITEM(items, i));
+    }
+    if (rc == 0 && c.n) {
+        rc = decide(&c, frame, describe, Py_None);
+    }
+    checks_clear(&c);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* chain(frame, privileged): the acting chain from *frame* outward, as [(origin, filename, frame,
+ * line)], walked by the core (no Python classifies a file name on the way). None when a
+ * privileged frame allows acts outright; with *privileged* false (a chain captured for code that
+ * runs later) privileged frames allow nothing. */
+static PyObject *
+core_chain(PyObject *module, PyObject *args)
+{
+    PyObject *frame_obj;
+    PyFrameObject *frame;
+    int privileged = 1;
+    if (!PyArg_ParseTuple(args, "O|p:chain", &frame_obj, &privileged) || frame_arg(frame_obj, &frame) < 0) {
+        return NULL;
+    }
+    if (!ready) {
+        PyErr_SetString(PyExc_RuntimeError, "capimport._core.chain: the core is not installed");
+        return NULL;
+    }
+    checks_t none = {0};
+    chain_t ch = {0};
+    int rc = walk(frame, privileged ? &none : NULL, &ch);
+    PyObject *out = rc < 0 ? NULL : rc == 1 ? (Py_INCREF(Py_None), Py_None) : chain_as_list(&ch);
+    chain_clear(&ch);
+    return out;
+}
+
+/* busy(frame): True when a guarded call at *frame* is capimport's own work that the core is
+ * running (a report, a rewrite): the Python guards pass it through, as the gates do. The answer
+ * lives in C memory; asking it changes nothing. */
+static PyObject *
+core_busy(PyObject *module, PyObject *frame_obj)
+{
+    PyFrameObject *frame;
+    if (frame_arg(frame_obj, &frame) < 0) {
+        return NULL;
+    }
+    int own = ready ? gate_is_internal(frame) : 0;
+    return own < 0 ? NULL : PyBool_FromLong(own);
+}
+
 static PyObject *
 core_installed(PyObject *module, PyObject *unused)
 {
@@ -2480,6 +2631,11 @@ static PyMethodDef methods[] = {
     {"register_log_file", core_register_log_file, METH_VARARGS,
      "register_log_file(handler, path): after an fs check, logging may write path for this handler"},
     {"installed", core_installed, METH_NOARGS, "installed() -> bool"},
+    {"check", core_check, METH_VARARGS, "check(items, frame, describe): decide an unaudited act in the core"},
+    {"chain", core_chain, METH_VARARGS, "chain(frame, privileged=True): the acting chain, walked by the core"},
+    {"busy", core_busy, METH_O, "busy(frame): is a call at frame capimport's own work the core is running?"},
+    {"gate", (PyCFunction)(void (*)(void))core_gate, METH_VARARGS | METH_KEYWORDS,
+     "gate(original, kind, api, ...): original guarded by a decision of the core (_core_gate.h)"},
     {"_leaf", core_leaf, METH_VARARGS, "_leaf(name, *args): run one leaf function (tests)"},
     {NULL, NULL, 0, NULL},
 };
@@ -2493,5 +2649,8 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__core(void)
 {
+    if (PyType_Ready(&Gate_Type) < 0) {
+        return NULL;
+    }
     return PyModule_Create(&module_def);
 }

@@ -74,6 +74,7 @@ class Enforcer:
         self._resolved: dict = {}
         self.guard_rules: dict = {}  # event -> rule(event, args, frame), from capimport.guards
         self.native = False  # True once capimport._core decides the audited acts
+        self._core = None    # capimport._core then: the guards' decisions and walks go through it too
         self.no_config = not policy.config.found
         try:
             self.cwd = os.getcwd()
@@ -211,6 +212,9 @@ class Enforcer:
 
     def chain_for(self, frame, checks=()) -> Optional[list]:
         """The acting chain from *frame* outward (None: a privileged frame allows the act)."""
+        if self.native:   # the core walks: no Python classifies a file name (os.getcwd, realpath)
+            found = self._core.chain(frame, True)
+            return None if found is None else [Link(*entry) for entry in found]
         inherited = self.inherited.get(threading.get_ident(), ())
         return walk(frame, self.origins, lambda kind, f: self._privileged(kind, f, checks), inherited)
 
@@ -233,11 +237,15 @@ class Enforcer:
         return self.internal(self._capture, frame)
 
     def _capture(self, frame) -> tuple:
+        if self.native:
+            return tuple(Link(*entry).frozen() for entry in self._core.chain(frame, False))
         chain = walk(frame, self.origins, lambda kind, f: False, self.inherited.get(threading.get_ident(), ()))
         return tuple(link.frozen() for link in (chain or ()))
 
     def decide(self, checks: list, frame, describe, *, import_name: Optional[str] = None) -> None:
         """Decide one act: *checks* is ``[(capability, Lazy target, api name)]``."""
+        if self.native:
+            return self._decide_in_core(checks, frame, describe, import_name)
         tid = threading.get_ident()
         depth = self._depth.get(tid, 0)
         if depth:
@@ -262,6 +270,19 @@ class Enforcer:
                 self._depth[tid] = depth
             else:
                 self._depth.pop(tid, None)
+
+    def _decide_in_core(self, checks, frame, describe, import_name) -> None:
+        """The native core decides (walk, grants, report); a strict-mode import gets its ImportError."""
+        from .native import core_item
+
+        items = [core_item(capability, target, api) for capability, target, api in checks]
+        try:
+            self._core.check(items, frame, describe)
+        except CapabilityError as exc:
+            if import_name is None:
+                raise
+            raise CapabilityImportError(str(exc), name=import_name, distribution=exc.distribution,
+                                        capability=exc.capability) from None
 
     def _decide(self, checks, frame, describe, import_name) -> None:
         chain = self.chain_for(frame, checks)
@@ -408,7 +429,13 @@ class Enforcer:
 
     def _native_report(self, kind: str, event: str, args: tuple, chain: list, items: list):
         links = [Link(origin, filename, frame, lineno) for origin, filename, frame, lineno in chain]
-        describe = lambda: describe_event(event, args) if event in EVENTS else event  # noqa: E731
+        # An audit event is worded from its table entry; a gate's call (os.stat, ...) from the
+        # arguments the gate chose to show.
+        if args is None:   # a Python guard's decision: *event* words the act (a str or a callable)
+            describe = event if callable(event) else (lambda: event)
+        else:              # an audit event, or a gate's call (os.stat, ...) with the arguments it shows
+            describe = lambda: (describe_event(event, args) if event in EVENTS  # noqa: E731
+                                else f"{event}({', '.join(safe_repr(a) for a in args)})")
         violations = [self._violation(links[index], links, capability, _Known(target), api, describe, scoped,
                                       allowed=allowed)
                       for index, capability, target, api, scoped, allowed in items]
@@ -713,7 +740,9 @@ def enable(config=None, mode: Optional[str] = None, **options) -> Enforcer:
         from . import guards  # hardening: routes that raise no audit event (issue 4)
         guards.install(enforcer)
         from . import native
-        enforcer.native = native.install(enforcer)
+        installed = native.install(enforcer)
+        enforcer._core = native.core() if installed else None
+        enforcer.native = installed
         if not enforcer.native:
             enforcer.hook = _hook.install(enforcer.handle_event, _hook.WATCHED | frozenset(enforcer.guard_rules))
         _active = enforcer

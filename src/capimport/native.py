@@ -51,6 +51,37 @@ def install(enforcer) -> bool:
     return True
 
 
+def core_item(capability: str, target, api: str) -> tuple:
+    """One check of :meth:`Enforcer.decide` as ``_core.check`` takes it: the target's raw input.
+
+    A target the Python would resolve (a path, a program, a variable name)
+    is handed over unresolved, so that the core resolves it in C: resolving
+    in Python would call ``os.lstat``/``os.getcwd``, which the core's gates
+    would then judge as the acting distribution's own calls.
+    """
+    from . import hook
+    from .enforcer import _normalise
+
+    if target.done:
+        value = target.value
+        return (capability, "none" if value is None else "value", value, None, api)
+    fn, args = target.fn, target.args
+    if fn is _normalise:
+        raw = args[1]
+        if raw is None:
+            return (capability, "none", None, None, api)
+        kind = _RAW_KINDS.get(capability, "value")
+        return (capability, kind, raw, None, api)
+    if fn is hook.path_target:
+        return (capability, "path", args[0], args[1] if len(args) > 1 else None, api)
+    value = target.get()
+    return (capability, "none" if value is None else "value", value, None, api)
+
+
+#: How ``_core.check`` computes the target of a capability from the raw value ``check()`` was given.
+_RAW_KINDS = {"fs": "path", "fs-readonly": "path", "process": "program", "env": "env", "env-readonly": "env"}
+
+
 def build_spec(enforcer) -> dict:
     """The plain data :c:func:`core_install` copies (see ``install_spec`` in ``_core.c``)."""
     from . import hook

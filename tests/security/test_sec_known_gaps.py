@@ -121,20 +121,20 @@ def run():
     assert ok(guarded["write"]) and marker.exists(), guarded
 
 
-def test_gap_the_guards_of_unaudited_routes_still_decide_in_python(tmp_path):
-    """Open (route 7), with the native core too: the guards for routes that raise no audit event
-    (the environment, file metadata, deferred callables) decide through the Python enforcer and
-    pass capimport's own work through while its per-thread "busy" table says so. That table is
-    a plain dictionary a distribution can write. Closing it moves the guards into the core
-    (docs/decisions.md, "The native decision core").
+def test_gap_the_python_guards_are_still_python(tmp_path):
+    """Open (route 7), with the native core too: the guards of the environment, deferred
+    callables and the tamper rules decide through the core, but the code that calls it is still
+    Python. Rebinding a helper of that code (a class attribute, no audit event) makes the
+    environment guard show everything. The C functions' guards are the core's gates and are not
+    affected (``test_sec_gates.py``). Closing it moves these guards into C too (docs/decisions.md,
+    "The native decision core").
     """
     code = '''
-import os, threading
+import os
 def run():
-    from capimport import enforcer
-    active = enforcer.active()
     attempt("hidden", lambda: os.environ.get("GAP_SECRET"))
-    active._depth[threading.get_ident()] = 1
+    from capimport.guards import _base
+    _base.Guard.busy = lambda self, frame=None: True
     attempt("read", lambda: os.environ.get("GAP_SECRET"))
     report()
 '''

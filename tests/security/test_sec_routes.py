@@ -203,7 +203,8 @@ def run():
     attempt("vault_frame", lambda: "SECRET" in str(env_vaults()[0].gi_frame.f_locals))
     attempt("vault_send", lambda: env_vaults()[0].send(("get", b"SECRET", None)))
     def originals_vault_frame():
-        public = getattr(os.stat, "func", os.stat)  # the guard is a partial around its Python wrapper
+        import codecs   # os.stat is the core's gate (no closure); the registration APIs still use the vault
+        public = getattr(codecs.register, "func", codecs.register)
         invoke = [c.cell_contents for c in public.__closure__ if getattr(c.cell_contents, "__name__", "") == "invoke"][0]
         return str(generators_of(invoke)[0].gi_frame.f_locals)[:100]
     attempt("originals_vault_frame", originals_vault_frame)

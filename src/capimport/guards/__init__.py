@@ -33,7 +33,8 @@ def install(enforcer) -> dict:
     from . import deferred, environ, filemeta, native, tamper
     from ._base import Guard
 
-    guard = Guard(enforcer, _normalise)
+    from ..native import core
+    guard = Guard(enforcer, _normalise, core())
     _bless_loaded(guard, enforcer)
     import os
 

@@ -30,7 +30,7 @@ import sys
 import threading
 from typing import Optional
 
-from ..attribution import accountable
+from ..attribution import APP, accountable
 from ..hook import Lazy
 
 _REAL_BUILTINS = builtins.__dict__
@@ -42,9 +42,9 @@ class Guard:
     """The enforcer, bound once; methods read no module globals that package code could swap."""
 
     __slots__ = ("enforcer", "mode", "_depth", "_inherited", "_decide", "_normalise", "vault", "invoke",
-                 "clean_globals")
+                 "clean_globals", "core")
 
-    def __init__(self, enforcer, normalise):
+    def __init__(self, enforcer, normalise, core=None):
         self.enforcer = enforcer
         self.mode = enforcer.mode
         self._depth = enforcer._depth
@@ -54,11 +54,17 @@ class Guard:
         self.vault = make_vault()
         self.clean_globals: dict = {}
         self.invoke = make_invoke(self.vault)
+        #: capimport._core when the native core will decide: C functions are then replaced by its gates.
+        self.core = core
 
-    def busy(self, _ident=_get_ident) -> bool:
+    def busy(self, frame=None, _ident=_get_ident) -> bool:
+        if self.enforcer.native:   # the core knows when it runs capimport's Python (C memory)
+            return self.core.busy(frame)
         return bool(self._depth.get(_ident()))
 
     def plain(self, frame, _ident=_get_ident, _real=_REAL_BUILTINS) -> bool:
+        if self.enforcer.native:   # the core's walk: only the application acts
+            return all(entry[0] == APP for entry in self.core.chain(frame, False))
         if self._inherited.get(_ident()):
             return False
         clean = self.clean_globals

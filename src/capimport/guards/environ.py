@@ -35,6 +35,7 @@ import sys
 from collections.abc import ItemsView, KeysView, ValuesView
 
 from ..capabilities import ENV, ENV_READONLY
+from ..errors import CapabilityError
 
 _getframe = sys._getframe
 
@@ -59,7 +60,7 @@ def _make_vault(data: dict, guard):
             notes = []
             report_hidden = notes.append
             try:
-                if guard.busy() or guard.plain(frame):
+                if guard.busy(frame) or guard.plain(frame):
                     links = None         # only the application and the stdlib: nothing to decide
                 else:
                     links = guard.links(frame)
@@ -151,11 +152,19 @@ def install(guard) -> dict:
         if key in hidden_seen:
             return
         hidden_seen.add(key)
+        describe = f"os.environ[{name!r}]" if name != "*" else "iterating os.environ"
         try:
+            if enforcer.native:
+                # The core decides again and words the denial (its wording runs as capimport's
+                # own work, which Python here could not claim); the name stays hidden either way.
+                try:
+                    guard.decide(ENV_READONLY, name, "os.environ", frame, describe)
+                except CapabilityError:
+                    pass
+                return
             chain = guard.internal(enforcer.chain_for, frame, ()) or [link]
             violation = guard.internal(enforcer._violation, link, chain, ENV_READONLY, _Fixed(name), "os.environ",
-                                            f"os.environ[{name!r}]" if name != "*" else "iterating os.environ",
-                                            guard.lacks_entirely([link], ENV_READONLY) is None)
+                                       describe, guard.lacks_entirely([link], ENV_READONLY) is None)
             enforcer.reporter.denied(violation)   # logged, and shown once on stderr
         except Exception:  # reporting must never reveal or crash
             pass

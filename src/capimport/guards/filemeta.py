@@ -70,14 +70,17 @@ def _cwd_checker(guard, api: str, original):
 
 def guard_posix(guard, module, put) -> None:
     """Called by :func:`capimport.guards.native.guard_module` for ``posix``."""
-    from .native import _path_converter
+    from .native import _path_converter, _path_gate
 
     for name in CALLS:
-        put(name, _checker(guard, f"os.{name}"), _path_converter(0))
+        api = f"os.{name}"
+        put(name, _path_gate(FS_READONLY, api, names=("path",)), lambda api=api: _checker(guard, api),
+            _path_converter(0))
     for name in ("getcwd", "getcwdb"):
         original = getattr(module, name, None)
         if original is not None:
-            put(name, _cwd_checker(guard, f"os.{name}", original))
+            api = f"os.{name}"
+            put(name, ("cwd", {"api": api}), lambda api=api, original=original: _cwd_checker(guard, api, original))
 
 
 def install(guard) -> list:

@@ -160,7 +160,7 @@ def _convert_exec(args, kwargs):
     return tuple(args), kwargs
 
 
-def _exec_checker(guard, api: str):
+def _exec_checker(guard, api: str, rewrite_only: bool = False):
     """``os.execv``/``execve``/``posix_spawn``/``posix_spawnp``: a Python child starts under capimport.
 
     The act itself is decided by the audit event the C function raises
@@ -178,9 +178,12 @@ def _exec_checker(guard, api: str):
         program, argv = args[0], args[1]
         if type(program) not in (str, bytes, int) or not _bytes_list(argv):
             raise TypeError(f"capimport: {api}: unexpected argument type")
-        if guard.busy():
+        if rewrite_only:   # the core's gate: it already knows this is not capimport's own call
+            rewritten = children.rewrite(list(argv), program, options)
+        elif guard.busy():
             return args, kwargs
-        rewritten = guard.internal(children.rewrite, list(argv), program, options)
+        else:
+            rewritten = guard.internal(children.rewrite, list(argv), program, options)
         if rewritten is not None and rewritten != list(argv):
             args = (program, rewritten) + tuple(args[2:])
         return args, kwargs
@@ -262,47 +265,66 @@ def sweep() -> int:
 
 
 def guard_module(guard, module) -> dict:
-    """Guard the functions of one C module object (also used for a re-created copy)."""
+    """Guard the functions of one C module object (also used for a re-created copy).
+
+    Each function is described once, as the core's gate (kind and arguments
+    of ``_core.gate``); the Python checker is the fallback where the core is
+    not built (``guard.core`` is None).
+    """
     done = {}
     name = getattr(module, "__name__", "")
-    vault, invoke = guard.vault, guard.invoke
+    gates = guard.core
 
-    def put(attr, checker, convert=None):
+    def put(attr, gate, checker, convert=None):
         original = getattr(module, attr, None)
         if original is None or getattr(original, "_capimport_guard", False):
             return
-        key = f"{name}.{attr}#{id(module)}"
-        register(vault, key, original, checker)
-        done[f"{name}.{attr}"] = replace_everywhere(module, attr, _public(invoke, key, original, convert), original)
+        if gates is not None:
+            kind, options = gate
+            replacement = gates.gate(original, kind, options.pop("api", f"{name}.{attr}"), **options)
+        else:
+            key = f"{name}.{attr}#{id(module)}"
+            register(guard.vault, key, original, checker())
+            replacement = _public(guard.invoke, key, original, convert)
+        done[f"{name}.{attr}"] = replace_everywhere(module, attr, replacement, original)
 
     if name == "_posixsubprocess":
-        put("fork_exec", _fork_exec_checker(guard), _convert_fork_exec)
+        put("fork_exec", ("fork_exec", _fork_exec_gate(guard)), lambda: _fork_exec_checker(guard),
+            _convert_fork_exec)
     elif name in ("posix", "nt"):
         # A fresh copy of posix starts from the interpreter's cached dict, whose "environ" is the
         # raw environment: it gets the guarded view instead (route 1).
         if ENVIRON_VIEW and isinstance(module.__dict__.get("environ"), dict):
             module.environ = ENVIRON_VIEW[0]
         for call in ("execv", "execve", "posix_spawn", "posix_spawnp"):
-            put(call, _exec_checker(guard, f"os.{call}"), _convert_exec)
-        put("mkfifo", _path_checker(guard, FS, "os.mkfifo"), _path_converter(0))
-        put("mknod", _path_checker(guard, FS, "os.mknod"), _path_converter(0))
+            api = f"os.{call}"
+            put(call, ("rewrite", _exec_gate(guard, api)), lambda api=api: _exec_checker(guard, api), _convert_exec)
+        for call in ("mkfifo", "mknod"):
+            api = f"os.{call}"
+            put(call, _path_gate(FS, api), lambda api=api: _path_checker(guard, FS, api), _path_converter(0))
         for call in PROCESS_CALLS:
+            api = f"os.{call}"
+            gate = ("process", {"api": api, "index": 0, "names": ("path",)} if call == "chroot" else {"api": api})
             convert = _path_converter(0) if call == "chroot" else None
-            put(call, _process_checker(guard, f"os.{call}"), convert)
+            put(call, gate, lambda api=api: _process_checker(guard, api), convert)
         from . import filemeta
         filemeta.guard_posix(guard, module, put)
     elif name == "readline":
-        history = lambda: os.path.expanduser("~/.python_history")  # noqa: E731
-        put("write_history_file", _path_checker(guard, FS, "readline.write_history_file", 0, history),
+        history = os.path.expanduser("~/.python_history")
+        for attr, capability, index in (("write_history_file", FS, 0), ("append_history_file", FS, 1),
+                                        ("read_history_file", FS_READONLY, 0)):
+            api = f"readline.{attr}"
+            put(attr, _path_gate(capability, api, index, default=history),
+                lambda c=capability, a=api, i=index: _path_checker(guard, c, a, i, lambda: history),
+                _path_converter(index))
+        inputrc = os.path.expanduser("~/.inputrc")
+        put("read_init_file", _path_gate(FS_READONLY, "readline.read_init_file", default=inputrc),
+            lambda: _path_checker(guard, FS_READONLY, "readline.read_init_file", 0, lambda: inputrc),
             _path_converter(0))
-        put("append_history_file", _path_checker(guard, FS, "readline.append_history_file", 1, history),
-            _path_converter(1))
-        put("read_history_file", _path_checker(guard, FS_READONLY, "readline.read_history_file", 0, history),
-            _path_converter(0))
-        put("read_init_file", _path_checker(guard, FS_READONLY, "readline.read_init_file", 0,
-                                            lambda: os.path.expanduser("~/.inputrc")), _path_converter(0))
     elif name in ("_gdbm", "_dbm"):
-        put("open", _dbm_checker(guard, f"{name}.open"), _path_converter(0, ("filename",)))
+        api = f"{name}.open"
+        put("open", ("dbm", {"api": api, "index": 0, "names": ("filename",)}), lambda: _dbm_checker(guard, api),
+            _path_converter(0, ("filename",)))
     elif name == "_sqlite3":
         from . import sqlite
 
@@ -315,6 +337,33 @@ def guard_module(guard, module) -> dict:
     return done
 
 
+def _path_gate(capability: str, api: str, index: int = 0, names=("path", "filename"), default=None):
+    """The core's gate for a function whose argument *index* (or keyword in *names*) is a path."""
+    return ("path", {"api": api, "capability": capability, "index": index, "names": names, "default": default})
+
+
+def _fork_exec_gate(guard) -> dict:
+    """``fork_exec`` decided by the core on its program; then the route-5 rewrite of a Python child."""
+    from . import children
+
+    options = children.child_options(guard.enforcer)
+
+    def rewrite(args, kwargs):
+        argv, program = args[0], args[1][0] if args[1] else (args[0][0] if args[0] else "")
+        rewritten = children.rewrite(list(argv), program, options)
+        if rewritten is not None and rewritten != list(argv):
+            args = (rewritten,) + tuple(args[1:])
+        return args, kwargs
+
+    return {"api": "_posixsubprocess.fork_exec", "before": _convert_fork_exec, "after": rewrite}
+
+
+def _exec_gate(guard, api: str) -> dict:
+    """``os.exec*``/``posix_spawn*``: their own audit event decides; the gate only rewrites (route 5)."""
+    check = _exec_checker(guard, api, rewrite_only=True)
+    return {"api": api, "before": _convert_exec, "after": lambda args, kwargs: check(None, args, kwargs or {})}
+
+
 def guard_imp(guard, names) -> None:
     """A second copy of a guarded C module is guarded before anyone gets it.
 
@@ -322,7 +371,7 @@ def guard_imp(guard, names) -> None:
     from the interpreter's cached copy, with the original functions and no
     audit event. ``_imp.create_builtin``/``create_dynamic`` are how the import
     system (and anyone calling ``_imp`` directly) builds one; their results
-    are guarded inside the vault, before they are returned.
+    are guarded (by the core's gate, or inside the vault) before they are returned.
     """
     import _imp
 
@@ -347,8 +396,12 @@ def guard_imp(guard, names) -> None:
         if original is None or getattr(original, "_capimport_guard", False):
             continue
         key = f"_imp.{attr}"
-        register(guard.vault, key, original, no_check, post)
-        replace_everywhere(_imp, attr, _public(guard.invoke, key, original), original)
+        if guard.core is not None:
+            replacement = guard.core.gate(original, "post", key, after=post)
+        else:
+            register(guard.vault, key, original, no_check, post)
+            replacement = _public(guard.invoke, key, original)
+        replace_everywhere(_imp, attr, replacement, original)
 
 
 #: C modules this guard covers; imported lazily modules are guarded when they first load.

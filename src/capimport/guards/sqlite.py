@@ -56,7 +56,7 @@ def _authorizers(guard):
     decide = guard.enforcer.decide
 
     def allowed(action, arg1, arg2, frame) -> bool:
-        if guard.busy():
+        if guard.busy(frame):
             return True
         if action == SQLITE_ATTACH:
             checks = [(capability, Lazy(path_target, value), "sqlite ATTACH")

@@ -326,7 +326,7 @@ def patch_threading_trace(guard) -> None:
 
         def make(original=original, name=name):
             def guarded(func, *args, **kwargs):
-                if not guard.busy():
+                if not guard.busy(sys._getframe(1)):
                     decide([(FFI, _NONE, f"threading.{name}")], sys._getframe(1), f"threading.{name}")
                 return original(func, *args, **kwargs)
             guarded._capimport_guard = True

@@ -1,0 +1,548 @@
+/* capimport._core, the gates: guards for the routes that raise no audit event, decided in C.
+ *
+ * Part of _core.c (included after the decision, whose checks, walk and decide it uses); kept in
+ * its own file because it is its own concept (docs/decisions.md, "The native decision core",
+ * part 3).
+ *
+ * A gate replaces a C function in place on its module (os.stat, os.mkfifo, os.setuid,
+ * _posixsubprocess.fork_exec, _gdbm.open, ...). Calling it:
+ *
+ *   1. converts a path-like argument with os.fspath (the caller's own __fspath__, run as the
+ *      caller, before the decision, so the decision sees what the original receives);
+ *   2. decides in C, exactly as the audit hook decides an event (walk, accountable links, grant);
+ *   3. for a few kinds, runs one Python function of capimport's after the verdict: the command
+ *      line rewrite of route 5 (a Python child starts under capimport), or guarding a module copy
+ *      that _imp just built;
+ *   4. calls the original.
+ *
+ * A gate holds its original in C memory: no attribute, no __reduce__ argument and no
+ * tp_traverse hands it out (gc.get_referents(gate) lists nothing), and there is no Python
+ * wrapper with a __closure__ or __globals__ to rewrite. Nothing a distribution can write turns
+ * a gate's decision off: there is no per-thread "busy" table. Calls that capimport's own Python
+ * makes while the core runs it (a report, a rewrite) pass only while internal_depth says so,
+ * which lives in C thread-local memory, and only when the innermost frame that is not the
+ * standard library's is capimport's (so a finalizer of a distribution's object that the
+ * collector happens to run in the middle of a report is still judged as that distribution).
+ *
+ * Before install() completes, a gate only calls its original: nothing is enforced yet.
+ */
+
+enum { G_PATH, G_CWD, G_PROCESS, G_DBM, G_FORK_EXEC, G_REWRITE, G_POST, G_COUNT };
+static const char *GATE_KINDS[G_COUNT] = {"path", "cwd", "process", "dbm", "fork_exec", "rewrite", "post"};
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *original;
+    int kind;
+    int cap;               /* the capability checked (G_PATH; G_DBM picks fs or fs-readonly by flag) */
+    int index;             /* position of the path argument, -1 for none */
+    PyObject *names;       /* tuple of str: the keyword names of the path argument */
+    PyObject *fallback;    /* str: the path when the argument is absent or None (readline), or NULL */
+    PyObject *api;         /* str: the name in messages ("os.stat") */
+    PyObject *before;      /* callable(args, kwargs) -> (args, kwargs), run as the caller, or NULL */
+    PyObject *after;       /* G_FORK_EXEC/G_REWRITE: rewrite(args, kwargs) -> (args, kwargs);
+                              G_POST: post(result, args) -> result; run as capimport; or NULL */
+    PyObject *name, *qualname, *doc, *modname;
+} gate_t;
+
+static PyTypeObject Gate_Type;
+
+/* Origins a gate looks through to find who is calling: the standard library's and dynamic code. */
+#define GATE_SEE_THROUGH ((1u << O_STDLIB) | (1u << O_DYNAMIC) | (1u << O_IMPORT) | (1u << O_LINECACHE) \
+                          | (1u << O_LOGGING))
+
+/* Run *fn* as capimport's own work for the gates (see internal_depth). */
+static PyObject *
+gate_internal(PyObject *fn, PyObject *a, PyObject *b)
+{
+    internal_depth++;
+    PyObject *out = PyObject_CallFunctionObjArgs(fn, a, b, NULL);
+    internal_depth--;
+    return out;
+}
+
+/* 1 when this call is capimport's own work that the core is running (no decision), 0, -1. */
+static int
+gate_is_internal(PyFrameObject *frame)
+{
+    if (internal_depth <= 0) {
+        return 0;
+    }
+    int origin = first_origin(frame, GATE_SEE_THROUGH);
+    return origin < 0 ? -1 : origin == O_CAPIMPORT;
+}
+
+static int
+is_path_value(PyObject *v)
+{
+    return PyUnicode_Check(v) || PyBytes_Check(v) || PyLong_Check(v);
+}
+
+/* The path argument (borrowed, NULL when absent) and where it sits: *kwname is the keyword's
+ * name (borrowed) when it came by keyword. */
+static PyObject *
+gate_path_arg(gate_t *g, PyObject *args, PyObject *kwargs, PyObject **kwname)
+{
+    *kwname = NULL;
+    if (g->index < 0) {
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(args) > g->index) {
+        return PyTuple_GET_ITEM(args, g->index);
+    }
+    if (kwargs == NULL || g->names == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(g->names); i++) {
+        PyObject *value = PyDict_GetItemWithError(kwargs, PyTuple_GET_ITEM(g->names, i));
+        if (value != NULL) {
+            *kwname = PyTuple_GET_ITEM(g->names, i);
+            return value;
+        }
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Step 1: a path-like path argument becomes str or bytes; *args and *kwargs (new references,
+ * *kwargs may be NULL) are replaced when it changes. */
+static int
+gate_convert(gate_t *g, PyObject **args, PyObject **kwargs)
+{
+    PyObject *kwname;
+    PyObject *value = gate_path_arg(g, *args, *kwargs, &kwname);
+    if (value == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    if (value == Py_None || is_path_value(value)) {
+        return 0;
+    }
+    PyObject *converted = PyOS_FSPath(value);
+    if (converted == NULL) {
+        return -1;
+    }
+    int rc;
+    if (kwname == NULL) {
+        PyObject *copy = PyTuple_GetSlice(*args, 0, PY_SSIZE_T_MAX);
+        if (copy == NULL) {
+            Py_DECREF(converted);
+            return -1;
+        }
+        PyObject *old = PyTuple_GET_ITEM(copy, g->index);
+        PyTuple_SET_ITEM(copy, g->index, converted);   /* steals converted */
+        Py_DECREF(old);
+        Py_SETREF(*args, copy);
+        return 0;
+    }
+    PyObject *copy = PyDict_Copy(*kwargs);
+    rc = copy == NULL ? -1 : PyDict_SetItem(copy, kwname, converted);
+    Py_DECREF(converted);
+    if (rc < 0) {
+        Py_XDECREF(copy);
+        return -1;
+    }
+    Py_SETREF(*kwargs, copy);
+    return 0;
+}
+
+static int
+gate_type_error(gate_t *g, const char *what)
+{
+    PyErr_Format(PyExc_TypeError, "capimport: %U: %s", g->api, what);
+    return -1;
+}
+
+static PyObject *
+kwarg(PyObject *kwargs, const char *name)
+{
+    return kwargs == NULL ? NULL : PyDict_GetItemString(kwargs, name);   /* borrowed; no error */
+}
+
+/* A list or tuple whose items all pass *ok*. */
+static int
+seq_of(PyObject *v, int (*ok)(PyObject *))
+{
+    if (!PyList_Check(v) && !PyTuple_Check(v)) {
+        return 0;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!ok(PySequence_Fast_GET_ITEM(v, i))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int is_text(PyObject *v) { return PyUnicode_Check(v) || PyBytes_Check(v); }
+static int is_int(PyObject *v) { return PyLong_Check(v); }
+static int is_exact_str(PyObject *v) { return PyUnicode_CheckExact(v); }
+
+static int
+plain_process_arg(PyObject *v)
+{
+    return v == Py_None || PyLong_Check(v) || is_text(v) || seq_of(v, is_int);
+}
+
+/* {"PATH": value} from a child's environment list (b"K=V" items; the last PATH wins, as a dict
+ * built from the list would), or NULL with no error when it has none. */
+static PyObject *
+child_path(PyObject *env)
+{
+    PyObject *found = NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(env);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(env, i);
+        PyObject *text = exact_text(item);
+        if (text == NULL) {
+            Py_XDECREF(found);
+            return NULL;
+        }
+        PyObject *head = PyUnicode_Substring(text, 0, 5);
+        int is_path = head != NULL && PyUnicode_CompareWithASCIIString(head, "PATH=") == 0;
+        Py_XDECREF(head);
+        if (is_path) {
+            Py_XSETREF(found, PyUnicode_Substring(text, 5, PY_SSIZE_T_MAX));
+        }
+        Py_DECREF(text);
+        if (PyErr_Occurred()) {
+            Py_XDECREF(found);
+            return NULL;
+        }
+    }
+    if (found == NULL) {
+        return NULL;
+    }
+    PyObject *out = Py_BuildValue("{sO}", "PATH", found);
+    Py_DECREF(found);
+    return out;
+}
+
+/* Step 2's checks for one call; *shown* gets the arguments a message shows (new reference). */
+static int
+gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject **shown)
+{
+    PyObject *kwname;
+    switch (g->kind) {
+    case G_PATH: {
+        PyObject *path = gate_path_arg(g, args, kwargs, &kwname);
+        PyObject *dir_fd = kwarg(kwargs, "dir_fd");
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        if (dir_fd == Py_None) {
+            dir_fd = NULL;
+        }
+        if (dir_fd != NULL && !PyLong_Check(dir_fd)) {
+            return gate_type_error(g, "dir_fd must be an int here");
+        }
+        if (path == NULL || path == Py_None) {
+            path = g->fallback;
+        }
+        if (path == NULL || PyLong_Check(path)) {
+            return 0;   /* no path: the original refuses the call; a descriptor: opening it was checked */
+        }
+        if (!is_text(path)) {
+            return gate_type_error(g, "takes a str, bytes or int path here");
+        }
+        *shown = PyTuple_Pack(1, path);
+        return *shown && add_check(c, g->cap, T_PATH, path, dir_fd, g->api) ? 0 : -1;
+    }
+    case G_CWD:
+        if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs))) {
+            return gate_type_error(g, "takes no arguments");
+        }
+        *shown = PyTuple_New(0);
+        return *shown && add_check(c, CAP_FS_RO, T_PATH, NULL, NULL, g->api) ? 0 : -1;
+    case G_PROCESS: {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
+            if (!plain_process_arg(PyTuple_GET_ITEM(args, i))) {
+                return gate_type_error(g, "unexpected argument type");
+            }
+        }
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        while (kwargs && PyDict_Next(kwargs, &pos, &key, &value)) {
+            if (!plain_process_arg(value)) {
+                return gate_type_error(g, "unexpected argument type");
+            }
+        }
+        *shown = PyTuple_New(0);
+        return *shown && add_check(c, CAP_PROCESS, T_NONE, NULL, NULL, g->api) ? 0 : -1;
+    }
+    case G_DBM: {
+        PyObject *path = gate_path_arg(g, args, kwargs, &kwname);
+        PyObject *flag = PyTuple_GET_SIZE(args) > 1 ? PyTuple_GET_ITEM(args, 1) : kwarg(kwargs, "flag");
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        if (path == NULL || !is_text(path) || (flag != NULL && !PyUnicode_Check(flag))) {
+            return gate_type_error(g, "unexpected argument type");
+        }
+        int readonly = flag == NULL || (PyUnicode_GET_LENGTH(flag) > 0 && PyUnicode_READ_CHAR(flag, 0) == 'r');
+        *shown = flag ? PyTuple_Pack(2, path, flag) : PyTuple_Pack(1, path);
+        return *shown && add_check(c, readonly ? CAP_FS_RO : CAP_FS, T_PATH, path, NULL, g->api) ? 0 : -1;
+    }
+    case G_FORK_EXEC: {
+        if ((kwargs && PyDict_GET_SIZE(kwargs)) || PyTuple_GET_SIZE(args) < 6) {
+            return gate_type_error(g, "takes its arguments positionally");
+        }
+        PyObject *argv = PyTuple_GET_ITEM(args, 0), *executables = PyTuple_GET_ITEM(args, 1);
+        PyObject *cwd = PyTuple_GET_ITEM(args, 4), *env = PyTuple_GET_ITEM(args, 5);
+        if (!seq_of(argv, is_text) || !seq_of(executables, is_text) || (env != Py_None && !seq_of(env, is_text))
+                || (cwd != Py_None && !is_text(cwd))) {
+            return gate_type_error(g, "unexpected argument type");
+        }
+        PyObject *program = PySequence_Fast_GET_SIZE(executables) ? PySequence_Fast_GET_ITEM(executables, 0)
+                            : PySequence_Fast_GET_SIZE(argv) ? PySequence_Fast_GET_ITEM(argv, 0) : NULL;
+        PyObject *search = env == Py_None ? NULL : child_path(env);
+        if (search == NULL && PyErr_Occurred()) {
+            return -1;
+        }
+        PyObject *empty = program ? NULL : PyUnicode_FromString("");
+        check_t *k = (program || empty) ? add_check(c, CAP_PROCESS, T_PROGRAM, program ? program : empty, search,
+                                                    g->api) : NULL;
+        Py_XDECREF(search);
+        Py_XDECREF(empty);
+        *shown = k ? PyTuple_Pack(1, argv) : NULL;
+        return *shown ? 0 : -1;
+    }
+    }
+    return 0;   /* G_REWRITE, G_POST: the act raises its own audit event, decided there */
+}
+
+static PyObject *
+gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
+{
+    if (!ready) {
+        return PyObject_Call(g->original, args, kwargs);
+    }
+    PyObject *a = args, *kw = kwargs, *result = NULL, *shown = NULL;
+    checks_t c = {0};
+    Py_INCREF(a);
+    Py_XINCREF(kw);
+    if (g->before != NULL) {   /* path-likes in argument lists to str/bytes, as the caller */
+        PyObject *pair = PyObject_CallFunctionObjArgs(g->before, a, kw ? kw : Py_None, NULL);
+        if (pair == NULL) {
+            goto done;
+        }
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(pair, 0))
+                || (PyTuple_GET_ITEM(pair, 1) != Py_None && !PyDict_Check(PyTuple_GET_ITEM(pair, 1)))) {
+            Py_DECREF(pair);
+            gate_type_error(g, "the argument converter returned no (args, kwargs)");
+            goto done;
+        }
+        Py_SETREF(a, PyTuple_GET_ITEM(pair, 0));
+        Py_INCREF(a);
+        Py_XSETREF(kw, PyTuple_GET_ITEM(pair, 1) == Py_None ? NULL : PyTuple_GET_ITEM(pair, 1));
+        Py_XINCREF(kw);
+        Py_DECREF(pair);
+    }
+    if (gate_convert(g, &a, &kw) < 0) {
+        goto done;
+    }
+    PyFrameObject *frame = PyEval_GetFrame();   /* the caller's frame: a gate is C, it has none */
+    int own = gate_is_internal(frame);
+    if (own < 0) {
+        fail_with_current("cannot tell who calls", g->api);
+        goto done;
+    }
+    if (!own) {
+        if (gate_checks(g, a, kw, &c, &shown) < 0) {
+            goto done;
+        }
+        if (c.n && decide(&c, frame, g->api, shown) < 0) {
+            goto done;
+        }
+        if ((g->kind == G_FORK_EXEC || g->kind == G_REWRITE) && g->after != NULL) {
+            PyObject *pair = gate_internal(g->after, a, kw ? kw : Py_None);
+            if (pair == NULL) {
+                goto done;
+            }
+            if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2
+                    || !PyTuple_Check(PyTuple_GET_ITEM(pair, 0))
+                    || (PyTuple_GET_ITEM(pair, 1) != Py_None && !PyDict_Check(PyTuple_GET_ITEM(pair, 1)))) {
+                Py_DECREF(pair);
+                gate_type_error(g, "the rewrite returned no (args, kwargs)");
+                goto done;
+            }
+            Py_SETREF(a, PyTuple_GET_ITEM(pair, 0));
+            Py_INCREF(a);
+            Py_XSETREF(kw, PyTuple_GET_ITEM(pair, 1) == Py_None ? NULL : PyTuple_GET_ITEM(pair, 1));
+            Py_XINCREF(kw);
+            Py_DECREF(pair);
+        }
+    }
+    result = PyObject_Call(g->original, a, kw);
+    if (result != NULL && g->kind == G_POST && g->after != NULL) {
+        Py_SETREF(result, gate_internal(g->after, result, a));
+    }
+done:
+    checks_clear(&c);
+    Py_XDECREF(shown);
+    Py_DECREF(a);
+    Py_XDECREF(kw);
+    return result;
+}
+
+static void
+gate_dealloc(gate_t *g)
+{
+    Py_XDECREF(g->original);
+    Py_XDECREF(g->names);
+    Py_XDECREF(g->fallback);
+    Py_XDECREF(g->api);
+    Py_XDECREF(g->before);
+    Py_XDECREF(g->after);
+    Py_XDECREF(g->name);
+    Py_XDECREF(g->qualname);
+    Py_XDECREF(g->doc);
+    Py_XDECREF(g->modname);
+    Py_TYPE(g)->tp_free((PyObject *)g);
+}
+
+static PyObject *
+gate_repr(gate_t *g)
+{
+    return PyUnicode_FromFormat("<capimport gate %U>", g->api);
+}
+
+/* Pickled by name, like the builtin it stands for (pickle finds it on its module). */
+static PyObject *
+gate_reduce(gate_t *g, PyObject *unused)
+{
+    Py_INCREF(g->qualname);
+    return g->qualname;
+}
+
+static PyObject *
+gate_get(gate_t *g, void *which)
+{
+    PyObject *v = NULL;
+    switch ((int)(Py_intptr_t)which) {
+    case 0: v = g->name; break;
+    case 1: v = g->qualname; break;
+    case 2: v = g->doc; break;
+    case 3: v = g->modname; break;
+    case 4: v = Py_True; break;
+    }
+    if (v == NULL) {
+        v = Py_None;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+static PyGetSetDef gate_getset[] = {
+    {"__name__", (getter)gate_get, NULL, NULL, (void *)0},
+    {"__qualname__", (getter)gate_get, NULL, NULL, (void *)1},
+    {"__doc__", (getter)gate_get, NULL, NULL, (void *)2},
+    {"__module__", (getter)gate_get, NULL, NULL, (void *)3},
+    {"_capimport_guard", (getter)gate_get, NULL, NULL, (void *)4},
+    {NULL},
+};
+
+static PyMethodDef gate_methods[] = {
+    {"__reduce__", (PyCFunction)gate_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+/* No tp_new (a gate is made by _core.gate only), no tp_traverse (nothing reachable through it),
+ * no tp_descr_get (stored on a class, it stays a plain function, as the builtin it replaces). */
+static PyTypeObject Gate_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "capimport._core.Gate",
+    .tp_basicsize = sizeof(gate_t),
+    .tp_dealloc = (destructor)gate_dealloc,
+    .tp_repr = (reprfunc)gate_repr,
+    .tp_call = (ternaryfunc)gate_call,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A C function guarded by capimport's native core.",
+    .tp_methods = gate_methods,
+    .tp_getset = gate_getset,
+};
+
+static PyObject *
+attr_or_none(PyObject *obj, const char *name, PyObject *fallback)
+{
+    if (fallback != NULL && fallback != Py_None) {
+        Py_INCREF(fallback);
+        return fallback;
+    }
+    PyObject *v = PyObject_GetAttrString(obj, name);
+    if (v == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return v;
+}
+
+/* gate(original, kind, api, *, capability=None, index=-1, names=(), default=None, before=None,
+ *      after=None, name=None): a guard for *original* decided by the core. Making one grants
+ * nothing: a gate only adds a decision in front of the function it is given. */
+static PyObject *
+core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"original", "kind", "api", "capability", "index", "names", "default", "before",
+                               "after", "name", NULL};
+    PyObject *original, *api, *capability = Py_None, *names = NULL, *fallback = Py_None, *before = Py_None;
+    PyObject *after = Py_None, *name = Py_None;
+    const char *kind;
+    int index = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsU|$OiO!OOOO:gate", keywords, &original, &kind, &api,
+                                     &capability, &index, &PyTuple_Type, &names, &fallback, &before, &after,
+                                     &name)) {
+        return NULL;
+    }
+    int k = 0;
+    while (k < G_COUNT && strcmp(GATE_KINDS[k], kind) != 0) {
+        k++;
+    }
+    int cap = -1;
+    if (capability != Py_None) {
+        for (int i = 0; i < NCAP; i++) {
+            if (PyUnicode_Check(capability) && PyUnicode_CompareWithASCIIString(capability, CAP_NAMES[i]) == 0) {
+                cap = i;
+            }
+        }
+    }
+    if (k == G_COUNT || !PyCallable_Check(original) || (k == G_PATH && cap < 0)
+            || (fallback != Py_None && !PyUnicode_CheckExact(fallback))
+            || (before != Py_None && !PyCallable_Check(before)) || (after != Py_None && !PyCallable_Check(after))
+            || (names != NULL && !seq_of(names, is_exact_str))) {
+        PyErr_SetString(PyExc_ValueError, "capimport._core.gate: bad arguments");
+        return NULL;
+    }
+    if (PyObject_TypeCheck(original, &Gate_Type)) {
+        Py_INCREF(original);   /* already gated: one decision is enough */
+        return original;
+    }
+    gate_t *g = PyObject_New(gate_t, &Gate_Type);
+    if (g == NULL) {
+        return NULL;
+    }
+    g->original = original;
+    g->kind = k;
+    g->cap = cap;
+    g->index = index;
+    g->names = names;
+    g->fallback = fallback == Py_None ? NULL : fallback;
+    g->api = api;
+    g->before = before == Py_None ? NULL : before;
+    g->after = after == Py_None ? NULL : after;
+    PyObject *refs[] = {original, names, g->fallback, api, g->before, g->after};
+    for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+        Py_XINCREF(refs[i]);
+    }
+    g->name = attr_or_none(original, "__name__", name);
+    g->qualname = attr_or_none(original, "__qualname__", name);
+    g->doc = attr_or_none(original, "__doc__", NULL);
+    g->modname = attr_or_none(original, "__module__", NULL);
+    if (!PyUnicode_Check(g->qualname)) {
+        Py_SETREF(g->qualname, api);
+        Py_INCREF(api);
+    }
+    return (PyObject *)g;
+}
