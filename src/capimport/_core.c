@@ -215,7 +215,6 @@ static long long proc_dev = -1;
 static PyObject *pycache_prefix = NULL;       /* str or NULL */
 static int sqlite_always_uri = 0;
 static PyObject *handle_rule = NULL, *report = NULL, *internal_error = NULL, *error_class = NULL;
-static PyObject *inherited = NULL;            /* dict thread id -> tuple of links (capimport.attribution.Link) */
 static PyObject *looked_up = NULL;            /* list of host names the program looked up */
 static strmap resolved;                       /* host name -> tuple of address strings */
 /* > 0 while this thread runs capimport's own Python for the core (a report, a gate's rewrite): the
@@ -1429,63 +1428,9 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
     return 1;
 }
 
-static int nobody = 0;   /* the origin of a name the policy does not know: holds nothing */
 
-static int
-origin_named(PyObject *name)
-{
-    int i = PyUnicode_Check(name) ? lookup_int(&origin_index, name) : -1;
-    return i < 0 ? nobody : i;
-}
 
-/* The chain of the code that started this thread (or scheduled this callback), appended at the bottom. */
-static int
-append_inherited(chain_t *ch, int *last)
-{
-    PyObject *tid = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
-    if (tid == NULL) {
-        return -1;
-    }
-    PyObject *links = PyDict_GetItemWithError(inherited, tid);
-    Py_DECREF(tid);
-    if (links == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
-    }
-    if (!PyTuple_Check(links)) {
-        PyErr_SetString(PyExc_TypeError, "capimport: an inherited chain is not a tuple");
-        return -1;
-    }
-    Py_INCREF(links);
-    int rc = 0;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(links) && rc == 0; i++) {
-        PyObject *link = PyTuple_GET_ITEM(links, i);
-        PyObject *origin = PyObject_GetAttrString(link, "origin");
-        PyObject *filename = origin ? PyObject_GetAttrString(link, "filename") : NULL;
-        PyObject *lineno = filename ? PyObject_GetAttrString(link, "lineno") : NULL;
-        if (lineno == NULL || !PyUnicode_Check(origin) || !PyUnicode_Check(filename) || !PyLong_Check(lineno)) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_TypeError, "capimport: a malformed inherited link");
-            }
-            rc = -1;
-        } else {
-            int o = origin_named(origin);
-            long line = PyLong_AsLong(lineno);
-            if (line == -1 && PyErr_Occurred()) {
-                PyErr_Clear();   /* a line number only words messages: an absurd one is shown as 0 */
-                line = 0;
-            }
-            if (o != *last) {
-                rc = chain_append(ch, o, filename, NULL, line > INT_MAX || line < 0 ? 0 : (int)line);
-                *last = o;
-            }
-        }
-        Py_XDECREF(origin);
-        Py_XDECREF(filename);
-        Py_XDECREF(lineno);
-    }
-    Py_DECREF(links);
-    return rc;
-}
+#include "_core_chains.h"
 
 /* attribution.walk: 1 when a privileged frame allows the act outright, 0 with the chain in *ch, -1.
  * With *c* NULL (a chain captured for later), no privileged frame allows anything: met before any
@@ -1494,9 +1439,14 @@ static int
 walk(PyFrameObject *start, checks_t *c, chain_t *ch)
 {
     int last = -1, deps = 0;
+    PyObject *stop_at = inherit_stop();   /* the frame that ran an accountable callable: not part of the act */
     PyFrameObject *frame = start;
     Py_XINCREF(frame);
     while (frame != NULL) {
+        if ((PyObject *)frame == stop_at) {
+            Py_DECREF(frame);
+            break;
+        }
         PyCodeObject *code = PyFrame_GetCode(frame);
         int origin = origin_of(code->co_filename);
         int stop = 0;   /* 1: the bottom; 2: return the chain as it is; 3: allow; -1: error */
@@ -2188,11 +2138,6 @@ install_callables(PyObject *spec)
         Py_INCREF(v);
         *slots[i] = v;
     }
-    inherited = spec_get(spec, "inherited", &PyDict_Type);
-    if (inherited == NULL) {
-        return -1;
-    }
-    Py_INCREF(inherited);
     return 0;
 }
 
@@ -2221,7 +2166,6 @@ install_spec(PyObject *spec)
         PyErr_SetString(PyExc_ValueError, "capimport._core.install: the special origins are missing");
         return -1;
     }
-    nobody = (int)n_origins - 1;    /* native.py puts a grant-less origin last */
     for (Py_ssize_t i = 0; i < n_origins; i++) {
         PyObject *index = PyLong_FromSsize_t(i);
         if (index == NULL || strmap_set(&origin_index, PyTuple_GET_ITEM(origin_names, i), index) < 0) {
@@ -2584,6 +2528,95 @@ core_busy(PyObject *module, PyObject *frame_obj)
     return own < 0 ? NULL : PyBool_FromLong(own);
 }
 
+/* capture(unowned=False): the caller's acting chain as a token, walked from the caller's own frame
+ * (there is no frame argument: a token always includes whoever asks for it). *unowned* puts code
+ * nobody owns (the default grant) in front: a planted import hook that is a builtin, charged to
+ * no one it could choose (guards/importhooks.py). It only adds a party that must hold the act. */
+static PyObject *
+core_capture(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"unowned", NULL};
+    int unowned = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$p:capture", keywords, &unowned)) {
+        return NULL;
+    }
+    if (!ready) {
+        PyErr_SetString(PyExc_RuntimeError, "capimport._core.capture: the core is not installed");
+        return NULL;
+    }
+    chain_t ch = {0};
+    PyObject *empty = unowned ? PyUnicode_FromString("") : NULL;
+    int rc = unowned && (empty == NULL || chain_append(&ch, O_UNKNOWN, empty, NULL, 0) < 0) ? -1 : 0;
+    Py_XDECREF(empty);
+    if (rc == 0) {
+        PyFrameObject *frame = PyEval_GetFrame();
+        /* walk() starts its chain afresh: collect the caller's links, then put them after ours */
+        chain_t rest = {0};
+        rc = walk(frame, NULL, &rest);
+        for (int i = 0; rc == 0 && i < rest.n; i++) {
+            link_t *l = &rest.items[i];
+            if (ch.n && ch.items[ch.n - 1].origin == l->origin) {
+                continue;
+            }
+            rc = chain_append(&ch, l->origin, l->filename, l->frame, l->lineno);
+        }
+        chain_clear(&rest);
+    }
+    PyObject *out = rc < 0 ? NULL : token_from_chain(&ch);
+    chain_clear(&ch);
+    return out;
+}
+
+/* accountable(func, token): *func* run with *token* standing in for the stack that runs it. */
+static PyObject *
+core_accountable(PyObject *module, PyObject *args)
+{
+    PyObject *func;
+    token_t *token;
+    if (!PyArg_ParseTuple(args, "OO!:accountable", &func, &Chain_Type, &token)) {
+        return NULL;
+    }
+    if (!PyCallable_Check(func)) {
+        PyErr_SetString(PyExc_TypeError, "capimport._core.accountable: func must be callable");
+        return NULL;
+    }
+    accountable_t *a = PyObject_GC_New(accountable_t, &Accountable_Type);
+    if (a == NULL) {
+        return NULL;
+    }
+    Py_INCREF(func);
+    Py_INCREF(token);
+    a->func = func;
+    a->token = token;
+    PyObject_GC_Track(a);
+    return (PyObject *)a;
+}
+
+/* push(token) / pop(token): *token* appended at the bottom of this thread's walks until popped. */
+static PyObject *
+core_push(PyObject *module, PyObject *token)
+{
+    if (!PyObject_TypeCheck(token, &Chain_Type)) {
+        PyErr_SetString(PyExc_TypeError, "capimport._core.push: expected a Chain from capture()");
+        return NULL;
+    }
+    if (inherit_push((token_t *)token, NULL, 0) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+core_pop(PyObject *module, PyObject *token)
+{
+    if (inherit_top == NULL || (PyObject *)inherit_top->token != token || inherit_top->replaces) {
+        PyErr_SetString(PyExc_RuntimeError, "capimport._core.pop: that chain is not the last one pushed");
+        return NULL;
+    }
+    inherit_pop_to(inherit_top);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 core_installed(PyObject *module, PyObject *unused)
 {
@@ -2633,6 +2666,11 @@ static PyMethodDef methods[] = {
     {"installed", core_installed, METH_NOARGS, "installed() -> bool"},
     {"check", core_check, METH_VARARGS, "check(items, frame, describe): decide an unaudited act in the core"},
     {"chain", core_chain, METH_VARARGS, "chain(frame, privileged=True): the acting chain, walked by the core"},
+    {"capture", (PyCFunction)(void (*)(void))core_capture, METH_VARARGS | METH_KEYWORDS,
+     "capture(unowned=False) -> Chain: the caller's acting chain"},
+    {"accountable", core_accountable, METH_VARARGS, "accountable(func, chain): func run as chain's parties"},
+    {"push", core_push, METH_O, "push(chain): chain appended to this thread's walks until pop(chain)"},
+    {"pop", core_pop, METH_O, "pop(chain): undo the last push(chain)"},
     {"busy", core_busy, METH_O, "busy(frame): is a call at frame capimport's own work the core is running?"},
     {"gate", (PyCFunction)(void (*)(void))core_gate, METH_VARARGS | METH_KEYWORDS,
      "gate(original, kind, api, ...): original guarded by a decision of the core (_core_gate.h)"},
@@ -2649,7 +2687,7 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__core(void)
 {
-    if (PyType_Ready(&Gate_Type) < 0) {
+    if (PyType_Ready(&Gate_Type) < 0 || PyType_Ready(&Chain_Type) < 0 || PyType_Ready(&Accountable_Type) < 0) {
         return NULL;
     }
     return PyModule_Create(&module_def);

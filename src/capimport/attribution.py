@@ -88,8 +88,6 @@ class OriginMap:
         self._owned: dict[str, tuple[frozenset, tuple[str, ...]]] = {}
         self._source_roots: dict[str, tuple[str, ...]] = {}
         self._locations: dict[str, str] = {}
-        for name in ("runner.py", "__main__.py"):
-            self.cache[os.path.join(os.path.dirname(os.path.abspath(__file__)), name)] = BOTTOM
         for stdlib in self.stdlib_dirs:
             self.cache[stdlib + "linecache.py"] = LINECACHE
             self.cache[stdlib + "logging" + os.sep + "__init__.py"] = LOGGING

@@ -232,13 +232,19 @@ class Enforcer:
             else:
                 self._depth.pop(tid, None)
 
-    def capture(self, frame) -> tuple:
-        """The current chain, frame-free, for code that will run later (a thread)."""
+    def capture(self, frame):
+        """The current chain, frame-free, for code that will run later (a thread).
+
+        With the native core it is an opaque ``capimport._core.Chain`` token (only
+        :func:`run_as`, :class:`inherit` and the deferred guards use it), else a tuple of links.
+        """
         return self.internal(self._capture, frame)
 
-    def _capture(self, frame) -> tuple:
+    def _capture(self, frame):
         if self.native:
-            return tuple(Link(*entry).frozen() for entry in self._core.chain(frame, False))
+            # A token the core walked from this very call (transparent capimport frames lead to
+            # *frame*): it cannot be forged, and only the core's accountable callables read it.
+            return self._core.capture()
         chain = walk(frame, self.origins, lambda kind, f: False, self.inherited.get(threading.get_ident(), ()))
         return tuple(link.frozen() for link in (chain or ()))
 
@@ -625,6 +631,9 @@ class inherit:
 
     def __enter__(self):
         enforcer = _active
+        if enforcer is not None and enforcer.native:
+            enforcer._core.push(self.chain)   # appended to this thread's walks until __exit__
+            return self
         if enforcer is not None and self.chain:
             tid = threading.get_ident()
             self.saved = enforcer.inherited.get(tid)
@@ -633,6 +642,9 @@ class inherit:
 
     def __exit__(self, *exc):
         enforcer = _active
+        if enforcer is not None and enforcer.native:
+            enforcer._core.pop(self.chain)
+            return False
         if enforcer is not None and self.chain:
             tid = threading.get_ident()
             if self.saved is None:
@@ -662,6 +674,8 @@ def _patch_threading(enforcer: Enforcer) -> None:
 
     def _bootstrap_inner(self):
         chain = getattr(self, "_capimport_chain", None)
+        if enforcer.native and chain is not None:
+            return enforcer._core.accountable(original_inner, chain)(self)
         tid = threading.get_ident()
         if chain:
             enforcer.inherited[tid] = chain

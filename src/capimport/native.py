@@ -125,7 +125,6 @@ def build_spec(enforcer) -> dict:
         "report": enforcer.native_report,
         "internal_error": enforcer.reporter.internal_error,
         "error_class": _error_class(),
-        "inherited": enforcer.inherited,
     }
 
 

@@ -142,3 +142,22 @@ def run():
     guarded = results(scenario.guarded(extra_env={"GAP_SECRET": "s3cret"}))
     assert guarded["hidden"] == "ok:None", guarded
     assert guarded["read"] == "ok:s3cret", guarded
+
+
+def test_gap_without_the_native_core_a_wrapper_with_an_empty_chain_runs_a_builtin_as_the_application(tmp_path):
+    """Open in the pure-Python fallback only (route 7): deferred callables run inside a Python
+    wrapper whose frames end the walk and whose chain is plain data, so a distribution can build
+    one with an empty chain around a builtin. The native core's wrappers are C callables around
+    chains only the core mints (``test_sec_inherited_chains.py``)."""
+    marker = tmp_path / "marker"
+    code = f'''
+import os
+def run():
+    from capimport.guards.boundary import Accountable
+    from capimport import enforcer
+    attempt("write", Accountable(os.system, (), enforcer.active().inherited), "touch {marker}")
+    report()
+'''
+    scenario = _scenario(tmp_path, code)
+    guarded = results(scenario.guarded(extra_env=PURE_PYTHON))
+    assert guarded["write"] == "ok:0" and marker.exists(), guarded

@@ -41,8 +41,11 @@ def install(enforcer) -> dict:
     from ..attribution import BOTTOM
     from . import boundary
     # Deferred callables run from Accountable.__call__: the walk stops there and continues
-    # with the registering chain only.
-    enforcer.origins.cache[os.path.abspath(boundary.__file__)] = BOTTOM
+    # with the registering chain only. (The Python fallback: with the native core the
+    # accountable callables are C objects, and this file is capimport's like any other; as a
+    # bottom, anyone could run a builtin through it as the application.)
+    if guard.core is None:
+        enforcer.origins.cache[os.path.abspath(boundary.__file__)] = BOTTOM
     result: dict = {}
     result["environ"] = environ.install(guard)
     import os as _os

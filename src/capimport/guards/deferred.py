@@ -33,12 +33,27 @@ from .boundary import Accountable
 _get_ident = threading.get_ident
 
 
+def _accountable_types() -> tuple:
+    try:
+        from .._core import Accountable as NativeAccountable
+    except ImportError:  # pragma: no cover - exercised where no compiler built it
+        return (Accountable,)
+    return (Accountable, NativeAccountable)
+
+
+_ACCOUNTABLE_TYPES = _accountable_types()
+
+
 def _capture(guard, frame):
     """The registering chain, or () when only the application and the stdlib are involved."""
     if guard.plain(frame):
         return ()
+    enforcer = guard.enforcer
+    if enforcer.native:
+        chain = enforcer.capture(frame)   # the core's token: fails loudly rather than open
+        return chain if any(link[0] != APP for link in chain.links()) else ()
     try:
-        chain = guard.enforcer.capture(frame)
+        chain = enforcer.capture(frame)
     except Exception:
         from ..attribution import UNKNOWN, Link
         return (Link(UNKNOWN, "", None, 0),)  # fail closed
@@ -47,13 +62,26 @@ def _capture(guard, frame):
     return chain
 
 
+def accountable(guard, func, chain):
+    """*func* run with *chain* standing in for whoever runs it: the core's C callable (which
+    nobody can build with a chain of their choosing), or the Python fallback."""
+    enforcer = guard.enforcer
+    if enforcer.native:
+        return enforcer._core.accountable(func, chain if chain else enforcer._core.capture())
+    return Accountable(func, chain, enforcer.inherited)
+
+
+def is_accountable(value) -> bool:
+    return isinstance(value, _ACCOUNTABLE_TYPES)
+
+
 def wrap(guard, func, frame):
-    if func is None or isinstance(func, Accountable) or not callable(func):
+    if func is None or is_accountable(func) or not callable(func):
         return func
     chain = _capture(guard, frame)
     if not chain:
         return func
-    return Accountable(func, chain, guard.enforcer.inherited)
+    return accountable(guard, func, chain)
 
 
 def _through_vault(guard, key, original, checker, public_name, wraps=None):
@@ -150,7 +178,7 @@ def install(guard) -> list:
                                           "getsignal")
 
         def unwrap(handler):
-            return handler[0] if isinstance(handler, Accountable) else handler
+            return handler.func if is_accountable(handler) else handler
 
         def signal_(signalnum, handler):
             return unwrap(public_signal(signalnum, handler))
@@ -200,7 +228,7 @@ def install(guard) -> list:
         # (self, fn, *args): the task runs with exactly its submitter's chain, not the worker's.
         if len(args) > 1:
             chain = () if guard.plain(frame) else _capture(guard, frame)
-            args = (args[0], Accountable(args[1], chain, guard.enforcer.inherited)) + tuple(args[2:])
+            args = (args[0], accountable(guard, args[1], chain)) + tuple(args[2:])
         return args, kwargs
 
     def patch_futures(module):
@@ -242,7 +270,7 @@ def _needs_wrap(value) -> bool:
     function = getattr(value, "__func__", value) if isinstance(value, _MethodType) else value
     if isinstance(function, _FunctionType):
         return function.__code__.co_filename[:1] == "<"   # its own frames name where it came from
-    return not isinstance(value, Accountable)
+    return not is_accountable(value)
 
 
 import types as _types  # noqa: E402

@@ -40,7 +40,7 @@ _VERDICTS: dict = {}
 def _planted(value) -> bool:
     """A callable with no Python frame of its own, or compiled from a string; the import
     system's own frozen functions (``<frozen importlib._bootstrap_external>``) are not."""
-    if value is None:
+    if value is None or type(value) is ChargedHook:
         return False
     function = getattr(value, "__func__", value) if isinstance(value, types.MethodType) else value
     if type(function) is types.FunctionType:
@@ -138,18 +138,18 @@ class Charged:
         find = getattr(self._finder, "find_spec", None)
         if find is None:
             return None
-        return Accountable(find, self._chain, self._inherited)(fullname, *args, **kwargs)
+        return _charged(find, self._chain, self._inherited, fullname, *args, **kwargs)
 
     def find_module(self, fullname, *args, **kwargs):
         find = getattr(self._finder, "find_module", None)
         if find is None:
             return None
-        return Accountable(find, self._chain, self._inherited)(fullname, *args, **kwargs)
+        return _charged(find, self._chain, self._inherited, fullname, *args, **kwargs)
 
     def invalidate_caches(self):
         invalidate = getattr(self._finder, "invalidate_caches", None)
         if invalidate is not None:
-            Accountable(invalidate, self._chain, self._inherited)()
+            _charged(invalidate, self._chain, self._inherited)
 
     def __repr__(self):
         return f"<capimport charged finder {self._finder!r}>"
@@ -187,7 +187,7 @@ class ChargedLoader:
         method = getattr(self._loader, name, None)
         if method is None:
             raise AttributeError(name)
-        return Accountable(method, self._chain, self._inherited)(*args)
+        return _charged(method, self._chain, self._inherited, *args)
 
     def create_module(self, spec):
         if getattr(self._loader, "create_module", None) is None:
@@ -221,13 +221,52 @@ def charge_planted_loader(spec, enforcer):
         if type(own) is dict:
             methods = [own[name] for name in _LOADER_METHODS if name in own] + methods
     planted = next((method for method in methods if _planted(method)), None)
-    spec.loader = ChargedLoader(loader, _chain_for(planted, enforcer), enforcer.inherited)
+    spec.loader = ChargedLoader(loader, _chain_for(planted, enforcer), _charging(enforcer))
     return True
+
+
+def _charged(fn, chain, inherited, *args, **kwargs):
+    """Call *fn* as *chain* (the Python fallback), or, with the native core (*chain* None), as code
+    nobody owns together with whoever is importing: the core mints that chain itself, so no one
+    can name a better-granted owner for a planted builtin."""
+    if chain is None:
+        core = inherited
+        return core.accountable(fn, core.capture(unowned=True))(*args, **kwargs)
+    return Accountable(fn, chain, inherited)(*args, **kwargs)
+
+
+def _charging(enforcer):
+    """What :func:`_charged` needs besides the chain: the core, or the fallback's chain table."""
+    return enforcer._core if enforcer.native else enforcer.inherited
+
+
+class ChargedHook:
+    """A planted path hook, called as code nobody owns together with whoever imports (native core)."""
+
+    __slots__ = ("_hook", "_core")
+
+    def __init__(self, hook, core):
+        self._hook, self._core = hook, core
+
+    def __call__(self, *args, **kwargs):
+        return _charged(self._hook, None, self._core, *args, **kwargs)
+
+
+def _charged_callable(fn, chain, inherited):
+    if chain is None:
+        return ChargedHook(fn, inherited)
+    return Accountable(fn, chain, inherited)
 
 
 def _chain_for(value, enforcer) -> tuple:
     """Who a planted entry acts as: the distribution whose compiled code it calls, else the
-    unknown origin (the ``default`` grant)."""
+    unknown origin (the ``default`` grant). None with the native core (see :func:`_charged`).
+
+    Reading the owner from ``__module__`` and ``__file__`` trusts attributes a distribution can
+    set; the native core does not, and charges a planted builtin to code nobody owns.
+    """
+    if enforcer.native:
+        return None
     owner = getattr(value, "func", value)   # a partial: what it calls
     bound = getattr(owner, "__self__", None)
     if isinstance(bound, types.ModuleType):
@@ -246,14 +285,14 @@ def _chain_for(value, enforcer) -> tuple:
 
 def sanitize(enforcer) -> int:
     """Replace planted import hooks and finders with charged ones; returns how many."""
-    inherited = enforcer.inherited
+    inherited = _charging(enforcer)
     memo: dict = {}
     count = 0
     hooks = sys.path_hooks
     if isinstance(hooks, list):
         for i, hook in enumerate(list(hooks)):
             if _planted(hook):
-                hooks[i] = Accountable(hook, _chain_for(hook, enforcer), inherited)
+                hooks[i] = _charged_callable(hook, _chain_for(hook, enforcer), inherited)
                 count += 1
     meta = sys.meta_path
     if isinstance(meta, list):
