@@ -313,6 +313,29 @@ gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject *
     return 0;   /* G_REWRITE, G_POST: the act raises its own audit event, decided there */
 }
 
+/* *args and *kwargs (new references; *kwargs may be NULL) from the (args, kwargs) pair a
+ * converter or a rewrite returned (stolen; NULL when it raised). */
+static int
+take_pair(gate_t *g, PyObject *pair, PyObject **args, PyObject **kwargs)
+{
+    if (pair == NULL) {
+        return -1;
+    }
+    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(pair, 0))
+            || (PyTuple_GET_ITEM(pair, 1) != Py_None && !PyDict_Check(PyTuple_GET_ITEM(pair, 1)))) {
+        Py_DECREF(pair);
+        return gate_type_error(g, "a converter or rewrite returned no (args, kwargs)");
+    }
+    PyObject *new_args = PyTuple_GET_ITEM(pair, 0), *new_kwargs = PyTuple_GET_ITEM(pair, 1);
+    Py_INCREF(new_args);
+    Py_SETREF(*args, new_args);
+    new_kwargs = new_kwargs == Py_None ? NULL : new_kwargs;
+    Py_XINCREF(new_kwargs);
+    Py_XSETREF(*kwargs, new_kwargs);
+    Py_DECREF(pair);
+    return 0;
+}
+
 static PyObject *
 gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
 {
@@ -324,21 +347,9 @@ gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
     Py_INCREF(a);
     Py_XINCREF(kw);
     if (g->before != NULL) {   /* path-likes in argument lists to str/bytes, as the caller */
-        PyObject *pair = PyObject_CallFunctionObjArgs(g->before, a, kw ? kw : Py_None, NULL);
-        if (pair == NULL) {
+        if (take_pair(g, PyObject_CallFunctionObjArgs(g->before, a, kw ? kw : Py_None, NULL), &a, &kw) < 0) {
             goto done;
         }
-        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(pair, 0))
-                || (PyTuple_GET_ITEM(pair, 1) != Py_None && !PyDict_Check(PyTuple_GET_ITEM(pair, 1)))) {
-            Py_DECREF(pair);
-            gate_type_error(g, "the argument converter returned no (args, kwargs)");
-            goto done;
-        }
-        Py_SETREF(a, PyTuple_GET_ITEM(pair, 0));
-        Py_INCREF(a);
-        Py_XSETREF(kw, PyTuple_GET_ITEM(pair, 1) == Py_None ? NULL : PyTuple_GET_ITEM(pair, 1));
-        Py_XINCREF(kw);
-        Py_DECREF(pair);
     }
     if (gate_convert(g, &a, &kw) < 0) {
         goto done;
@@ -357,22 +368,9 @@ gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
             goto done;
         }
         if ((g->kind == G_FORK_EXEC || g->kind == G_REWRITE) && g->after != NULL) {
-            PyObject *pair = gate_internal(g->after, a, kw ? kw : Py_None);
-            if (pair == NULL) {
+            if (take_pair(g, gate_internal(g->after, a, kw ? kw : Py_None), &a, &kw) < 0) {
                 goto done;
             }
-            if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2
-                    || !PyTuple_Check(PyTuple_GET_ITEM(pair, 0))
-                    || (PyTuple_GET_ITEM(pair, 1) != Py_None && !PyDict_Check(PyTuple_GET_ITEM(pair, 1)))) {
-                Py_DECREF(pair);
-                gate_type_error(g, "the rewrite returned no (args, kwargs)");
-                goto done;
-            }
-            Py_SETREF(a, PyTuple_GET_ITEM(pair, 0));
-            Py_INCREF(a);
-            Py_XSETREF(kw, PyTuple_GET_ITEM(pair, 1) == Py_None ? NULL : PyTuple_GET_ITEM(pair, 1));
-            Py_XINCREF(kw);
-            Py_DECREF(pair);
         }
     }
     result = PyObject_Call(g->original, a, kw);

@@ -115,9 +115,14 @@ def _bytes_list(value) -> bool:
 
 
 def _convert_fork_exec(args, kwargs):
+    """Path-likes to bytes, and the argument lists frozen into tuples: the check and the call must
+    see the same program (another thread could change a list between the two)."""
     args = list(args)
     if args and type(args[0]) in (list, tuple):
-        args[0] = [a if type(a) in (str, bytes) else os.fsencode(a) for a in args[0]]
+        args[0] = tuple(a if type(a) in (str, bytes) else os.fsencode(a) for a in args[0])
+    for index in (1, 5):
+        if len(args) > index and type(args[index]) is list:
+            args[index] = tuple(args[index])
     if len(args) > 4 and args[4] is not None and type(args[4]) not in (str, bytes):
         args[4] = os.fsencode(args[4])
     return tuple(args), kwargs
