@@ -418,7 +418,7 @@ typedef struct {
     int done;
     int skip;            /* the check does not apply (an open that is not of an environ file) */
     int companion;       /* T_ENVIRON: the index of the check holding the opened path */
-    PyObject *api;       /* borrowed */
+    PyObject *api;       /* new reference (a check may outlive the tuple it was read from) */
 } check_t;
 
 #define MAX_CHECKS 8
@@ -435,6 +435,7 @@ checks_clear(checks_t *c)
         Py_CLEAR(c->items[i].a);
         Py_CLEAR(c->items[i].b);
         Py_CLEAR(c->items[i].value);
+        Py_CLEAR(c->items[i].api);
     }
     c->n = 0;
 }
@@ -452,6 +453,7 @@ add_check(checks_t *c, int cap, int kind, PyObject *a, PyObject *b, PyObject *ap
     k->kind = kind;
     Py_XINCREF(a);
     Py_XINCREF(b);
+    Py_XINCREF(api);
     k->a = a;
     k->b = b;
     k->api = api;
@@ -1688,11 +1690,21 @@ decide(checks_t *c, PyFrameObject *frame, PyObject *event, PyObject *args)
     PyObject *shown = chain_list ? PyList_GetSlice(items, 0, PY_SSIZE_T_MAX) : NULL;
     const char *kind = mode == MODE_RECORD ? "record" : mode == MODE_WARN ? "warn" : "deny";
     PyObject *result = NULL;
+    PyObject *worded = NULL;
+    if (shown != NULL && args == Py_None && !PyUnicode_Check(event) && PyCallable_Check(event)) {
+        /* _core.check's describe: the caller's callable, run as the caller, before capimport's work */
+        worded = PyObject_CallNoArgs(event);
+        if (worded == NULL || !PyUnicode_Check(worded)) {
+            PyErr_Clear();
+            Py_XSETREF(worded, c->n ? (Py_INCREF(c->items[0].api), c->items[0].api) : NULL);
+        }
+    }
     if (shown != NULL) {
         internal_depth++;
-        result = PyObject_CallFunction(report, "sOOOO", kind, event, args, chain_list, shown);
+        result = PyObject_CallFunction(report, "sOOOO", kind, worded ? worded : event, args, chain_list, shown);
         internal_depth--;
     }
+    Py_XDECREF(worded);
     Py_XDECREF(chain_list);
     Py_XDECREF(shown);
     if (mode != MODE_ENFORCE) {
@@ -2470,19 +2482,35 @@ core_check(PyObject *module, PyObject *args)
     if (!ready) {
         Py_RETURN_NONE;
     }
-    int own = gate_is_internal(frame);
-    if (own != 0) {
-        return own < 0 ? NULL : (Py_INCREF(Py_None), Py_None);
-    }
     checks_t c = {0};
     int rc = 0;
+    items = PyList_GetSlice(items, 0, PY_SSIZE_T_MAX);   /* ours: a __fspath__/__str__ may clear theirs */
+    if (items == NULL) {
+        return NULL;
+    }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items) && rc == 0; i++) {
         rc = add_item(&c, PyList_GET_ITEM(items, i));
+    }
+    int reads_only = 1;
+    for (int i = 0; i < c.n; i++) {
+        reads_only &= c.items[i].cap == CAP_FS_RO || c.items[i].cap == CAP_ENV_RO;
+    }
+    if (rc == 0 && reads_only) {   /* capimport's own work only reads */
+        int own = gate_is_internal(frame);   /* capimport's own work: passes, no decision */
+        if (own != 0) {
+            checks_clear(&c);
+            Py_DECREF(items);
+            if (own < 0) {
+                return NULL;
+            }
+            Py_RETURN_NONE;
+        }
     }
     if (rc == 0 && c.n) {
         rc = decide(&c, frame, describe, Py_None);
     }
     checks_clear(&c);
+    Py_DECREF(items);
     if (rc < 0) {
         return NULL;
     }

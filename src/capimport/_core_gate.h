@@ -46,10 +46,10 @@ typedef struct {
 } gate_t;
 
 static PyTypeObject Gate_Type;
+static PyObject *trusted_helpers = NULL;   /* list: the before/after callables given before install completed */
 
 /* Origins a gate looks through to find who is calling: the standard library's and dynamic code. */
-#define GATE_SEE_THROUGH ((1u << O_STDLIB) | (1u << O_DYNAMIC) | (1u << O_IMPORT) | (1u << O_LINECACHE) \
-                          | (1u << O_LOGGING))
+#define GATE_SEE_THROUGH ((1u << O_STDLIB) | (1u << O_IMPORT) | (1u << O_LINECACHE) | (1u << O_LOGGING))
 
 /* Run *fn* as capimport's own work for the gates (see internal_depth). */
 static PyObject *
@@ -106,6 +106,30 @@ gate_path_arg(gate_t *g, PyObject *args, PyObject *kwargs, PyObject **kwname)
     return NULL;
 }
 
+/* The keyword arguments as the gate's own dict with exact str keys: a str subclass key can hide
+ * from the gate's lookups (its __eq__) while the original's parser matches it by value. */
+static int
+gate_own_kwargs(gate_t *g, PyObject **kwargs)
+{
+    if (*kwargs == NULL) {
+        return 0;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(*kwargs, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key)) {
+            PyErr_Format(PyExc_TypeError, "capimport: %U: keyword names must be str", g->api);
+            return -1;
+        }
+    }
+    PyObject *copy = PyDict_Copy(*kwargs);
+    if (copy == NULL) {
+        return -1;
+    }
+    Py_SETREF(*kwargs, copy);
+    return 0;
+}
+
 /* Step 1: a path-like path argument becomes str or bytes; *args and *kwargs (new references,
  * *kwargs may be NULL) are replaced when it changes. */
 static int
@@ -119,20 +143,28 @@ gate_convert(gate_t *g, PyObject **args, PyObject **kwargs)
     if (value == Py_None || is_path_value(value)) {
         return 0;
     }
+    Py_INCREF(value);   /* borrowed from args/kwargs: __fspath__ is the caller's code */
     PyObject *converted = PyOS_FSPath(value);
+    Py_DECREF(value);
     if (converted == NULL) {
         return -1;
     }
     int rc;
     if (kwname == NULL) {
-        PyObject *copy = PyTuple_GetSlice(*args, 0, PY_SSIZE_T_MAX);
+        /* A new tuple: PyTuple_GetSlice of the whole tuple returns the caller's own (f(*t)). */
+        Py_ssize_t n = PyTuple_GET_SIZE(*args);
+        PyObject *copy = PyTuple_New(n);
         if (copy == NULL) {
             Py_DECREF(converted);
             return -1;
         }
-        PyObject *old = PyTuple_GET_ITEM(copy, g->index);
-        PyTuple_SET_ITEM(copy, g->index, converted);   /* steals converted */
-        Py_DECREF(old);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *item = i == g->index ? converted : PyTuple_GET_ITEM(*args, i);
+            if (i != g->index) {
+                Py_INCREF(item);
+            }
+            PyTuple_SET_ITEM(copy, i, item);   /* steals; converted is stolen here */
+        }
         Py_SETREF(*args, copy);
         return 0;
     }
@@ -152,6 +184,47 @@ gate_type_error(gate_t *g, const char *what)
 {
     PyErr_Format(PyExc_TypeError, "capimport: %U: %s", g->api, what);
     return -1;
+}
+
+static int seq_of(PyObject *v, int (*ok)(PyObject *));
+static int is_exact_text(PyObject *v);
+
+/* fork_exec's argv, executables and env as tuples of exact str/bytes (no code of the caller's runs
+ * on them later, and nobody can change what was decided before the original reads it). */
+static int
+gate_freeze_fork_exec(gate_t *g, PyObject **args)
+{
+    if (PyTuple_GET_SIZE(*args) < 6) {
+        return 0;   /* gate_checks refuses it */
+    }
+    PyObject *copy = PyTuple_New(PyTuple_GET_SIZE(*args));
+    if (copy == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(*args); i++) {
+        PyObject *item = PyTuple_GET_ITEM(*args, i);
+        if ((i == 0 || i == 1 || (i == 5 && item != Py_None))) {
+            if (!PyList_CheckExact(item) && !PyTuple_CheckExact(item)) {
+                Py_DECREF(copy);
+                return gate_type_error(g, "unexpected argument type");
+            }
+            item = PySequence_Tuple(item);   /* a list or tuple: no Python code runs */
+            if (item == NULL) {
+                Py_DECREF(copy);
+                return -1;
+            }
+            if (!seq_of(item, is_exact_text)) {
+                Py_DECREF(item);
+                Py_DECREF(copy);
+                return gate_type_error(g, "unexpected argument type");
+            }
+        } else {
+            Py_INCREF(item);
+        }
+        PyTuple_SET_ITEM(copy, i, item);
+    }
+    Py_SETREF(*args, copy);
+    return 0;
 }
 
 static PyObject *
@@ -177,6 +250,7 @@ seq_of(PyObject *v, int (*ok)(PyObject *))
 }
 
 static int is_text(PyObject *v) { return PyUnicode_Check(v) || PyBytes_Check(v); }
+static int is_exact_text(PyObject *v) { return PyUnicode_CheckExact(v) || PyBytes_CheckExact(v); }
 static int is_int(PyObject *v) { return PyLong_Check(v); }
 static int is_exact_str(PyObject *v) { return PyUnicode_CheckExact(v); }
 
@@ -351,11 +425,16 @@ gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
             goto done;
         }
     }
-    if (gate_convert(g, &a, &kw) < 0) {
+    if (gate_own_kwargs(g, &kw) < 0 || gate_convert(g, &a, &kw) < 0
+            || (g->kind == G_FORK_EXEC && gate_freeze_fork_exec(g, &a) < 0)) {
         goto done;
     }
     PyFrameObject *frame = PyEval_GetFrame();   /* the caller's frame: a gate is C, it has none */
-    int own = gate_is_internal(frame);
+    /* capimport's own work only ever reads metadata (getcwd, stat, readlink): nothing else passes
+     * undecided, whatever frame is innermost (a callback that capimport's Python reaches through a
+     * dunder, a finalizer or a describe callable has no frame of its own). */
+    int may_be_own = g->kind == G_CWD || (g->kind == G_PATH && g->cap == CAP_FS_RO);
+    int own = may_be_own ? gate_is_internal(frame) : 0;
     if (own < 0) {
         fail_with_current("cannot tell who calls", g->api);
         goto done;
@@ -512,6 +591,29 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
             || (names != NULL && !seq_of(names, is_exact_str))) {
         PyErr_SetString(PyExc_ValueError, "capimport._core.gate: bad arguments");
         return NULL;
+    }
+    /* before/after run with capimport's trust (after: as its own work): once the core is ready,
+     * only the helpers that capimport itself handed over while installing are accepted. */
+    PyObject *helpers[] = {before, after};
+    for (int i = 0; i < 2; i++) {
+        if (helpers[i] == Py_None) {
+            continue;
+        }
+        if (!ready) {
+            if ((trusted_helpers == NULL && (trusted_helpers = PyList_New(0)) == NULL)
+                    || PyList_Append(trusted_helpers, helpers[i]) < 0) {
+                return NULL;
+            }
+            continue;
+        }
+        int known = 0;
+        for (Py_ssize_t j = 0; trusted_helpers != NULL && j < PyList_GET_SIZE(trusted_helpers); j++) {
+            known |= PyList_GET_ITEM(trusted_helpers, j) == helpers[i];
+        }
+        if (!known) {
+            PyErr_SetString(PyExc_PermissionError, "capimport._core.gate: before/after must be capimport's own");
+            return NULL;
+        }
     }
     if (PyObject_TypeCheck(original, &Gate_Type)) {
         Py_INCREF(original);   /* already gated: one decision is enough */

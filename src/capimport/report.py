@@ -207,26 +207,35 @@ class Reporter:
             self.log_fd = None
 
 
+_TYPE_NAME = type.__dict__["__name__"]
+
+
 def safe_repr(value, limit: int = 120) -> str:
-    """repr() of plain data only: never runs code a distribution defined."""
-    if value is None or type(value) in (str, bytes, int, float, bool):
+    """repr() of plain data only: never runs code a distribution defined.
+
+    Only identity tests and issubclass() of the real type: isinstance() reads a ``__class__``
+    the object may define, ``type(v) in (...)`` compares with a metaclass's ``__eq__`` and
+    ``type(v).__name__`` reads a metaclass's ``__name__``; this runs as capimport's own work.
+    """
+    t = type(value)
+    if value is None or t is str or t is bytes or t is int or t is float or t is bool:
         text = repr(value)
-    elif isinstance(value, (str, bytes, int, float)):
+    elif issubclass(t, (str, bytes, int, float)):
         # A subclass's __repr__ is the distribution's code: show the value with its base type's.
-        base = next(t for t in (bool, int, float, str, bytes) if isinstance(value, t))
+        base = next(b for b in (bool, int, float, str, bytes) if issubclass(t, b))
         text = base.__repr__(value)
-    elif type(value) in (tuple, list):
+    elif t is tuple or t is list:
         inner = ", ".join(safe_repr(v, limit) for v in value[:6])
         if len(value) > 6:
             inner += ", ..."
-        text = f"({inner}{',' if len(value) == 1 else ''})" if type(value) is tuple else f"[{inner}]"
+        text = f"({inner}{',' if len(value) == 1 else ''})" if t is tuple else f"[{inner}]"
     else:
         try:
             import pathlib
-            if type(value) in (pathlib.Path, pathlib.PosixPath, pathlib.PurePath, pathlib.PurePosixPath,
-                               pathlib.WindowsPath, pathlib.PureWindowsPath):   # not a subclass's __str__
+            if any(t is k for k in (pathlib.Path, pathlib.PosixPath, pathlib.PurePath, pathlib.PurePosixPath,
+                                    pathlib.WindowsPath, pathlib.PureWindowsPath)):   # not a subclass's __str__
                 return repr(str(value))
         except Exception:  # pragma: no cover
             pass
-        text = f"<{type(value).__name__}>"
+        text = f"<{_TYPE_NAME.__get__(t)}>"
     return text if len(text) <= limit else text[:limit - 3] + "..."

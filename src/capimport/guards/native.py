@@ -347,8 +347,16 @@ def _path_gate(capability: str, api: str, index: int = 0, names=("path", "filena
     return ("path", {"api": api, "capability": capability, "index": index, "names": names, "default": default})
 
 
+#: (guard, options) per gate helper: the core accepts, once installed, only the callables it saw
+#: while installing (a re-created module's gates reuse them).
+_HELPERS: dict = {}
+
+
 def _fork_exec_gate(guard) -> dict:
     """``fork_exec`` decided by the core on its program; then the route-5 rewrite of a Python child."""
+    known = _HELPERS.get("fork_exec")
+    if known is not None and known[0] is guard:
+        return dict(known[1])
     from . import children
 
     options = children.child_options(guard.enforcer)
@@ -360,13 +368,20 @@ def _fork_exec_gate(guard) -> dict:
             args = (rewritten,) + tuple(args[1:])
         return args, kwargs
 
-    return {"api": "_posixsubprocess.fork_exec", "before": _convert_fork_exec, "after": rewrite}
+    gate_options = {"api": "_posixsubprocess.fork_exec", "before": _convert_fork_exec, "after": rewrite}
+    _HELPERS["fork_exec"] = (guard, gate_options)
+    return dict(gate_options)
 
 
 def _exec_gate(guard, api: str) -> dict:
     """``os.exec*``/``posix_spawn*``: their own audit event decides; the gate only rewrites (route 5)."""
+    known = _HELPERS.get(api)
+    if known is not None and known[0] is guard:
+        return dict(known[1])
     check = _exec_checker(guard, api, rewrite_only=True)
-    return {"api": api, "before": _convert_exec, "after": lambda args, kwargs: check(None, args, kwargs or {})}
+    gate_options = {"api": api, "before": _convert_exec, "after": lambda args, kwargs: check(None, args, kwargs or {})}
+    _HELPERS[api] = (guard, gate_options)
+    return dict(gate_options)
 
 
 def guard_imp(guard, names) -> None:
@@ -380,15 +395,17 @@ def guard_imp(guard, names) -> None:
     """
     import _imp
 
+    # Runs as capimport's own work: touch nothing of an object that is not exactly a module
+    # (isinstance and getattr would run a caller's __class__/__name__ as capimport).
     def post_create(module, args):
-        if getattr(module, "__name__", None) in names and isinstance(module, types.ModuleType):
+        if type(module) is types.ModuleType and module.__dict__.get("__name__") in names:
             guard_module(guard, module)
         return module
 
     def post_exec(result, args):
         # Multi-phase modules (posix) get their functions at creation, the rest (environ) here.
         module = args[0] if args else None
-        if getattr(module, "__name__", None) in names and isinstance(module, types.ModuleType):
+        if type(module) is types.ModuleType and module.__dict__.get("__name__") in names:
             guard_module(guard, module)
         return result
 

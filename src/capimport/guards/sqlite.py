@@ -56,8 +56,8 @@ def _authorizers(guard):
     decide = guard.enforcer.decide
 
     def allowed(action, arg1, arg2, frame) -> bool:
-        if guard.busy(frame):
-            return True
+        # No "capimport's own work" shortcut: capimport never attaches a database or moves
+        # SQLite's directories, and busy() cannot tell its frames from a callback they reach.
         if action == SQLITE_ATTACH:
             checks = [(capability, Lazy(path_target, value), "sqlite ATTACH")
                       for capability, value in sqlite_targets(arg1 or "")]
