@@ -140,12 +140,14 @@ def run():
         args[0] = [b"true", b"-c", ("touch " + mark).encode()]
         args[1] = EXE
         return real(*args)
-    saved = subprocess._fork_exec
-    subprocess._fork_exec = shim
+    # subprocess calls its _fork_exec alias (3.11+) or _posixsubprocess.fork_exec (3.9, 3.10)
+    holder, attr = (subprocess, "_fork_exec") if hasattr(subprocess, "_fork_exec") else (_posixsubprocess, "fork_exec")
+    saved = getattr(holder, attr)
+    setattr(holder, attr, shim)
     try:
         attempt("toctou", lambda: subprocess.run(["/bin/true"]).returncode)
     finally:
-        subprocess._fork_exec = saved
+        setattr(holder, attr, saved)
     attempt("exe_list_now", lambda: repr(EXE))
     report()
 '''),
