@@ -132,7 +132,7 @@ def _fork_exec_checker(guard):
     from . import children
 
     decide = guard.enforcer.decide
-    options = children.child_options(guard.enforcer)
+    rewrite = _fork_exec_rewrite(children.child_options(guard.enforcer))
 
     def check(frame, args, kwargs):
         if kwargs or len(args) < 6:
@@ -146,13 +146,25 @@ def _fork_exec_checker(guard):
             return args, kwargs
         decide([(PROCESS, Lazy(_program, program, env), "_posixsubprocess.fork_exec")], frame,
                lambda: f"_posixsubprocess.fork_exec({_short(argv)})")
-        # A Python child starts under capimport with the same policy (route 5).
-        rewritten = guard.internal(children.rewrite, list(argv), program, options)
+        return guard.internal(rewrite, args, kwargs)
+
+    return check
+
+
+def _fork_exec_rewrite(options):
+    """``rewrite(args, kwargs)``: a Python child of ``fork_exec`` starts under capimport with the
+    same policy (route 5). Run as capimport's own work, after the check."""
+    from . import children
+
+    def rewrite(args, kwargs):
+        argv, executables = args[0], args[1]
+        program = executables[0] if executables else (argv[0] if argv else "")
+        rewritten = children.rewrite(list(argv), program, options)
         if rewritten is not None and rewritten != list(argv):
             args = (rewritten,) + tuple(args[1:])
         return args, kwargs
 
-    return check
+    return rewrite
 
 
 def _convert_exec(args, kwargs):
@@ -165,7 +177,7 @@ def _convert_exec(args, kwargs):
     return tuple(args), kwargs
 
 
-def _exec_checker(guard, api: str, rewrite_only: bool = False):
+def _exec_checker(guard, api: str):
     """``os.execv``/``execve``/``posix_spawn``/``posix_spawnp``: a Python child starts under capimport.
 
     The act itself is decided by the audit event the C function raises
@@ -175,25 +187,40 @@ def _exec_checker(guard, api: str, rewrite_only: bool = False):
     """
     from . import children
 
-    options = children.child_options(guard.enforcer)
+    rewrite = _exec_rewrite(api, children.child_options(guard.enforcer))
 
     def check(frame, args, kwargs):
-        if len(args) < 2 or "argv" in kwargs or "path" in kwargs:
-            raise TypeError(f"capimport: {api} takes its path and argv positionally")
-        program, argv = args[0], args[1]
-        if type(program) not in (str, bytes, int) or not _bytes_list(argv):
-            raise TypeError(f"capimport: {api}: unexpected argument type")
-        if rewrite_only:   # the core's gate: it already knows this is not capimport's own call
-            rewritten = children.rewrite(list(argv), program, options)
-        elif guard.busy():
+        _exec_arguments(api, args, kwargs)
+        if guard.busy():
             return args, kwargs
-        else:
-            rewritten = guard.internal(children.rewrite, list(argv), program, options)
+        return guard.internal(rewrite, args, kwargs)
+
+    return check
+
+
+def _exec_arguments(api: str, args, kwargs):
+    """``(program, argv)`` of an exec/spawn call; TypeError for what the guard does not take."""
+    if len(args) < 2 or "argv" in kwargs or "path" in kwargs:
+        raise TypeError(f"capimport: {api} takes its path and argv positionally")
+    program, argv = args[0], args[1]
+    if type(program) not in (str, bytes, int) or not _bytes_list(argv):
+        raise TypeError(f"capimport: {api}: unexpected argument type")
+    return program, argv
+
+
+def _exec_rewrite(api: str, options):
+    """``rewrite(args, kwargs)`` for exec/spawn: argv of a Python child runs it under capimport."""
+    from . import children
+
+    def rewrite(args, kwargs):
+        kwargs = kwargs or {}
+        program, argv = _exec_arguments(api, args, kwargs)
+        rewritten = children.rewrite(list(argv), program, options)
         if rewritten is not None and rewritten != list(argv):
             args = (program, rewritten) + tuple(args[2:])
         return args, kwargs
 
-    return check
+    return rewrite
 
 
 def _dbm_checker(guard, api: str):
@@ -347,41 +374,34 @@ def _path_gate(capability: str, api: str, index: int = 0, names=("path", "filena
     return ("path", {"api": api, "capability": capability, "index": index, "names": names, "default": default})
 
 
-#: (guard, options) per gate helper: the core accepts, once installed, only the callables it saw
-#: while installing (a re-created module's gates reuse them).
+#: key -> (guard, gate options): the core accepts, once installed, only the before/after callables
+#: it saw while installing, so a re-created module's gates reuse them.
 _HELPERS: dict = {}
+
+
+def _gate_helpers(guard, key: str, make) -> dict:
+    """The options of a gate with helpers, made once per guard (a copy: ``put`` pops from it)."""
+    known = _HELPERS.get(key)
+    if known is None or known[0] is not guard:
+        known = _HELPERS[key] = (guard, make())
+    return dict(known[1])
 
 
 def _fork_exec_gate(guard) -> dict:
     """``fork_exec`` decided by the core on its program; then the route-5 rewrite of a Python child."""
-    known = _HELPERS.get("fork_exec")
-    if known is not None and known[0] is guard:
-        return dict(known[1])
     from . import children
 
-    options = children.child_options(guard.enforcer)
-
-    def rewrite(args, kwargs):
-        argv, program = args[0], args[1][0] if args[1] else (args[0][0] if args[0] else "")
-        rewritten = children.rewrite(list(argv), program, options)
-        if rewritten is not None and rewritten != list(argv):
-            args = (rewritten,) + tuple(args[1:])
-        return args, kwargs
-
-    gate_options = {"api": "_posixsubprocess.fork_exec", "before": _convert_fork_exec, "after": rewrite}
-    _HELPERS["fork_exec"] = (guard, gate_options)
-    return dict(gate_options)
+    return _gate_helpers(guard, "fork_exec", lambda: {
+        "api": "_posixsubprocess.fork_exec", "before": _convert_fork_exec,
+        "after": _fork_exec_rewrite(children.child_options(guard.enforcer))})
 
 
 def _exec_gate(guard, api: str) -> dict:
     """``os.exec*``/``posix_spawn*``: their own audit event decides; the gate only rewrites (route 5)."""
-    known = _HELPERS.get(api)
-    if known is not None and known[0] is guard:
-        return dict(known[1])
-    check = _exec_checker(guard, api, rewrite_only=True)
-    gate_options = {"api": api, "before": _convert_exec, "after": lambda args, kwargs: check(None, args, kwargs or {})}
-    _HELPERS[api] = (guard, gate_options)
-    return dict(gate_options)
+    from . import children
+
+    return _gate_helpers(guard, api, lambda: {
+        "api": api, "before": _convert_exec, "after": _exec_rewrite(api, children.child_options(guard.enforcer))})
 
 
 def guard_imp(guard, names) -> None:
