@@ -6,10 +6,13 @@ and decide exactly as the audit hook does otherwise. :class:`Guard` captures
 the enforcer once (in a closure-held object, never looked up through a module
 global that package code could rebind) and offers:
 
-``busy()``
-    True while capimport itself is deciding on this thread (its path
-    resolution calls ``os.lstat``/``readlink``/``getcwd``, which are guarded
-    too): those calls pass straight through.
+``busy(frame)``
+    True while capimport itself is at work on this thread: with the native
+    core, while the core runs capimport's Python (a report, a rewrite) and
+    *frame* is capimport's (``_core.busy``, C state); in the pure-Python
+    fallback, while the Python decision resolves paths (it calls
+    ``os.lstat``/``readlink``/``getcwd``, which are guarded too). Those calls
+    pass straight through.
 ``plain(frame)``
     The cheap test: True when no frame from the innermost outward can belong
     to a distribution and the thread inherited no chain. Each frame must run
@@ -124,6 +127,18 @@ class Guard:
         if not chain:
             return []
         return accountable(chain, enforcer.dependents)
+
+    def acting(self, frame):
+        """The accountable links for an act at *frame*, or None when there is nothing to decide:
+        only the application acts (:meth:`plain`), or a privileged frame allows it. With the
+        core, one walk answers both."""
+        enforcer = self.enforcer
+        if enforcer.native:
+            chain = enforcer.chain_for(frame)
+            if chain is None or all(link.origin == APP for link in chain):
+                return None
+            return accountable(chain, enforcer.dependents)
+        return None if self.plain(frame) else self.links(frame)
 
     def holds(self, links, capability: str, target) -> bool:
         """True when every accountable link holds *capability* for *target* (no report)."""

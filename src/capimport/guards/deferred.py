@@ -46,12 +46,12 @@ _ACCOUNTABLE_TYPES = _accountable_types()
 
 def _capture(guard, frame):
     """The registering chain, or () when only the application and the stdlib are involved."""
-    if guard.plain(frame):
-        return ()
     enforcer = guard.enforcer
-    if enforcer.native:
+    if enforcer.native:   # one walk: the token says whether anyone but the application acts
         chain = enforcer.capture(frame)   # the core's token: fails loudly rather than open
         return chain if any(link[0] != APP for link in chain.links()) else ()
+    if guard.plain(frame):
+        return ()
     try:
         chain = enforcer.capture(frame)
     except Exception:
@@ -227,8 +227,7 @@ def install(guard) -> list:
     def check_submit(frame, args, kwargs):
         # (self, fn, *args): the task runs with exactly its submitter's chain, not the worker's.
         if len(args) > 1:
-            chain = () if guard.plain(frame) else _capture(guard, frame)
-            args = (args[0], accountable(guard, args[1], chain)) + tuple(args[2:])
+            args = (args[0], accountable(guard, args[1], _capture(guard, frame))) + tuple(args[2:])
         return args, kwargs
 
     def patch_futures(module):

@@ -60,10 +60,9 @@ def _make_vault(data: dict, guard):
             notes = []
             report_hidden = notes.append
             try:
-                if guard.busy(frame) or guard.plain(frame):
-                    links = None         # only the application and the stdlib: nothing to decide
-                else:
-                    links = guard.links(frame)
+                # None: capimport's own work, only the application and the stdlib, or a
+                # privileged frame: nothing to decide.
+                links = None if guard.busy(frame) else guard.acting(frame)
                 if op == "get":
                     raw = store.get(key)
                     if raw is not None and links and not _visible(guard, links, _fsdecode(key), frame,
