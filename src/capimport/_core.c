@@ -278,6 +278,18 @@ dep_bit(int origin, int dependent)
     return (dependents[bit >> 3] >> (bit & 7)) & 1;
 }
 
+/* The index of capability *name* in CAP_NAMES, or -1 (also for a name that is not a str). */
+static int
+cap_named(PyObject *name)
+{
+    for (int i = 0; PyUnicode_Check(name) && i < NCAP; i++) {
+        if (PyUnicode_CompareWithASCIIString(name, CAP_NAMES[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 /* An exact str copy of a str, bytes (fs-decoded) or str/bytes subclass; NULL + exception otherwise.
  * Copies never call Python code: a subclass's methods are not looked at. */
 static PyObject *
@@ -1430,8 +1442,6 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
     return 1;
 }
 
-
-
 #include "_core_chains.h"
 
 /* attribution.walk: 1 when a privileged frame allows the act outright, 0 with the chain in *ch, -1.
@@ -2439,12 +2449,7 @@ add_item(checks_t *c, PyObject *item)
         }
         return -1;
     }
-    int cap = -1, k = -1;
-    for (int i = 0; i < NCAP; i++) {
-        if (PyUnicode_CompareWithASCIIString(capability, CAP_NAMES[i]) == 0) {
-            cap = i;
-        }
-    }
+    int cap = cap_named(capability), k = -1;
     for (int i = 0; TARGET_KINDS[i]; i++) {
         if (strcmp(TARGET_KINDS[i], kind) == 0) {
             k = TARGET_CODES[i];

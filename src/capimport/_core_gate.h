@@ -577,14 +577,7 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
     while (k < G_COUNT && strcmp(GATE_KINDS[k], kind) != 0) {
         k++;
     }
-    int cap = -1;
-    if (capability != Py_None) {
-        for (int i = 0; i < NCAP; i++) {
-            if (PyUnicode_Check(capability) && PyUnicode_CompareWithASCIIString(capability, CAP_NAMES[i]) == 0) {
-                cap = i;
-            }
-        }
-    }
+    int cap = cap_named(capability);   /* -1 for None */
     if (k == G_COUNT || !PyCallable_Check(original) || (k == G_PATH && cap < 0)
             || (fallback != Py_None && !PyUnicode_CheckExact(fallback))
             || (before != Py_None && !PyCallable_Check(before)) || (after != Py_None && !PyCallable_Check(after))
