@@ -235,8 +235,9 @@ class Enforcer:
     def capture(self, frame):
         """The current chain, frame-free, for code that will run later (a thread).
 
-        With the native core it is an opaque ``capimport._core.Chain`` token (only
-        :func:`run_as`, :class:`inherit` and the deferred guards use it), else a tuple of links.
+        With the native core it is an opaque ``capimport._core.Chain`` token (read only by the
+        core: :class:`inherit`, the thread patch and the deferred guards hand it back), else a
+        tuple of links.
         """
         return self.internal(self._capture, frame)
 

@@ -25,7 +25,7 @@ from .capabilities import CAPABILITIES
 
 #: The special origins, in the order of the core's ``O_*`` constants.
 SPECIAL = (APP, UNKNOWN, STDLIB, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING, BOTTOM)
-#: A name the policy does not know (in an inherited chain): holds nothing. Always the last origin.
+#: Where a name the policy does not know is numbered (fail closed): an origin that holds nothing, last.
 NOBODY = ":nobody:"
 #: The core's code for the ``open`` event's flag-dependent capability, and for "a rule only".
 CAP_OPEN, CAP_NONE = 100, -1

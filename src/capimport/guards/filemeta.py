@@ -3,7 +3,9 @@
 ``os.stat``, ``lstat``, ``access``, ``readlink``, ``statvfs`` and ``getcwd``
 (and through them ``os.path.exists/isfile/isdir/realpath``, ``pathlib``'s
 ``exists``/``stat``) are replaced on ``posix`` and every alias, and decided
-as ``fs-readonly`` on the path. The originals are held in the guards' vault
+as ``fs-readonly`` on the path. With the native core they are its gates
+(``capimport/_core_gate.h``), which decide in C; the rest of this module is
+the pure-Python fallback, where the originals are held in the guards' vault
 (:func:`capimport.guards._base.make_vault`), never in a closure. These are
 the hottest functions capimport guards (the import system alone calls
 ``stat`` for every module it looks for), so the check first runs the cheap
@@ -13,8 +15,8 @@ through. Calls made while capimport itself decides pass through as well.
 File descriptors (``os.stat(fd)``) are not paths and are not checked:
 opening the fd was.
 
-This guard (like the environment's and the deferred-execution guards) relies
-on the import guard's builtins as its fast filter: code that a distribution
+In the fallback, this guard (like the environment's and the deferred-execution
+guards) relies on the import guard's builtins as its fast filter: code that a distribution
 runs with the interpreter's own builtins dict, called later from a stack with
 no distribution frame, passes it. ``docs/threat-model.md`` lists this gap.
 """

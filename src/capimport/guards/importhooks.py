@@ -225,14 +225,14 @@ def charge_planted_loader(spec, enforcer):
     return True
 
 
-def _charged(fn, chain, inherited, *args, **kwargs):
-    """Call *fn* as *chain* (the Python fallback), or, with the native core (*chain* None), as code
-    nobody owns together with whoever is importing: the core mints that chain itself, so no one
-    can name a better-granted owner for a planted builtin."""
+def _charged(fn, chain, charging, *args, **kwargs):
+    """Call *fn* as *chain* (the Python fallback; *charging* is its chain table), or, with the
+    native core (*chain* None, *charging* the core), as code nobody owns together with whoever is
+    importing: the core mints that chain itself, so no one can name a better-granted owner for a
+    planted builtin."""
     if chain is None:
-        core = inherited
-        return core.accountable(fn, core.capture(unowned=True))(*args, **kwargs)
-    return Accountable(fn, chain, inherited)(*args, **kwargs)
+        return charging.accountable(fn, charging.capture(unowned=True))(*args, **kwargs)
+    return Accountable(fn, chain, charging)(*args, **kwargs)
 
 
 def _charging(enforcer):
