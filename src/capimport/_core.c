@@ -184,7 +184,7 @@ typedef struct {
     PyObject *api;                  /* str, for messages */
     int nscopes;
     int scope_kind[4], scope_a[4], scope_b[4];
-    int rule;                       /* a Python rule runs first (capimport/guards/tamper.py) */
+    PyObject *rule;                 /* a Python rule that runs first (capimport/guards/tamper.py), or NULL */
     int lookup;                     /* index of a looked-up host name in args, or -1 */
     int frames_only;                /* object.__getattr__: only frame-exposing attributes matter */
 } event_t;
@@ -214,7 +214,7 @@ static long write_flags = 0, af_unix = 1;
 static long long proc_dev = -1;
 static PyObject *pycache_prefix = NULL;       /* str or NULL */
 static int sqlite_always_uri = 0;
-static PyObject *handle_rule = NULL, *report = NULL, *internal_error = NULL, *error_class = NULL;
+static PyObject *report = NULL, *internal_error = NULL, *error_class = NULL;
 static PyObject *looked_up = NULL;            /* list of host names the program looked up */
 static strmap resolved;                       /* host name -> tuple of address strings */
 /* > 0 while this thread runs capimport's own Python for the core (a report, a gate's rewrite): the
@@ -1609,46 +1609,57 @@ fail_with_current(const char *what, PyObject *name)
     return rc;
 }
 
+/* The walk of decide() and its accountable links: 1 when a privileged frame allows the act
+ * outright, 0 with the chain in *ch* and the indexes of its accountable links in *acc* (the
+ * caller frees both), -1. */
 static int
-decide(checks_t *c, PyFrameObject *frame, PyObject *event, PyObject *args)
+accountable_links(checks_t *c, PyFrameObject *frame, chain_t *ch, int **acc, int *n_acc)
 {
-    chain_t ch = {0};
-    int *acc = NULL;
-    PyObject *items = NULL;
-    int rc = walk(frame, c, &ch);
-    if (rc < 0) {
-        goto error;
+    *acc = NULL;
+    *n_acc = 0;
+    int rc = walk(frame, c, ch);
+    if (rc != 0) {
+        return rc < 0 || PyErr_Occurred() ? -1 : 1;   /* an allowance reached by way of an error does not stand */
     }
-    if (rc == 1) {
-        if (PyErr_Occurred()) {
-            goto error;   /* something failed on the way to the allowance: it does not stand */
-        }
-        chain_clear(&ch);
-        return 0;
-    }
-    if (ch.n == 0) {
+    if (ch->n == 0) {
         PyObject *empty = PyUnicode_FromString("");
-        int failed = empty == NULL || chain_append(&ch, O_APP, empty, NULL, 0) < 0;
+        int failed = empty == NULL || chain_append(ch, O_APP, empty, NULL, 0) < 0;
         Py_XDECREF(empty);
         if (failed) {
-            goto error;
+            return -1;
         }
     }
     /* attribution.accountable: the innermost link, and each outer link unless the link just
      * inside it is one of its dependents (a framework calling back into code that uses it). */
-    acc = PyMem_Malloc(sizeof(int) * (size_t)ch.n);
-    if (acc == NULL) {
+    *acc = PyMem_Malloc(sizeof(int) * (size_t)ch->n);
+    if (*acc == NULL) {
         PyErr_NoMemory();
-        goto error;
+        return -1;
     }
-    int n_acc = 0;
-    acc[n_acc++] = 0;
-    for (int i = 1; i < ch.n; i++) {
-        int inner = ch.items[i - 1].origin, outer = ch.items[i].origin;
+    (*acc)[(*n_acc)++] = 0;
+    for (int i = 1; i < ch->n; i++) {
+        int inner = ch->items[i - 1].origin, outer = ch->items[i].origin;
         if (outer >= O_FIRST_DIST && dep_bit(outer, inner)) {
             continue;
         }
-        acc[n_acc++] = i;
+        (*acc)[(*n_acc)++] = i;
+    }
+    return 0;
+}
+
+static int
+decide(checks_t *c, PyFrameObject *frame, PyObject *event, PyObject *args)
+{
+    chain_t ch = {0};
+    int *acc = NULL, n_acc = 0;
+    PyObject *items = NULL;
+    int rc = accountable_links(c, frame, &ch, &acc, &n_acc);
+    if (rc < 0) {
+        goto error;
+    }
+    if (rc == 1) {
+        chain_clear(&ch);
+        return 0;
     }
     for (int i = 0; i < c->n; i++) {
         for (int a = 0; a < n_acc; a++) {
@@ -1841,8 +1852,8 @@ core_hook(const char *name, PyObject *args, void *data)
     }
     PyFrameObject *frame = PyEval_GetFrame();   /* borrowed: the code that raised the event */
     PyObject *event = e->pyname;
-    if (e->rule) {
-        PyObject *r = PyObject_CallFunctionObjArgs(handle_rule, event, args,
+    if (e->rule != NULL) {   /* held here: emptying enforcer.guard_rules changes nothing */
+        PyObject *r = PyObject_CallFunctionObjArgs(e->rule, event, args,
                                                    frame ? (PyObject *)frame : Py_None, NULL);
         if (r == NULL) {
             return -1;   /* the rule denied the act */
@@ -1869,6 +1880,7 @@ core_hook(const char *name, PyObject *args, void *data)
 }
 
 #include "_core_gate.h"
+#include "_core_environ.h"
 
 /* ------------------------------------------------------------------ install: policy into C memory */
 
@@ -2091,10 +2103,14 @@ install_events(PyObject *spec)
     }
     for (Py_ssize_t i = 0; i < n_events; i++) {
         event_t *e = &events[i];
-        PyObject *name, *api, *scopes;
-        int rule, lookup, frames_only;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(table, i), "UiUO!ppi;capimport._core.install: an event entry",
+        PyObject *name, *api, *scopes, *rule;
+        int lookup, frames_only;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(table, i), "UiUO!Opi;capimport._core.install: an event entry",
                               &name, &e->cap, &api, &PyTuple_Type, &scopes, &rule, &frames_only, &lookup)) {
+            return -1;
+        }
+        if (rule != Py_None && !PyCallable_Check(rule)) {
+            PyErr_SetString(PyExc_TypeError, "capimport._core.install: an event's rule must be callable or None");
             return -1;
         }
         const char *text = PyUnicode_AsUTF8(name);
@@ -2114,7 +2130,7 @@ install_events(PyObject *spec)
         Py_INCREF(api);
         e->pyname = name;
         e->api = api;
-        e->rule = rule;
+        e->rule = rule == Py_None ? NULL : (Py_INCREF(rule), rule);
         e->frames_only = frames_only;
         e->lookup = lookup;
         e->nscopes = (int)PyTuple_GET_SIZE(scopes);
@@ -2146,8 +2162,8 @@ install_events(PyObject *spec)
 static int
 install_callables(PyObject *spec)
 {
-    static const char *names[] = {"handle_rule", "report", "internal_error", "error_class", NULL};
-    PyObject **slots[] = {&handle_rule, &report, &internal_error, &error_class};
+    static const char *names[] = {"report", "internal_error", "error_class", NULL};
+    PyObject **slots[] = {&report, &internal_error, &error_class};
     for (int i = 0; names[i]; i++) {
         PyObject *v = spec_get(spec, names[i], NULL);
         if (v == NULL) {
@@ -2697,6 +2713,8 @@ static PyMethodDef methods[] = {
     {"register_log_file", core_register_log_file, METH_VARARGS,
      "register_log_file(handler, path): after an fs check, logging may write path for this handler"},
     {"installed", core_installed, METH_NOARGS, "installed() -> bool"},
+    {"environment", core_environment, METH_VARARGS,
+     "environment(data, putenv, unsetenv) -> (os.environ's view, os.environb's): the environment in C memory"},
     {"check", core_check, METH_VARARGS, "check(items, frame, describe): decide an unaudited act in the core"},
     {"chain", core_chain, METH_VARARGS, "chain(frame, privileged=True): the acting chain, walked by the core"},
     {"capture", (PyCFunction)(void (*)(void))core_capture, METH_VARARGS | METH_KEYWORDS,
@@ -2720,7 +2738,8 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__core(void)
 {
-    if (PyType_Ready(&Gate_Type) < 0 || PyType_Ready(&Chain_Type) < 0 || PyType_Ready(&Accountable_Type) < 0) {
+    if (PyType_Ready(&Gate_Type) < 0 || PyType_Ready(&Chain_Type) < 0 || PyType_Ready(&Accountable_Type) < 0
+            || PyType_Ready(&EnvView_Type) < 0) {
         return NULL;
     }
     return PyModule_Create(&module_def);

@@ -417,12 +417,6 @@ class Enforcer:
 
     # -- the native core's callbacks -------------------------------------------------------
 
-    def handle_rule(self, event: str, args: tuple, frame) -> None:
-        """The native hook's call for an event with a Python rule (tampering, forged identity)."""
-        rule = self.guard_rules.get(event)
-        if rule is not None:
-            rule(event, args, frame)
-
     def native_report(self, kind: str, event: str, args: tuple, chain: list, items: list):
         """Word a verdict the native core reached: *kind* is ``deny``, ``warn`` or ``record``.
 

@@ -21,7 +21,7 @@ from typing import Optional
 
 from .attribution import (APP, BOTTOM, CAPIMPORT, CAPIMPORT_DEPENDENCIES, DYNAMIC, IMPORT, LINECACHE,
                           LOGGING, PRIVILEGED, STDLIB, UNKNOWN, _IMPORT_FROZEN)
-from .capabilities import CAPABILITIES
+from .capabilities import CAPABILITIES, FFI
 
 #: The special origins, in the order of the core's ``O_*`` constants.
 SPECIAL = (APP, UNKNOWN, STDLIB, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING, BOTTOM)
@@ -121,7 +121,6 @@ def build_spec(enforcer) -> dict:
         "proc_dev": hook._PROC_DEV,
         "pycache": (prefix, os.path.realpath(prefix) + os.sep) if prefix else None,
         "sqlite_always_uri": bool(hook.SQLITE_ALWAYS_URI[0]),
-        "handle_rule": enforcer.handle_rule,
         "report": enforcer.native_report,
         "internal_error": enforcer.reporter.internal_error,
         "error_class": _error_class(),
@@ -178,18 +177,28 @@ def _owned_roots(enforcer, name: str) -> Optional[tuple]:
 
 
 def _events(table: dict, rules: dict) -> tuple:
+    """The core's event table: (name, capability, api, scopes, rule, frames only, lookup).
+
+    Each rule is handed over itself, so the core holds it (emptying ``enforcer.guard_rules``
+    later changes nothing). The tampering events that only need ``ffi`` need no Python at all:
+    they are plain entries of the table, decided like ``ctypes.dlopen``.
+    """
     from .enforcer import _LOOKUPS
+    from .guards.tamper import FFI_EVENTS
 
     out = []
     for name in sorted(set(table) | set(rules)):
         spec = table.get(name)
-        if spec is None:
+        rule = rules.get(name)
+        if name in FFI_EVENTS and spec is None:
+            capability, api, scopes, rule = CAPABILITIES.index(FFI), FFI_EVENTS[name], (), None
+        elif spec is None:
             capability, api, scopes = CAP_NONE, name, ()
         else:
             capability = CAP_OPEN if spec.capability == "open" else CAPABILITIES.index(spec.capability)
             api = spec.api
             scopes = tuple((scope[0], _index(scope, 1), _index(scope, 2)) for scope in spec.scope)
-        out.append((name, capability, api, scopes, name in rules, name == "object.__getattr__",
+        out.append((name, capability, api, scopes, rule, name == "object.__getattr__",
                     _LOOKUPS.get(name, -1)))
     return tuple(out)
 

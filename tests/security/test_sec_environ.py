@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
+import pytest
+
 from sechelp import ATTEMPT, Scenario, denied, ok, results
 
 SECRET = "s3cret-value-41"
@@ -115,3 +120,110 @@ print(json.dumps({"path": os.environ["PATH"], "injected": os.environ.get("INJECT
     evil_lines = [line for line in guarded.stdout.splitlines() if line.startswith('{"set"')]
     attacks = __import__("json").loads(evil_lines[0])
     assert all(denied(v) for v in attacks.values()), attacks
+
+
+NATIVE = pytest.mark.skipif(importlib.util.find_spec("capimport._core") is None
+                            or bool(os.environ.get("CAPIMPORT_PURE_PYTHON")),
+                            reason="the environment in C memory is the native core's")
+
+REBIND = ATTEMPT + '''
+import os, sys, gc, threading
+def run():
+    attempt("before", lambda: os.environ.get("SECRET"))
+    # What switched the Python vault off: its helpers, capimport's per-thread table, its rules.
+    from capimport import enforcer
+    from capimport.guards import _base, environ
+    _base.Guard.busy = lambda self, frame=None: True
+    _base.Guard.acting = lambda self, frame: None
+    environ._visible = lambda *args: True
+    environ._filter = lambda guard, links, pairs, frame, report_hidden: pairs
+    active = enforcer.active()
+    if active is not None:   # None under plain python
+        active._depth[threading.get_ident()] = 1
+        active.guard_rules.clear()
+    attempt("get", lambda: os.environ.get("SECRET"))
+    attempt("getitem", lambda: os.environ["SECRET"])
+    attempt("iterate", lambda: "SECRET" in list(os.environ))
+    attempt("items", lambda: dict(os.environ.items()).get("SECRET"))
+    attempt("values", lambda: "%s" in list(os.environ.values()))
+    attempt("len", lambda: len(os.environ) == len([k for k in os.environ]))
+    attempt("unbound", lambda: type(os.environ).get(os.environ, "SECRET"))
+    attempt("class_dict", lambda: vars(type(os.environ))["get"].__func__(os.environ, "SECRET"))
+    view = getattr(getattr(vars(type(os.environ)).get("get"), "__func__", None), "__self__", None)
+    attempt("view_referents", lambda: gc.get_referents(view))
+    attempt("view_dir", lambda: [name for name in dir(view) if not name.startswith("__")])
+    attempt("view_reduce", lambda: view.__reduce_ex__(2))
+    attempt("view_new", lambda: type(view)())
+    attempt("swap_class_back", lambda: (setattr(os.environ, "__class__", os._Environ), os.environ.get("SECRET")))
+    report()
+''' % SECRET
+
+
+@NATIVE
+def test_rebinding_capimports_python_does_not_reveal_the_environment(tmp_path):
+    """Route 7, the environment: with the native core the environment lives in C memory and
+    os.environ's methods are the core's C (no Python of capimport's decides), so rebinding the
+    fallback's helpers, the per-thread table or the rules changes nothing; the view itself,
+    reached through the class, decides on whoever calls it and lists nothing."""
+    scenario = Scenario(tmp_path, config=CONFIG, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": REBIND}}})
+    env = {"SECRET": SECRET}
+    plain = results(scenario.plain(extra_env=env))
+    assert plain["before"] == plain["get"] == plain["unbound"] == f"ok:{SECRET}", plain
+    guarded = results(scenario.guarded(extra_env=env))
+    assert guarded["before"] == guarded["get"] == "ok:None", guarded
+    assert guarded["getitem"].startswith("denied:KeyError"), guarded
+    assert guarded["iterate"] == "ok:False" and guarded["items"] == "ok:None", guarded
+    assert guarded["values"] == "ok:False" and guarded["len"] == "ok:True", guarded
+    assert guarded["unbound"] == guarded["class_dict"] == "ok:None", guarded
+    assert denied(guarded["view_referents"]), guarded   # gc walks need ffi, and would find nothing
+    assert guarded["view_dir"] == "ok:['contains', 'copy', 'data', 'delitem', 'get', 'getitem', 'items_iter', " \
+        "'iter', 'len', 'repr', 'setitem', 'values_iter']", guarded   # methods only: no attribute holds the store
+    assert guarded["view_reduce"].startswith("denied:TypeError"), guarded   # nothing to rebuild it from
+    assert guarded["view_new"].startswith("denied:TypeError"), guarded
+    assert guarded["swap_class_back"].startswith("denied:AttributeError"), guarded   # the original class finds no _data
+
+
+APP_READS = '''
+import os, json
+environ = os.environ
+out = {
+    "get": environ.get("SECRET"), "getitem": environ["SECRET"], "contains": "SECRET" in environ,
+    "unbound": type(environ).get(environ, "SECRET"), "getenv": os.getenv("SECRET"),
+    "environb": os.environb[b"SECRET"].decode(), "copy": environ.copy()["SECRET"],
+    "items": dict(environ.items())["SECRET"], "keys": "SECRET" in environ.keys(),
+    "values": "%s" in environ.values(), "len": len(environ) == len(list(environ)),
+    "repr": "SECRET" in repr(environ), "missing": environ.get("NOT_SET_ANYWHERE", "default"),
+    "pop_default": environ.pop("NOT_SET_ANYWHERE", "gone"),
+}
+environ["NEW_ONE"] = "1"
+environ.setdefault("NEW_TWO", "2")
+environ.update(NEW_THREE="3")
+os.environb[b"NEW_FOUR"] = b"4"
+del environ["NEW_ONE"]
+import subprocess, sys
+child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('NEW_TWO'), os.environ.get('NEW_FOUR'), os.environ.get('NEW_ONE'))"],
+                       capture_output=True, text=True, env=dict(environ))
+out["child"] = child.stdout.strip()
+out["inherited"] = subprocess.run(["sh", "-c", "echo $NEW_THREE"], capture_output=True, text=True).stdout.strip()
+try:
+    environ[1] = "x"
+except TypeError as exc:
+    out["type_error"] = str(exc)
+try:
+    del environ["NOT_SET_ANYWHERE"]
+except KeyError as exc:
+    out["key_error"] = str(exc)
+print(json.dumps(out))
+''' % SECRET
+
+
+def test_the_application_reads_and_writes_the_environment_as_without_capimport(tmp_path):
+    """No false denials: the application sees, changes and passes on the whole environment, with the
+    same types, errors and results as under plain Python."""
+    scenario = Scenario(tmp_path, config='[tool.capimport]\nmode = "enforce"\n', app=APP_READS)
+    env = {"SECRET": SECRET}
+    plain = results(scenario.plain(extra_env=env))
+    guarded_proc = scenario.guarded(extra_env=env)
+    assert results(guarded_proc) == plain, guarded_proc.stderr
+    assert plain["child"] == "2 4 None" and plain["inherited"] == "3" and plain["get"] == SECRET

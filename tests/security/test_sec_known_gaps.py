@@ -121,27 +121,29 @@ def run():
     assert ok(guarded["write"]) and marker.exists(), guarded
 
 
-def test_gap_the_python_guards_are_still_python(tmp_path):
-    """Open (route 7), with the native core too: the guards of the environment, deferred
-    callables and the tamper rules decide through the core, but the code that calls it is still
-    Python. Rebinding a helper of that code (a class attribute, no audit event) makes the
-    environment guard show everything. The C functions' guards are the core's gates and are not
-    affected (``test_sec_gates.py``). Closing it moves these guards into C too (docs/decisions.md,
-    "The native decision core").
+def test_gap_the_deferred_registration_guards_are_still_python(tmp_path):
+    """Open (route 7), with the native core too: the guards of the registration APIs
+    (``atexit.register``, ``signal.signal``, ``codecs.register``...) wrap a callable in the
+    core's C ``Accountable``, but the code that decides to wrap it is Python. Rebinding a helper
+    of that code (a module attribute, no audit event) lets a builtin a distribution registers
+    run later as the application. The environment and the C functions' guards are the core's and
+    are not affected (``test_sec_environ.py``, ``test_sec_gates.py``); the tamper rules' events
+    that only need ``ffi`` are the core's table. Closing it moves the registration guards into C
+    as gates (docs/decisions.md, "The native decision core").
     """
-    code = '''
-import os
+    marker = tmp_path / "marker"
+    code = f'''
+import atexit, os
 def run():
-    attempt("hidden", lambda: os.environ.get("GAP_SECRET"))
-    from capimport.guards import _base
-    _base.Guard.busy = lambda self, frame=None: True
-    attempt("read", lambda: os.environ.get("GAP_SECRET"))
+    from capimport.guards import deferred
+    deferred.wrap = lambda guard, func, frame: func
+    attempt("register", atexit.register, os.system, "touch {marker}")
     report()
 '''
     scenario = _scenario(tmp_path, code)
-    guarded = results(scenario.guarded(extra_env={"GAP_SECRET": "s3cret"}))
-    assert guarded["hidden"] == "ok:None", guarded
-    assert guarded["read"] == "ok:s3cret", guarded
+    guarded = scenario.guarded()
+    assert ok(results(guarded)["register"]), guarded.stdout
+    assert marker.exists(), guarded.stderr
 
 
 def test_gap_without_the_native_core_a_wrapper_with_an_empty_chain_runs_a_builtin_as_the_application(tmp_path):

@@ -200,8 +200,19 @@ def run():
         cells = type(os.environ).__getitem__.__closure__
         call = [c.cell_contents for c in cells if getattr(c.cell_contents, "__name__", "") == "call"][0]
         return generators_of(call)
-    attempt("vault_frame", lambda: "SECRET" in str(env_vaults()[0].gi_frame.f_locals))
-    attempt("vault_send", lambda: env_vaults()[0].send(("get", b"SECRET", None)))
+    # The native core's environment is a C view (its methods are the class's): reached, it
+    # decides for whoever calls it, and nothing lists what it holds.
+    core_get = getattr(vars(type(os.environ)).get("get"), "__func__", None)
+    def vault_frame():
+        if core_get is not None:
+            return str(gc.get_referents(core_get.__self__))
+        return "SECRET" in str(env_vaults()[0].gi_frame.f_locals)
+    def vault_send():
+        if core_get is not None:
+            return core_get(os.environ, "SECRET")
+        return env_vaults()[0].send(("get", b"SECRET", None))[1]
+    attempt("vault_frame", vault_frame)
+    attempt("vault_send", vault_send)
     def originals_vault_frame():
         import codecs   # os.stat is the core's gate (no closure); the registration APIs still use the vault
         public = getattr(codecs.register, "func", codecs.register)
@@ -258,7 +269,7 @@ def run():
                  "gc_referrers", "current_frames", "vault_frame", "originals_vault_frame", "import_after_meta_path",
                  "import_after_replace"):
         assert denied(guarded[name]), (name, guarded[name])
-    assert guarded["vault_send"].startswith("ok:('ok', None"), guarded["vault_send"]   # decided for its real caller
+    assert guarded["vault_send"] == "ok:None", guarded["vault_send"]   # decided for its real caller
     # No guarded function keeps its original reachable, and the walk really went through them.
     assert guarded["originals_in_closures"].startswith("ok:found=[] visited=["), guarded["originals_in_closures"]
     for name in ("stat", "lstat", "mkfifo", "getcwd", "fork_exec", "register", "signal", "register_at_fork"):

@@ -3,17 +3,22 @@
 CPython keeps the environment it started with in one dict of bytes
 (``posix.environ``), which is also ``os.environ._data`` and
 ``os.environb._data``. This guard takes that dict away from every name a
-package can reach and keeps it as a local variable of a suspended generator
-(the *vault*): its frame is reachable only through ``gi_frame``/
-``gc.get_referents`` (both audited, denied to distributions without ``ffi``
-by :mod:`capimport.guards.tamper`). Every request the vault serves decides
-first, with the frame that sent the request, so that reaching the vault
-through a closure (``__closure__`` raises no event) gains nothing.
+package can reach. ``os.environ`` and ``os.environb`` keep their identity
+(modules that hold them keep working); their class is swapped for a subclass
+whose reads and writes go through the guard. ``posix.environ`` becomes
+``os.environb``; ``_data`` is a property that hands an unscoped
+``env-readonly`` holder a snapshot.
 
-``os.environ`` and ``os.environb`` keep their identity (modules that hold
-them keep working); their class is swapped for a subclass whose methods go
-through the vault. ``posix.environ`` becomes ``os.environb``; ``_data`` is a
-property that hands an unscoped ``env-readonly`` holder a snapshot.
+With the native core (:func:`_install_native`) the dict moves into C memory
+(``_core_environ.h``) and the subclass's methods are the core's C: each call
+decides from the caller's own frame, and no Python of capimport's stands in
+between to be rebound. Without it (the pure-Python fallback), the dict is a
+local variable of a suspended generator (the *vault*): its frame is
+reachable only through ``gi_frame``/``gc.get_referents`` (both audited,
+denied to distributions without ``ffi`` by :mod:`capimport.guards.tamper`),
+and every request the vault serves decides first, with the frame that sent
+the request, so that reaching the vault through a closure (``__closure__``
+raises no event) gains nothing.
 
 Semantics for a distribution without the grant, in ``enforce`` mode: a name
 it may not read looks unset (``KeyError``, ``None``, absent from iteration)
@@ -22,7 +27,7 @@ and the denial is reported once per name; ``env-readonly`` scoped to
 the standard library working on a package's behalf (``tempfile`` asks for
 ``TMPDIR``) while revealing nothing. ``warn`` and ``record`` show everything
 and report. Setting and deleting still need ``env`` (``os.putenv`` is
-audited, and the vault decides again before it stores).
+audited, and the guard decides again before it stores).
 
 ``/proc/self/environ`` and ``/proc/<pid>/environ`` are decided by the audit
 hook's ``open`` rule (an ``env-readonly`` act on the whole environment).
@@ -125,7 +130,11 @@ def _filter(guard, links, pairs, frame, report_hidden):
 
 
 def install(guard) -> dict:
-    """Move the environment into a vault and swap the classes of ``os.environ``/``os.environb``."""
+    """Move the environment out of reach and swap the classes of ``os.environ``/``os.environb``.
+
+    With the native core the environment moves into C memory and the classes' methods are the
+    core's (:func:`_install_native`); the vault below is the pure-Python fallback's.
+    """
     import posix
 
     environ = os.environ
@@ -133,6 +142,8 @@ def install(guard) -> dict:
     if getattr(type(environ), "_capimport_guard", False):
         return {}
     data = environ.__dict__["_data"]
+    if guard.core is not None:
+        return _install_native(guard.core, posix, environ, environb, data)
     encoding = sys.getfilesystemencoding()
     enforcer = guard.enforcer
     hidden_seen: set = set()
@@ -303,6 +314,56 @@ def install(guard) -> dict:
         posix.environ = environb if environb is not None else environ
     data = None  # noqa: F841 - the vault's frame holds the only reference now
     return {"vaults": vaults}
+
+
+def _install_native(core, posix, environ, environb, data) -> dict:
+    """The environment as two views of one store in C memory (``_core_environ.h``).
+
+    The views' methods go on the classes themselves. They are C instancemethods: they bind to
+    the instance as Python functions do, and ``os.environ.get(name)`` runs the core's C straight
+    from the caller's frame, with no Python of capimport's in between to rebind.
+    """
+    text, raw = core.environment(data, posix.putenv, posix.unsetenv)
+    for mapping, view in ((environ, text), (environb, raw)):
+        if mapping is not None:
+            mapping.__dict__.pop("_data", None)
+            mapping.__class__ = _view_class(type(mapping), view)
+    if getattr(posix, "environ", None) is data:
+        posix.environ = environb if environb is not None else environ
+    return {"views": (text, raw)}
+
+
+def _view_class(base: type, view: dict) -> type:
+    """A subclass of ``os._Environ`` whose reads and writes are *view*'s methods, decided in C."""
+
+    class Items(ItemsView):
+        __slots__ = ()
+        __iter__ = view["items_iter"]
+
+    class Values(ValuesView):
+        __slots__ = ()
+        __iter__ = view["values_iter"]
+
+    def items(self):
+        return Items(self)
+
+    def values(self):
+        return Values(self)
+
+    def keys(self):
+        return KeysView(self)
+
+    def _refuse(self, value):
+        raise AttributeError("capimport: os.environ's storage cannot be replaced")
+
+    namespace = {
+        "_capimport_guard": True, "__module__": "os", "__qualname__": "_Environ",
+        "__getitem__": view["getitem"], "get": view["get"], "__contains__": view["contains"],
+        "__iter__": view["iter"], "__len__": view["len"], "copy": view["copy"], "__repr__": view["repr"],
+        "__setitem__": view["setitem"], "__delitem__": view["delitem"],
+        "items": items, "values": values, "keys": keys, "_data": property(view["data"], _refuse),
+    }
+    return type("_Environ", (base,), namespace)
 
 
 class _Fixed:
