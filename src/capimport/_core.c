@@ -2629,16 +2629,7 @@ core_accountable(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "capimport._core.accountable: func must be callable");
         return NULL;
     }
-    accountable_t *a = PyObject_GC_New(accountable_t, &Accountable_Type);
-    if (a == NULL) {
-        return NULL;
-    }
-    Py_INCREF(func);
-    Py_INCREF(token);
-    a->func = func;
-    a->token = token;
-    PyObject_GC_Track(a);
-    return (PyObject *)a;
+    return accountable_new(func, token);
 }
 
 /* push(token) / pop(token): *token* appended at the bottom of this thread's walks until popped. */
@@ -2664,6 +2655,18 @@ core_pop(PyObject *module, PyObject *token)
     }
     inherit_pop_to(inherit_top);
     Py_RETURN_NONE;
+}
+
+/* method(func): *func* as an instancemethod, so that a gate stored on a class binds to the instance
+ * as the Python method it replaces did (weakref.finalize.__init__, Executor.submit). */
+static PyObject *
+core_method(PyObject *module, PyObject *func)
+{
+    if (!PyCallable_Check(func)) {
+        PyErr_SetString(PyExc_TypeError, "capimport._core.method: expected a callable");
+        return NULL;
+    }
+    return PyInstanceMethod_New(func);
 }
 
 static PyObject *
@@ -2713,6 +2716,7 @@ static PyMethodDef methods[] = {
     {"register_log_file", core_register_log_file, METH_VARARGS,
      "register_log_file(handler, path): after an fs check, logging may write path for this handler"},
     {"installed", core_installed, METH_NOARGS, "installed() -> bool"},
+    {"method", core_method, METH_O, "method(func): func as an instancemethod (binds on a class)"},
     {"environment", core_environment, METH_VARARGS,
      "environment(data, putenv, unsetenv) -> (os.environ's view, os.environb's): the environment in C memory"},
     {"check", core_check, METH_VARARGS, "check(items, frame, describe): decide an unaudited act in the core"},

@@ -203,6 +203,22 @@ typedef struct {
 
 static PyTypeObject Accountable_Type;
 
+/* *func* to run with *token* standing in for the stack that runs it. */
+static PyObject *
+accountable_new(PyObject *func, token_t *token)
+{
+    accountable_t *a = PyObject_GC_New(accountable_t, &Accountable_Type);
+    if (a == NULL) {
+        return NULL;
+    }
+    Py_INCREF(func);
+    Py_INCREF(token);
+    a->func = func;
+    a->token = token;
+    PyObject_GC_Track(a);
+    return (PyObject *)a;
+}
+
 static PyObject *
 accountable_call(accountable_t *a, PyObject *args, PyObject *kwargs)
 {

@@ -27,8 +27,13 @@
  * Before install() completes, a gate only calls its original: nothing is enforced yet.
  */
 
-enum { G_PATH, G_CWD, G_PROCESS, G_DBM, G_FORK_EXEC, G_REWRITE, G_POST, G_COUNT };
-static const char *GATE_KINDS[G_COUNT] = {"path", "cwd", "process", "dbm", "fork_exec", "rewrite", "post"};
+enum { G_PATH, G_CWD, G_PROCESS, G_DBM, G_FORK_EXEC, G_REWRITE, G_POST, G_WRAP, G_COUNT };
+static const char *GATE_KINDS[G_COUNT] = {"path", "cwd", "process", "dbm", "fork_exec", "rewrite", "post", "wrap"};
+
+/* G_WRAP's flags */
+#define WRAP_FRAMELESS 1   /* only a callable with no Python frame of its own (a module attribute) */
+#define WRAP_ALWAYS 2      /* even when only the application registers (an executor's task must not
+                              run with the chain of whoever started the worker thread) */
 
 typedef struct {
     PyObject_HEAD
@@ -42,6 +47,7 @@ typedef struct {
     PyObject *before;      /* callable(args, kwargs) -> (args, kwargs), run as the caller, or NULL */
     PyObject *after;       /* G_FORK_EXEC/G_REWRITE: rewrite(args, kwargs) -> (args, kwargs);
                               G_POST: post(result, args) -> result; run as capimport; or NULL */
+    int wrap;              /* G_WRAP: WRAP_* flags; index and names say where the callable is */
     PyObject *name, *qualname, *doc, *modname;
 } gate_t;
 
@@ -135,6 +141,9 @@ gate_own_kwargs(gate_t *g, PyObject **kwargs)
 static int
 gate_convert(gate_t *g, PyObject **args, PyObject **kwargs)
 {
+    if (g->kind == G_WRAP) {
+        return 0;   /* its index names a callable, not a path */
+    }
     PyObject *kwname;
     PyObject *value = gate_path_arg(g, *args, *kwargs, &kwname);
     if (value == NULL) {
@@ -410,6 +419,102 @@ take_pair(gate_t *g, PyObject *pair, PyObject **args, PyObject **kwargs)
     return 0;
 }
 
+/* G_WRAP: does *value* need to carry its registrant's chain? (deferred._needs_wrap, for module
+ * attributes: a callable with no Python frame of its own, or one compiled from a string) */
+static int
+wrap_wanted(gate_t *g, PyObject *value)
+{
+    if (value == Py_None || !PyCallable_Check(value) || PyObject_TypeCheck(value, &Accountable_Type)) {
+        return 0;
+    }
+    if (!(g->wrap & WRAP_FRAMELESS)) {
+        return 1;
+    }
+    if (PyType_Check(value)) {
+        return 0;
+    }
+    PyObject *func = PyMethod_Check(value) ? PyMethod_GET_FUNCTION(value) : value;
+    if (PyFunction_Check(func)) {
+        PyObject *filename = ((PyCodeObject *)PyFunction_GET_CODE(func))->co_filename;
+        return PyUnicode_Check(filename) && PyUnicode_GET_LENGTH(filename) > 0
+               && PyUnicode_READ_CHAR(filename, 0) == '<';
+    }
+    return 1;
+}
+
+/* The registrant's chain as a token: NULL with no error when only the application acts (unless
+ * WRAP_ALWAYS), so its callables keep their identity and cost nothing. */
+static PyObject *
+wrap_token(gate_t *g, PyFrameObject *frame)
+{
+    chain_t ch = {0};
+    int rc = walk(frame, NULL, &ch);
+    int anyone = (g->wrap & WRAP_ALWAYS) != 0;
+    for (int i = 0; rc == 0 && i < ch.n; i++) {
+        anyone |= ch.items[i].origin != O_APP;
+    }
+    PyObject *token = rc < 0 ? NULL : anyone ? token_from_chain(&ch) : NULL;
+    chain_clear(&ch);
+    return token;
+}
+
+/* Step 3 of G_WRAP: the callable at g->index and under g->names (in new *args / our own *kwargs)
+ * wrapped in an Accountable that runs it with the registrant's chain. */
+static int
+gate_wrap(gate_t *g, PyFrameObject *frame, PyObject **args, PyObject **kwargs)
+{
+    PyObject *token = NULL;
+    int asked = 0, rc = 0;
+    if (g->index >= 0 && g->index < PyTuple_GET_SIZE(*args) && wrap_wanted(g, PyTuple_GET_ITEM(*args, g->index))) {
+        asked = 1;
+        token = wrap_token(g, frame);
+        if (token != NULL) {
+            Py_ssize_t n = PyTuple_GET_SIZE(*args);
+            PyObject *copy = PyTuple_New(n);   /* never the caller's tuple (f(*t)) */
+            for (Py_ssize_t i = 0; copy != NULL && i < n; i++) {
+                PyObject *item = PyTuple_GET_ITEM(*args, i);
+                item = i == g->index ? accountable_new(item, (token_t *)token) : (Py_INCREF(item), item);
+                if (item == NULL) {
+                    Py_CLEAR(copy);
+                    break;
+                }
+                PyTuple_SET_ITEM(copy, i, item);
+            }
+            if (copy == NULL) {
+                rc = -1;
+            } else {
+                Py_SETREF(*args, copy);
+            }
+        } else if (PyErr_Occurred()) {
+            rc = -1;
+        }
+    }
+    for (Py_ssize_t i = 0; rc == 0 && *kwargs != NULL && g->names != NULL && i < PyTuple_GET_SIZE(g->names); i++) {
+        PyObject *name = PyTuple_GET_ITEM(g->names, i);
+        PyObject *value = PyDict_GetItemWithError(*kwargs, name);   /* our own copy (gate_own_kwargs) */
+        if (value == NULL) {
+            rc = PyErr_Occurred() ? -1 : 0;
+            continue;
+        }
+        if (!wrap_wanted(g, value)) {
+            continue;
+        }
+        if (!asked) {
+            asked = 1;
+            token = wrap_token(g, frame);
+            rc = token == NULL && PyErr_Occurred() ? -1 : 0;
+        }
+        if (token == NULL) {
+            continue;
+        }
+        PyObject *wrapped = accountable_new(value, (token_t *)token);
+        rc = wrapped == NULL ? -1 : PyDict_SetItem(*kwargs, name, wrapped);
+        Py_XDECREF(wrapped);
+    }
+    Py_XDECREF(token);
+    return rc;
+}
+
 static PyObject *
 gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
 {
@@ -452,9 +557,18 @@ gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
             }
         }
     }
+    if (g->kind == G_WRAP && gate_wrap(g, frame, &a, &kw) < 0) {
+        goto done;
+    }
     result = PyObject_Call(g->original, a, kw);
     if (result != NULL && g->kind == G_POST && g->after != NULL) {
         Py_SETREF(result, gate_internal(g->after, result, a));
+    }
+    if (result != NULL && g->kind == G_WRAP && PyObject_TypeCheck(result, &Accountable_Type)) {
+        /* atexit.register returns the callable, signal.signal the previous handler: the caller's own */
+        PyObject *func = ((accountable_t *)result)->func;
+        Py_INCREF(func != NULL ? func : Py_None);
+        Py_SETREF(result, func != NULL ? func : Py_None);
     }
 done:
     checks_clear(&c);
@@ -563,14 +677,14 @@ static PyObject *
 core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"original", "kind", "api", "capability", "index", "names", "default", "before",
-                               "after", "name", NULL};
+                               "after", "name", "frameless", "always", NULL};
     PyObject *original, *api, *capability = Py_None, *names = NULL, *fallback = Py_None, *before = Py_None;
     PyObject *after = Py_None, *name = Py_None;
     const char *kind;
-    int index = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsU|$OiO!OOOO:gate", keywords, &original, &kind, &api,
+    int index = -1, frameless = 0, always = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsU|$OiO!OOOOpp:gate", keywords, &original, &kind, &api,
                                      &capability, &index, &PyTuple_Type, &names, &fallback, &before, &after,
-                                     &name)) {
+                                     &name, &frameless, &always)) {
         return NULL;
     }
     int k = 0;
@@ -625,6 +739,7 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
     g->api = api;
     g->before = before == Py_None ? NULL : before;
     g->after = after == Py_None ? NULL : after;
+    g->wrap = (frameless ? WRAP_FRAMELESS : 0) | (always ? WRAP_ALWAYS : 0);
     PyObject *refs[] = {original, names, g->fallback, api, g->before, g->after};
     for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
         Py_XINCREF(refs[i]);

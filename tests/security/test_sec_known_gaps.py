@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from sechelp import ATTEMPT, Scenario, ok, results
+from sechelp import ATTEMPT, Scenario, denied, ok, results
 
 #: The pure-Python fallback of the decision (what runs where no C compiler built the core).
 PURE_PYTHON = {"CAPIMPORT_PURE_PYTHON": "1"}
@@ -121,29 +121,34 @@ def run():
     assert ok(guarded["write"]) and marker.exists(), guarded
 
 
-def test_gap_the_deferred_registration_guards_are_still_python(tmp_path):
-    """Open (route 7), with the native core too: the guards of the registration APIs
-    (``atexit.register``, ``signal.signal``, ``codecs.register``...) wrap a callable in the
-    core's C ``Accountable``, but the code that decides to wrap it is Python. Rebinding a helper
-    of that code (a module attribute, no audit event) lets a builtin a distribution registers
-    run later as the application. The environment and the C functions' guards are the core's and
-    are not affected (``test_sec_environ.py``, ``test_sec_gates.py``); the tamper rules' events
-    that only need ``ffi`` are the core's table. Closing it moves the registration guards into C
-    as gates (docs/decisions.md, "The native decision core").
+def test_gap_the_tamper_rules_are_still_python(tmp_path):
+    """Open (route 7), with the native core too: the rules for forged identity, import integrity
+    and ``/proc/<pid>/mem`` are Python functions the core calls. The core holds each rule itself
+    (emptying ``guard_rules`` changes nothing, and the events that only need ``ffi`` are plain
+    entries of its table), but a rule's closure cells can be rewritten (no audit event): here the
+    ``/proc/self/mem`` rule's ``decide`` becomes a no-op, and a distribution granted
+    ``fs-readonly`` on ``/proc`` opens this process's memory. The environment, the C functions'
+    guards and the registration APIs are the core's and are not affected
+    (``test_sec_environ.py``, ``test_sec_gates.py``, ``test_sec_inherited_chains.py``). Closing it
+    moves these rules into C (docs/decisions.md, "The native decision core").
     """
-    marker = tmp_path / "marker"
-    code = f'''
-import atexit, os
+    code = '''
 def run():
-    from capimport.guards import deferred
-    deferred.wrap = lambda guard, func, frame: func
-    attempt("register", atexit.register, os.system, "touch {marker}")
+    attempt("before", lambda: open("/proc/self/mem", "rb").close())
+    from capimport import enforcer
+    rule = enforcer.active().guard_rules["open"]
+    for cell in rule.__closure__:
+        if getattr(cell.cell_contents, "__name__", "") == "decide":
+            cell.cell_contents = lambda *args, **kwargs: None
+    attempt("after", lambda: open("/proc/self/mem", "rb").close())
     report()
 '''
-    scenario = _scenario(tmp_path, code)
-    guarded = scenario.guarded()
-    assert ok(results(guarded)["register"]), guarded.stdout
-    assert marker.exists(), guarded.stderr
+    config = CONFIG.replace('evil = ["fs-readonly"]', 'evil = { fs-readonly = ["/proc"] }')
+    scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    guarded = results(scenario.guarded())
+    assert denied(guarded["before"]), guarded
+    assert guarded["after"] == "ok:None", guarded
 
 
 def test_gap_without_the_native_core_a_wrapper_with_an_empty_chain_runs_a_builtin_as_the_application(tmp_path):

@@ -214,7 +214,9 @@ def run():
     attempt("vault_frame", vault_frame)
     attempt("vault_send", vault_send)
     def originals_vault_frame():
-        import codecs   # os.stat is the core's gate (no closure); the registration APIs still use the vault
+        import codecs   # the fallback's registration APIs keep their originals in a vault
+        if type(codecs.register).__name__ == "Gate":   # the core's: only a gc walk could look inside
+            return str(gc.get_referents(codecs.register))
         public = getattr(codecs.register, "func", codecs.register)
         invoke = [c.cell_contents for c in public.__closure__ if getattr(c.cell_contents, "__name__", "") == "invoke"][0]
         return str(generators_of(invoke)[0].gi_frame.f_locals)[:100]

@@ -12,7 +12,8 @@ Covered: ``atexit.register``, ``weakref.finalize``, ``signal.signal``,
 ``os.register_at_fork``, ``concurrent.futures`` ``Executor.submit`` (and so
 ``map`` and asyncio's ``run_in_executor``), asyncio ``Handle`` (``call_soon``,
 ``call_later``, ``call_at``, ``call_soon_threadsafe``), ``codecs.register``.
-Threads and timers are covered by the enforcer itself (``Thread.start``).
+Threads and timers are covered by the enforcer itself (``Thread.start``) and, with the
+native core, by ``_thread.start_new_thread``'s gate underneath it.
 
 Registration by the application or the standard library alone is not
 wrapped (``guard.plain``), so their callables keep their identity and cost
@@ -117,7 +118,76 @@ def _wrapping(guard, positions=(), names=()):
     return check
 
 
+#: The registration APIs of C modules, as (module, attribute, index of the callable, its keyword
+#: names). ``signal.getsignal`` registers nothing: its gate hands back the handler, not its wrapper.
+REGISTRATIONS = (
+    ("atexit", "register", 0, ()),
+    ("signal", "signal", 1, ("handler",)),
+    ("signal", "getsignal", -1, ()),
+    ("os", "register_at_fork", -1, ("before", "after_in_child", "after_in_parent")),
+    ("_thread", "start_new_thread", 0, ()),
+    ("codecs", "register", 0, ()),
+)
+
+
 def install(guard) -> list:
+    """Put each registration API behind the core's gates, or (the fallback) behind the vault."""
+    if guard.core is not None:
+        return _install_native(guard)
+    return _install_fallback(guard)
+
+
+def _install_native(guard) -> list:
+    """Each registration API becomes a ``wrap`` gate (``_core_gate.h``): C that wraps the callable
+    in an ``Accountable`` carrying the registrant's chain, then calls the original, which it holds
+    in C memory. No Python of capimport's decides whether to wrap, so none can be rebound."""
+    import importlib
+
+    from ..importguard import POST_IMPORT
+    from .native import replace_everywhere
+
+    core = guard.core
+    done = []
+    for module_name, attribute, index, names in REGISTRATIONS:
+        module = importlib.import_module(module_name)
+        original = getattr(module, attribute, None)
+        if original is None or getattr(original, "_capimport_guard", False):
+            continue
+        api = f"{module_name.lstrip('_')}.{attribute}"
+        gate = core.gate(original, "wrap", api, index=index, names=names, name=attribute)
+        replace_everywhere(module, attribute, gate, original)   # guards.install sweeps the aliases
+        done.append(api)
+
+    def method(cls, name, api, index, always=False):
+        original = cls.__dict__.get(name)
+        if original is None or getattr(original, "_capimport_guard", False):
+            return
+        setattr(cls, name, core.method(core.gate(original, "wrap", api, index=index, name=name, always=always)))
+        done.append(api)
+
+    import weakref
+    method(weakref.finalize, "__init__", "weakref.finalize", 2)
+
+    def patch_futures(module):
+        cls = getattr(module, "ThreadPoolExecutor", None)
+        if cls is not None:   # the task runs with exactly its submitter's chain, not the worker's
+            method(cls, "submit", "ThreadPoolExecutor.submit", 1, always=True)
+
+    def patch_asyncio_events(module):
+        cls = getattr(module, "Handle", None)
+        if cls is not None:   # Handle(callback, args, loop, context): runs as whoever scheduled it
+            method(cls, "__init__", "asyncio.Handle", 1)
+
+    for name, patch in (("concurrent.futures.thread", patch_futures), ("asyncio.events", patch_asyncio_events)):
+        if name in sys.modules:
+            patch(sys.modules[name])
+        else:
+            POST_IMPORT.setdefault(name, patch)
+    done.append(f"module attributes ({patch_modules(guard)} modules)")
+    return done
+
+
+def _install_fallback(guard) -> list:
     """Put each registration API behind the vault (its original is never in a closure)."""
     done = []
     import atexit
@@ -280,9 +350,21 @@ _GUARDED_MODULE: list = []
 
 
 def module_class(guard):
-    """The ModuleType subclass whose ``__setattr__`` keeps a distribution's patches accountable."""
+    """The ModuleType subclass whose ``__setattr__`` keeps a distribution's patches accountable.
+
+    With the native core its ``__setattr__`` is a ``wrap`` gate around ``ModuleType``'s own (only
+    callables with no Python frame of their own are wrapped, as :func:`_needs_wrap` says).
+    """
     if _GUARDED_MODULE:
         return _GUARDED_MODULE[0]
+    core = guard.core
+    if core is not None:
+        setattr_gate = core.gate(_types.ModuleType.__setattr__, "wrap", "module attribute", index=2,
+                                 frameless=True, name="__setattr__")
+        module = type("module", (_types.ModuleType,), {"__slots__": (), "__module__": "builtins",
+                                                       "__setattr__": core.method(setattr_gate)})
+        _GUARDED_MODULE.append(module)
+        return module
     getframe = sys._getframe
     base_setattr = _types.ModuleType.__setattr__
 
