@@ -221,7 +221,7 @@ static strmap resolved;                       /* host name -> tuple of address s
  * gates then let calls through whose innermost non-stdlib frame is capimport's. C memory: no
  * Python code can set it (see gate_internal in _core_gate.h). */
 static _Thread_local int internal_depth = 0;
-static PyObject *str_open = NULL, *str_self = NULL, *str_star = NULL;
+static PyObject *str_open = NULL, *str_self = NULL, *str_star = NULL, *str_memory_api = NULL;
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -420,7 +420,7 @@ origin_of(PyObject *filename)
 
 /* ------------------------------------------------------------------ checks and their targets */
 
-enum { T_NONE, T_PATH, T_ADDR, T_HOSTPORT, T_PROGRAM, T_ENV, T_GLOB, T_ENVIRON, T_VALUE };
+enum { T_NONE, T_PATH, T_ADDR, T_HOSTPORT, T_PROGRAM, T_ENV, T_GLOB, T_ENVIRON, T_VALUE, T_MEMORY };
 
 typedef struct {
     int cap;
@@ -429,7 +429,7 @@ typedef struct {
     PyObject *value;     /* the target once computed (new reference; Py_None for "no target") */
     int done;
     int skip;            /* the check does not apply (an open that is not of an environ file) */
-    int companion;       /* T_ENVIRON: the index of the check holding the opened path */
+    int companion;       /* T_ENVIRON, T_MEMORY: the index of the check holding the opened path */
     PyObject *api;       /* new reference (a check may outlive the tuple it was read from) */
 } check_t;
 
@@ -438,6 +438,7 @@ typedef struct {
 typedef struct {
     check_t items[MAX_CHECKS];
     int n;
+    int on_proc;         /* the opened file is on /proc: 0 not asked yet, 1 no, 2 yes */
 } checks_t;
 
 static void
@@ -741,17 +742,39 @@ glob_target(PyObject *pattern)
 /* hook._environ_target: "*" when the file opened is a process's environment, else the check is skipped.
  * One stat tells whether the file is on procfs at all (however it is named); only then is the
  * resolved path matched. Returns 1 (an environ file), 0 (skip) or -1. */
-static int
-environ_file(PyObject *raw, checks_t *c, int companion);
-
 static PyObject *get_target(checks_t *c, int i);
+static int on_proc_fs(PyObject *raw);
 
+/* A /proc file of a process (*memory*: mem or map_files, else environ) is what *raw* opens: one
+ * stat(2) of the path (following links, so a symlink or /proc/self/fd/N to it counts), asked once
+ * per act, then the resolved path of the companion check matched against the pattern. */
 static int
-environ_file(PyObject *raw, checks_t *c, int companion)
+proc_file(PyObject *raw, checks_t *c, int companion, int memory)
 {
     if (proc_dev < 0 || raw == NULL || PyLong_Check(raw)) {
         return 0;
     }
+    if (c->on_proc == 0) {
+        c->on_proc = 1 + on_proc_fs(raw);
+    }
+    if (c->on_proc != 2) {
+        return 0;
+    }
+    PyObject *path = get_target(c, companion);
+    if (path == NULL) {
+        return -1;
+    }
+    if (!PyUnicode_Check(path)) {
+        return 0;
+    }
+    return memory ? cpaths_memory_file(path) : cpaths_environ_file(path);
+}
+
+/* 1 when *raw* (str or bytes) names a file on the /proc filesystem, else 0 (errors: 0, the path
+ * check decides). */
+static int
+on_proc_fs(PyObject *raw)
+{
     PyObject *encoded = NULL;
     if (PyUnicode_Check(raw)) {
         encoded = PyUnicode_EncodeFSDefault(raw);
@@ -768,14 +791,7 @@ environ_file(PyObject *raw, checks_t *c, int companion)
     int on_proc = strlen(PyBytes_AS_STRING(encoded)) == (size_t)PyBytes_GET_SIZE(encoded)
                   && stat(PyBytes_AS_STRING(encoded), &st) == 0 && (long long)st.st_dev == proc_dev;
     Py_DECREF(encoded);
-    if (!on_proc) {
-        return 0;
-    }
-    PyObject *path = get_target(c, companion);
-    if (path == NULL) {
-        return -1;
-    }
-    return PyUnicode_Check(path) ? cpaths_environ_file(path) : 0;
+    return on_proc;
 }
 
 /* The target of check i, computed once (most checks never need it). Borrowed; Py_None: no target. */
@@ -796,14 +812,15 @@ get_target(checks_t *c, int i)
     case T_PROGRAM: v = program_target(k->a, k->b); break;
     case T_ENV: v = name_text(k->a); break;
     case T_GLOB: v = glob_target(k->a); break;
-    case T_ENVIRON: {
-        int is_environ = environ_file(k->a, c, k->companion);
-        if (is_environ < 0) {
+    case T_ENVIRON:
+    case T_MEMORY: {
+        int is_proc_file = proc_file(k->a, c, k->companion, k->kind == T_MEMORY);
+        if (is_proc_file < 0) {
             return NULL;
         }
         k = &c->items[i];
-        k->skip = !is_environ;
-        v = is_environ ? str_star : Py_None;
+        k->skip = !is_proc_file;
+        v = is_proc_file ? str_star : Py_None;
         Py_INCREF(v);
         break;
     }
@@ -914,6 +931,12 @@ build_checks(event_t *e, PyObject *args, checks_t *c)
         check_t *k = add_check(c, writes ? CAP_FS : CAP_FS_RO, T_PATH, raw, NULL, e->api);
         if (k != NULL && !writes) {
             k = add_check(c, CAP_ENV_RO, T_ENVIRON, raw, NULL, e->api);
+            if (k != NULL) {
+                k->companion = 0;
+            }
+        }
+        if (k != NULL) {   /* a process's memory, read or written: rewriting capimport itself */
+            k = add_check(c, CAP_FFI, T_MEMORY, raw, NULL, str_memory_api);
             if (k != NULL) {
                 k->companion = 0;
             }
@@ -1376,6 +1399,15 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
     }
     for (int i = 0; i < c->n; i++) {
         int cap = c->items[i].cap;
+        if (c->items[i].kind == T_MEMORY) {   /* a process's memory: no privilege covers it */
+            if (get_target(c, i) == NULL) {
+                return -1;
+            }
+            if (c->items[i].skip) {
+                continue;
+            }
+            return 0;
+        }
         if (kind == O_IMPORT) {
             if (cap != CAP_FS) {
                 continue;
@@ -2295,7 +2327,9 @@ core_install(PyObject *module, PyObject *spec)
     str_open = PyUnicode_InternFromString("open");
     str_self = PyUnicode_InternFromString("self");
     str_star = PyUnicode_InternFromString("*");
-    if (looked_up == NULL || str_open == NULL || str_self == NULL || str_star == NULL || install_spec(spec) < 0) {
+    str_memory_api = PyUnicode_InternFromString("open of /proc/<pid>/mem");
+    if (looked_up == NULL || str_open == NULL || str_self == NULL || str_star == NULL || str_memory_api == NULL
+            || install_spec(spec) < 0) {
         return NULL;
     }
     if (PySys_AddAuditHook(core_hook, NULL) < 0) {

@@ -13,6 +13,7 @@
  *   cpaths_program_target capimport.hook.program_target      (str program)
  *   cpaths_sqlite_targets capimport.hook.sqlite_targets      (+ _percent_decode)
  *   cpaths_environ_file   hook._ENVIRON_FILE.match           (ENVIRON_FILE_PATTERN)
+ *   cpaths_memory_file    tamper.MEMORY_FILE.match           (MEMORY_FILE_PATTERN)
  *   cpaths_leaf           the test-only dispatcher behind _core._leaf
  *
  * Why C, and the rules this file keeps. These run inside the audit hook, on
@@ -1588,6 +1589,50 @@ cpaths_environ_file(PyObject *path)
     return i == n || (i == n - 1 && PyUnicode_READ(kind, data, i) == '\n');
 }
 
+/* re.match(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/(mem|map_files(/.*)?)$", path)
+ * (tamper.MEMORY_FILE_PATTERN): 1, 0, or -1 with an exception (not a str). Parsed as
+ * cpaths_environ_file is ("/task/", "/mem" and "/map_files" differ at their second character);
+ * "(/.*)?$" is a '/' then anything but a newline, up to the end or a final "\n". */
+CPATHS_FN int
+cpaths_memory_file(PyObject *path)
+{
+    if (cpaths__check_str(path, "path") < 0) {
+        return -1;
+    }
+    int kind = PyUnicode_KIND(path);
+    const void *data = PyUnicode_DATA(path);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(path), i = 0;
+    if (!cpaths__lit(kind, data, n, &i, "/proc/")) {
+        return 0;
+    }
+    if (!cpaths__lit(kind, data, n, &i, "self") && !cpaths__lit(kind, data, n, &i, "thread-self") &&
+        !cpaths__digits(kind, data, n, &i)) {
+        return 0;
+    }
+    Py_ssize_t save = i;
+    if (!(cpaths__lit(kind, data, n, &i, "/task/") && cpaths__digits(kind, data, n, &i))) {
+        i = save;               /* the optional group did not match */
+    }
+    int map_files = 0;
+    if (!cpaths__lit(kind, data, n, &i, "/mem")) {
+        if (!cpaths__lit(kind, data, n, &i, "/map_files")) {
+            return 0;
+        }
+        map_files = 1;
+    }
+    if (i == n || (i == n - 1 && PyUnicode_READ(kind, data, i) == '\n')) {
+        return 1;
+    }
+    if (!map_files || PyUnicode_READ(kind, data, i) != '/') {
+        return 0;
+    }
+    for (i++; i < n; i++) {
+        if (PyUnicode_READ(kind, data, i) == '\n') {
+            return i == n - 1;   /* $ before a final newline */
+        }
+    }
+    return 1;
+}
 
 /* ======================================================================== _leaf */
 
@@ -1698,11 +1743,12 @@ cpaths_leaf(const char *name, PyObject *args, int *handled)
         }
         return cpaths_sqlite_targets(PyTuple_GET_ITEM(args, 0), always_uri);
     }
-    if (strcmp(name, "environ_file") == 0) {
+    if (strcmp(name, "environ_file") == 0 || strcmp(name, "memory_file") == 0) {
         if (cpaths__nargs(name, args, 1) < 0) {
             return NULL;
         }
-        int r = cpaths_environ_file(PyTuple_GET_ITEM(args, 0));
+        PyObject *path = PyTuple_GET_ITEM(args, 0);
+        int r = name[0] == 'e' ? cpaths_environ_file(path) : cpaths_memory_file(path);
         if (r < 0) {
             return NULL;
         }

@@ -27,6 +27,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from capimport import hook, scopes
+from capimport.guards import tamper
+from capimport.guards.tamper import MEMORY_FILE_PATTERN
 from capimport.table.events import ENVIRON_FILE_PATTERN
 
 FAST = settings(max_examples=150, deadline=None)
@@ -457,6 +459,38 @@ def test_environ_file(leaf, path):
     same(leaf, "environ_file", py_environ_file, path)
 
 
+# ----------------------------------------------------------------------------- memory_file
+
+
+def py_memory_file(path):
+    return bool(re.match(MEMORY_FILE_PATTERN, path))
+
+
+MEMORY_CASES = ["/proc/self/mem", "/proc/thread-self/mem", "/proc/1/mem", "/proc/12/task/3/mem", "/proc/self/mem\n",
+                "/proc/self/mem\n\n", "/proc/self/memx", "/proc/self/mem/", "/proc/self/map_files",
+                "/proc/self/map_files/", "/proc/self/map_files/7f00-7f01", "/proc/self/map_files/a\n",
+                "/proc/self/map_files/a\nb", "/proc/self/map_files/a\n\n", "/proc/self/map_filesx",
+                "/proc/1/task/2/map_files/x/y", "/proc/\u0663/mem", "/proc/\u00b2/mem", "/proc//mem",
+                "/proc/self/task//mem", "/proc/self/environ", "proc/self/mem", "/proc/self/mem ", "",
+                "/proc/self/map_files\n", "/proc/self/map_files\nx", "/proc/self/task/1/task/2/mem"]
+
+
+@pytest.mark.parametrize("path", MEMORY_CASES)
+def test_memory_file_cases(leaf, path):
+    same(leaf, "memory_file", py_memory_file, path)
+    assert tamper.MEMORY_FILE.pattern == MEMORY_FILE_PATTERN
+
+
+MEMORY_TOKENS = ["/proc/", "/proc/", "self", "thread-self", "1", "\u0663", "\u00b2", "/task/", "/mem", "/map_files",
+                 "/", "\n", "x", "mem", "map_files", "-"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.lists(st.sampled_from(MEMORY_TOKENS), max_size=7).map("".join), st.text(max_size=20)))
+def test_memory_file(leaf, path):
+    same(leaf, "memory_file", py_memory_file, path)
+
+
 # ----------------------------------------------------------------------------- arguments
 
 
@@ -465,7 +499,7 @@ class Str(str):
 
 
 @pytest.mark.parametrize("name", ["normpath", "abspath", "realpath", "resolve_path", "glob_target",
-                                  "environ_file"])
+                                  "environ_file", "memory_file"])
 def test_only_exact_str(leaf, name):
     for bad in (b"/x", Str("/x"), None, 3):
         with pytest.raises(TypeError):

@@ -134,3 +134,34 @@ print(getattr(os.stat, "_capimport_guard", False))
     assert plain.returncode == 0 and guarded.returncode == 0, guarded.stderr
     assert guarded.stdout.splitlines()[:-1] == plain.stdout.splitlines()[:-1], (plain.stdout, guarded.stdout)
     assert guarded.stdout.splitlines()[-1] == "True" and plain.stdout.splitlines()[-1] == "False"
+
+
+def test_process_memory_is_the_cores_own_check_of_every_open(tmp_path):
+    """/proc/<pid>/mem needs ffi by the core's own check (a stat of the opened path, then its
+    resolved name), not by a Python rule whose closure a distribution could rewrite: with the
+    rule's decide a no-op and guard_rules emptied, the memory still stays closed, through a
+    link whose name says nothing too."""
+    code = '''
+import os
+def run():
+    from capimport import enforcer
+    active = enforcer.active()
+    if active is not None:
+        rule = active.guard_rules.get("open")
+        for cell in (getattr(rule, "__closure__", None) or ()):
+            if getattr(cell.cell_contents, "__name__", "") == "decide":
+                cell.cell_contents = lambda *args, **kwargs: None
+        active.guard_rules.clear()
+    attempt("proc_mem", lambda: open("/proc/self/mem", "rb").close())
+    attempt("task_mem", lambda: open("/proc/self/task/%d/mem" % os.getpid(), "rb").close())
+    attempt("innocent_link", lambda: (os.symlink("/proc/self/mem", "notes.txt"), open("notes.txt", "rb").close()))
+    report()
+'''
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["fs"]\n'
+    scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    plain = results(scenario.plain())
+    assert all(ok(v) for v in plain.values()), plain
+    (scenario.project / "notes.txt").unlink()
+    guarded = results(scenario.guarded())
+    assert all(denied(v) and "'ffi'" in v for v in guarded.values()), guarded

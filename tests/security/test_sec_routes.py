@@ -560,6 +560,9 @@ def run():
     attempt("proc_mem", lambda: open("/proc/self/mem", "rb").close())
     attempt("proc_pid_mem", lambda: os.close(os.open("/proc/%d/mem" % os.getpid(), os.O_RDONLY)))
     attempt("link_to_mem", lambda: (os.symlink("/proc/self/mem", "memlink"), open("memlink", "rb").close()))
+    # A link whose name says nothing (the Python rule only looked at names with "mem" in them).
+    attempt("innocent_link", lambda: (os.symlink("/proc/self/mem", "notes.txt"), open("notes.txt", "r+b").close()))
+    attempt("relative", lambda: (os.chdir("/proc/self"), open("mem", "rb").close()))
     report()
 '''
     config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["fs"]\n'
@@ -567,6 +570,7 @@ def run():
     plain = results(scenario.plain())
     assert all(ok(v) for v in plain.values()), plain
     os.remove(scenario.project / "memlink")
+    os.remove(scenario.project / "notes.txt")
     guarded = results(scenario.guarded())
     assert all(denied(v) and "'ffi'" in v for v in guarded.values()), guarded
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import re
 import sys
 
 from ..attribution import APP, BOTTOM, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING, STDLIB, UNKNOWN
@@ -60,6 +61,11 @@ FFI_EVENTS = {
     "sys._current_frames": "sys._current_frames",
     "cpython.PyInterpreterState_New": "a new subinterpreter",
 }
+
+#: A process's memory as a file: opening it (read or write) needs ``ffi``. The native core
+#: matches the same pattern in C (``cpaths_memory_file``) after resolving the path.
+MEMORY_FILE_PATTERN = r"^/proc/(self|thread-self|\d+)(/task/\d+)?/(mem|map_files(/.*)?)$"
+MEMORY_FILE = re.compile(MEMORY_FILE_PATTERN)
 
 _FORGERY_TARGETS = frozenset({STDLIB, CAPIMPORT, IMPORT, LINECACHE, LOGGING})
 
@@ -234,11 +240,10 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
             what = "subinterpreters" if name in SUBINTERPRETER_MODULES else "a second copy of the C module"
             need_ffi(event, args, frame, f"{what} ({name})" if name in SUBINTERPRETER_MODULES else f"{what} {name}")
 
-    import re
     from ..errors import CapabilityImportError
     from . import importhooks
 
-    proc_mem = re.compile(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/(mem|map_files(/.*)?)$")
+    proc_mem = MEMORY_FILE
 
     def on_open(event, args, frame):
         # Writing (even reading) this process's memory through /proc rewrites capimport itself: ffi.
