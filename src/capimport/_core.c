@@ -1399,6 +1399,12 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
     }
     for (int i = 0; i < c->n; i++) {
         int cap = c->items[i].cap;
+        if (c->items[i].kind == T_ENV) {
+            /* No privilege covers an environment variable: linecache calling a planted loader's
+             * get_source, a logging handler running a planted filter, or the import system
+             * calling a planted loader would read it for the planter. The walk goes on. */
+            return 0;
+        }
         if (c->items[i].kind == T_MEMORY) {   /* a process's memory: no privilege covers it */
             if (get_target(c, i) == NULL) {
                 return -1;

@@ -87,6 +87,9 @@ env_check(checks_t *c, int cap, PyObject *raw)
 static PyObject *
 env_describe(PyObject *name, const char *verb)
 {
+    if (strchr(verb, '%') == NULL) {
+        return PyUnicode_FromString(verb);   /* worded in full already (os.environ._data) */
+    }
     if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "*") == 0) {
         return PyUnicode_FromString("iterating os.environ");
     }
@@ -137,10 +140,9 @@ env_visible(PyFrameObject *frame, PyObject *names, PyObject *one, char *visible)
     if (!ready) {
         return 0;
     }
-    int own = gate_is_internal(frame);
-    if (own != 0) {
-        return own < 0 ? -1 : 0;
-    }
+    /* No "capimport's own work" pass, unlike the gates: capimport reads no environment while
+     * the core runs it, and a C callable planted in its Python (a partial of os.environ.copy)
+     * would read everything with capimport's frame innermost. */
     if (mode != MODE_ENFORCE) {
         return env_decide(frame, CAP_ENV_RO, names ? str_star : one, "os.environ[%R]") < 0 ? -1 : 0;
     }
@@ -233,8 +235,18 @@ envview_getitem(envview_t *v, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
-envview_get(envview_t *v, PyObject *const *args, Py_ssize_t nargs)
+envview_get(envview_t *v, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *fallback = nargs > 2 ? args[2] : Py_None;
+    if (nkw > 1 || (nkw == 1 && (nargs > 2 || !PyUnicode_Check(PyTuple_GET_ITEM(kwnames, 0))
+                                 || PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "default") != 0))) {
+        PyErr_SetString(PyExc_TypeError, "get() takes a key and an optional default");
+        return NULL;
+    }
+    if (nkw == 1) {
+        fallback = args[nargs];   /* Mapping.get(key, default=None) */
+    }
     if (!env_args("get", nargs, 1, 2)) {
         return NULL;
     }
@@ -243,7 +255,6 @@ envview_get(envview_t *v, PyObject *const *args, Py_ssize_t nargs)
         if (PyErr_Occurred()) {
             return NULL;
         }
-        PyObject *fallback = nargs > 2 ? args[2] : Py_None;
         Py_INCREF(fallback);
         return fallback;
     }
@@ -269,20 +280,28 @@ envview_contains(envview_t *v, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 env_pairs(envview_t *v)
 {
+    /* One snapshot: the keys are read from the pairs themselves. (Any allocation may run a
+     * collection, and so gc callbacks and finalizers that change the store: a second snapshot
+     * would not line up with the first.) */
     PyObject *pairs = PyDict_Items(v->store);
-    PyObject *keys = pairs ? PyDict_Keys(v->store) : NULL;
-    char *visible = keys ? PyMem_Malloc((size_t)PyList_GET_SIZE(keys) + 1) : NULL;
+    Py_ssize_t n = pairs ? PyList_GET_SIZE(pairs) : 0;
+    PyObject *keys = pairs ? PyList_New(n) : NULL;
+    for (Py_ssize_t i = 0; keys != NULL && i < n; i++) {
+        PyObject *key = PyTuple_GET_ITEM(PyList_GET_ITEM(pairs, i), 0);
+        Py_INCREF(key);
+        PyList_SET_ITEM(keys, i, key);
+    }
+    char *visible = keys ? PyMem_Malloc((size_t)n + 1) : NULL;
     if (keys != NULL && visible == NULL) {
         PyErr_NoMemory();
     }
-    /* PyDict_Items and PyDict_Keys run no Python code in between: the two lists line up */
     Py_ssize_t hidden = visible ? env_visible(PyEval_GetFrame(), keys, NULL, visible) : -1;
     PyObject *out = NULL;
     if (hidden == 0) {
         out = pairs;
         pairs = NULL;
     } else if (hidden > 0 && (out = PyList_New(0)) != NULL) {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pairs); i++) {
+        for (Py_ssize_t i = 0; i < n; i++) {   /* pairs is ours: nothing else changes its length */
             if (visible[i] && PyList_Append(out, PyList_GET_ITEM(pairs, i)) < 0) {
                 Py_CLEAR(out);
                 break;
@@ -401,12 +420,8 @@ envview_repr(envview_t *v, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 envview_data(envview_t *v, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (ready) {
-        int own = gate_is_internal(PyEval_GetFrame());
-        if (own < 0 || (own == 0 && env_decide(PyEval_GetFrame(), CAP_ENV_RO, str_star,
-                                               "os.environ._data (the whole environment)") < 0)) {
-            return NULL;
-        }
+    if (ready && env_decide(PyEval_GetFrame(), CAP_ENV_RO, str_star, "os.environ._data (the whole environment)") < 0) {
+        return NULL;
     }
     return PyDict_Copy(v->store);
 }
@@ -459,7 +474,7 @@ envview_delitem(envview_t *v, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef envview_methods[] = {
     {"getitem", (PyCFunction)(void (*)(void))envview_getitem, METH_FASTCALL, "os.environ[key]: KeyError when unset or hidden"},
-    {"get", (PyCFunction)(void (*)(void))envview_get, METH_FASTCALL, "get(key, default=None)"},
+    {"get", (PyCFunction)(void (*)(void))envview_get, METH_FASTCALL | METH_KEYWORDS, "get(key, default=None)"},
     {"contains", (PyCFunction)(void (*)(void))envview_contains, METH_FASTCALL, "key in os.environ"},
     {"iter", (PyCFunction)(void (*)(void))envview_iter, METH_FASTCALL, "iter(os.environ): the names the caller may read"},
     {"values_iter", (PyCFunction)(void (*)(void))envview_values_iter, METH_FASTCALL, "iter(os.environ.values())"},

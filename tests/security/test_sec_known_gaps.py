@@ -169,3 +169,26 @@ def run():
     scenario = _scenario(tmp_path, code)
     guarded = results(scenario.guarded(extra_env=PURE_PYTHON))
     assert guarded["write"] == "ok:0" and marker.exists(), guarded
+
+
+def test_gap_a_distribution_can_change_what_the_application_reads_through_python_objects(tmp_path):
+    """Open, by design (docs/threat-model.md, "What capimport cannot stop"): capimport decides who
+    acts and with which grant, not whether the Python objects other code reads tell the truth. A
+    distribution without ``env`` can shadow ``os.environ``'s methods on the instance (or rebind
+    ``os.getenv``, ``shutil.which``, any function), and the application then reads its values:
+    here a ``PATH`` that makes ``subprocess`` look for programs in the distribution's folder.
+    What the application then runs is decided as the application's act, so a ``process`` grant
+    scoped to named programs still refuses a substitute (found by the environment's review)."""
+    code = '''
+import os
+def run():
+    real_get = type(os.environ).get
+    attempt("instance_get", lambda: setattr(os.environ, "get",
+            lambda key, default=None: "/tmp/evil-bin" if key == "PATH" else real_get(os.environ, key, default)))
+    report()
+'''
+    app = ("import os, json, evil\nevil.run()\n"
+           "print(json.dumps({'getenv': os.getenv('PATH'), 'exec_path': os.get_exec_path()}))\n")
+    scenario = Scenario(tmp_path, config=CONFIG, app=app, dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    seen = results(scenario.guarded(extra_env={"PATH": "/usr/bin:/bin"}))
+    assert seen["getenv"] == "/tmp/evil-bin" and seen["exec_path"] == ["/tmp/evil-bin"], seen

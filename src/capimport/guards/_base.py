@@ -115,30 +115,31 @@ class Guard:
             else:
                 depth.pop(tid, None)
 
-    def links(self, frame):
-        """The accountable links for an act at *frame*; None when a privileged frame allows it."""
-        return self.internal(self._links, frame)
+    def links(self, frame, checks=()):
+        """The accountable links for an act at *frame*; None when a privileged frame allows it
+        (*checks* are the act's, for the privileges that depend on what is done)."""
+        return self.internal(self._links, frame, checks)
 
-    def _links(self, frame):
+    def _links(self, frame, checks=()):
         enforcer = self.enforcer
-        chain = enforcer.chain_for(frame, ())
+        chain = enforcer.chain_for(frame, checks)
         if chain is None:
             return None
         if not chain:
             return []
         return accountable(chain, enforcer.dependents)
 
-    def acting(self, frame):
+    def acting(self, frame, checks=()):
         """The accountable links for an act at *frame*, or None when there is nothing to decide:
-        only the application acts (:meth:`plain`), or a privileged frame allows it. With the
-        core, one walk answers both."""
+        only the application acts (:meth:`plain`), or a privileged frame allows it (*checks*, the
+        act's, say which privileges apply). With the core, one walk answers both."""
         enforcer = self.enforcer
         if enforcer.native:
-            chain = enforcer.chain_for(frame)
+            chain = enforcer.chain_for(frame, checks)
             if chain is None or all(link.origin == APP for link in chain):
                 return None
             return accountable(chain, enforcer.dependents)
-        return None if self.plain(frame) else self.links(frame)
+        return None if self.plain(frame) else self.links(frame, checks)
 
     def holds(self, links, capability: str, target) -> bool:
         """True when every accountable link holds *capability* for *target* (no report)."""

@@ -40,7 +40,9 @@ import sys
 from collections.abc import ItemsView, KeysView, ValuesView
 
 from ..capabilities import ENV, ENV_READONLY
+from ..enforcer import ENVIRON_API
 from ..errors import CapabilityError
+from ..hook import Lazy
 
 _getframe = sys._getframe
 
@@ -67,7 +69,7 @@ def _make_vault(data: dict, guard):
             try:
                 # None: capimport's own work, only the application and the stdlib, or a
                 # privileged frame: nothing to decide.
-                links = None if guard.busy(frame) else guard.acting(frame)
+                links = None if guard.busy(frame) else guard.acting(frame, _READ)
                 if op == "get":
                     raw = store.get(key)
                     if raw is not None and links and not _visible(guard, links, _fsdecode(key), frame,
@@ -101,6 +103,10 @@ def _make_vault(data: dict, guard):
     for gen in gens:
         gen.send(None)
     return gens
+
+
+#: The act a read is, for the walk: no privileged frame covers it (Enforcer._privileged).
+_READ = [(ENV_READONLY, Lazy(lambda: "*"), ENVIRON_API)]
 
 
 def _visible(guard, links, name: str, frame, report_hidden, verb: str) -> bool:
