@@ -1554,15 +1554,32 @@ cpaths__digits(int kind, const void *data, Py_ssize_t n, Py_ssize_t *i)
     return 1;
 }
 
+/* "^/proc/(self|thread-self|\d+)(/task/\d+)?" at the start, *i* left after it: the process part of
+ * the patterns below. No backtracking is needed: the three alternatives start with different
+ * characters ('s', 't', a digit); \d+ is followed by '/', which is no digit, so taking fewer digits
+ * never helps; and "/task/" differs from what may follow the group ("/environ", "/mem",
+ * "/map_files") at its second character, so when the optional group does not match in full,
+ * skipping it is the only way on. */
+CPATHS_FN int
+cpaths__proc_process(int kind, const void *data, Py_ssize_t n, Py_ssize_t *i)
+{
+    if (!cpaths__lit(kind, data, n, i, "/proc/")) {
+        return 0;
+    }
+    if (!cpaths__lit(kind, data, n, i, "self") && !cpaths__lit(kind, data, n, i, "thread-self") &&
+        !cpaths__digits(kind, data, n, i)) {
+        return 0;
+    }
+    Py_ssize_t save = *i;
+    if (!(cpaths__lit(kind, data, n, i, "/task/") && cpaths__digits(kind, data, n, i))) {
+        *i = save;               /* the optional group did not match */
+    }
+    return 1;
+}
+
 /* re.match(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/environ$", path):
- * 1, 0, or -1 with an exception (not a str).
- *
- * A direct parse is the regex exactly, with no backtracking needed: the three
- * alternatives start with different characters ('s', 't', a digit); \d+ is
- * followed by '/', which is no digit, so taking fewer digits never helps; and
- * "/task/" and "/environ" differ at their second character, so when the
- * optional group does not match in full, skipping it fails as well. `$`
- * (no MULTILINE) matches at the end or before a final "\n", as here. */
+ * 1, 0, or -1 with an exception (not a str). A direct parse is the regex exactly
+ * (cpaths__proc_process); `$` (no MULTILINE) matches at the end or before a final "\n". */
 CPATHS_FN int
 cpaths_environ_file(PyObject *path)
 {
@@ -1572,16 +1589,8 @@ cpaths_environ_file(PyObject *path)
     int kind = PyUnicode_KIND(path);
     const void *data = PyUnicode_DATA(path);
     Py_ssize_t n = PyUnicode_GET_LENGTH(path), i = 0;
-    if (!cpaths__lit(kind, data, n, &i, "/proc/")) {
+    if (!cpaths__proc_process(kind, data, n, &i)) {
         return 0;
-    }
-    if (!cpaths__lit(kind, data, n, &i, "self") && !cpaths__lit(kind, data, n, &i, "thread-self") &&
-        !cpaths__digits(kind, data, n, &i)) {
-        return 0;
-    }
-    Py_ssize_t save = i;
-    if (!(cpaths__lit(kind, data, n, &i, "/task/") && cpaths__digits(kind, data, n, &i))) {
-        i = save;               /* the optional group did not match */
     }
     if (!cpaths__lit(kind, data, n, &i, "/environ")) {
         return 0;
@@ -1591,8 +1600,8 @@ cpaths_environ_file(PyObject *path)
 
 /* re.match(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/(mem|map_files(/.*)?)$", path)
  * (tamper.MEMORY_FILE_PATTERN): 1, 0, or -1 with an exception (not a str). Parsed as
- * cpaths_environ_file is ("/task/", "/mem" and "/map_files" differ at their second character);
- * "(/.*)?$" is a '/' then anything but a newline, up to the end or a final "\n". */
+ * cpaths_environ_file is; "(/.*)?$" is a '/' then anything but a newline, up to the end or a
+ * final "\n". */
 CPATHS_FN int
 cpaths_memory_file(PyObject *path)
 {
@@ -1602,16 +1611,8 @@ cpaths_memory_file(PyObject *path)
     int kind = PyUnicode_KIND(path);
     const void *data = PyUnicode_DATA(path);
     Py_ssize_t n = PyUnicode_GET_LENGTH(path), i = 0;
-    if (!cpaths__lit(kind, data, n, &i, "/proc/")) {
+    if (!cpaths__proc_process(kind, data, n, &i)) {
         return 0;
-    }
-    if (!cpaths__lit(kind, data, n, &i, "self") && !cpaths__lit(kind, data, n, &i, "thread-self") &&
-        !cpaths__digits(kind, data, n, &i)) {
-        return 0;
-    }
-    Py_ssize_t save = i;
-    if (!(cpaths__lit(kind, data, n, &i, "/task/") && cpaths__digits(kind, data, n, &i))) {
-        i = save;               /* the optional group did not match */
     }
     int map_files = 0;
     if (!cpaths__lit(kind, data, n, &i, "/mem")) {
