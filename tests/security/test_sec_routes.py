@@ -784,3 +784,49 @@ except BaseException as exc:
     proc = scenario.guarded()
     assert (victim / "data.txt").exists(), (proc.stdout, proc.stderr[-2000:])
     assert "'fs'" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_marshalled_code_cannot_pose_as_the_import_system(tmp_path):
+    """Route 6: code objects built offline (a marshal blob shipped in the package, no compile() in
+    the process) naming the import system ("<frozen importlib._bootstrap>", whose frames are
+    privileged) or the standard library, run through exec, FunctionType, a function's __code__,
+    or nested inside innocent-looking "<string>" code: each is refused without ffi."""
+    import marshal
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def blob(name, filename, nested=False):
+        source = f"import os; os.system('touch {marks / name}')"
+        if nested:   # an innocent outer code object whose inner function names the import system
+            module = compile(f"def f():\n    {source}\n", filename, "exec")
+            forged = [c for c in module.co_consts if hasattr(c, "co_code")][0]
+            outer = compile("def f():\n    pass\nf()\n", "<string>", "exec")
+            consts = tuple(forged if hasattr(c, "co_code") else c for c in outer.co_consts)
+            return marshal.dumps(outer.replace(co_consts=consts))
+        return marshal.dumps(compile(source, filename, "exec"))
+
+    frozen = "<frozen importlib._bootstrap>"
+    code = f'''
+import marshal, os, types
+def run():
+    attempt("exec", lambda: exec(marshal.loads({blob("exec", frozen)!r}), {{}}))
+    attempt("stdlib_name", lambda: exec(marshal.loads({blob("stdlib_name", "<frozen posixpath>")!r}), {{}}))
+    attempt("function_new", lambda: types.FunctionType(marshal.loads({blob("function_new", frozen)!r}), {{}})())
+    def assign():
+        def f():
+            pass
+        f.__code__ = marshal.loads({blob("code_attr", frozen)!r})
+        return f()
+    attempt("code_attr", assign)
+    attempt("nested", lambda: exec(marshal.loads({blob("nested", frozen, nested=True)!r}), {{}}))
+    report()
+'''
+    scenario = _scenario(tmp_path, code, config='[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = []\n')
+    plain = results(scenario.plain())
+    assert all(ok(v) for v in plain.values()), plain
+    assert sorted(p.name for p in marks.iterdir()) == ["code_attr", "exec", "function_new", "nested", "stdlib_name"]
+    for mark in marks.iterdir():
+        mark.unlink()
+    guarded = results(scenario.guarded())
+    assert all(denied(v) and "'ffi'" in v for v in guarded.values()), guarded
+    assert list(marks.iterdir()) == []

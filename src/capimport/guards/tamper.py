@@ -179,21 +179,32 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         module_origin = _importing_origin(frame, patch_module) if filename[:1] != "<" else None
         if module_origin is not None:
             real = origins.origin(module_origin)
-            claimed = origins.origin(filename)
-            if real != claimed and real not in (STDLIB, CAPIMPORT, IMPORT) and filename != module_origin:
-                if claimed in _FORGERY_TARGETS or claimed not in (APP, UNKNOWN, DYNAMIC):
-                    decide([(FFI, _NONE, "import of code with a false co_filename")], frame,
-                           f"import of {module_origin!r} whose code names {filename!r}")
-                enforcer.attribute(filename, real, via_import=True)
+            if real in (STDLIB, CAPIMPORT, IMPORT):
+                return
+            for name in code_names(code):   # nested code too: a .pyc's functions can name any file
+                claimed = origins.origin(name)
+                if real != claimed and name != module_origin:
+                    if claimed in _FORGERY_TARGETS or claimed not in (APP, UNKNOWN, DYNAMIC):
+                        decide([(FFI, _NONE, "import of code with a false co_filename")], frame,
+                               f"import of {module_origin!r} whose code names {name!r}")
+                    enforcer.attribute(name, real, via_import=True)
             return
-        if filename[:1] != "<":
-            check_name(filename, frame, "exec of code with another's file name")
+        check_names(code, frame, "exec of code with another's file name")
+
+    def check_names(code, frame, api):
+        """Every file name in *code* and the code nested in it (marshal builds any of them, and
+        "<frozen importlib._bootstrap>" names the import system as surely as a path does)."""
+        for name in code_names(code):
+            if origins.origin(name) != DYNAMIC:
+                check_name(name, frame, api)
 
     def on_function_new(event, args, frame):
-        code = args[0] if args else None
-        filename = getattr(code, "co_filename", None)
-        if isinstance(filename, str) and filename[:1] != "<":
-            check_name(filename, frame, "types.FunctionType with another's code")
+        check_names(args[0] if args else None, frame, "types.FunctionType with another's code")
+
+    def on_setattr(event, args, frame):
+        importhooks.forget(event, args, frame)
+        if len(args) > 2 and args[1] == "__code__":   # a function given other code: as FunctionType
+            check_names(args[2], frame, "function.__code__ = another's code")
 
     def integrity(frame):
         problems = []
@@ -281,9 +292,26 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         "exec": on_exec,
         "function.__new__": on_function_new,
         "import": on_import,
-        "object.__setattr__": importhooks.forget,
+        "object.__setattr__": on_setattr,
     })
     return rules
+
+
+def code_names(code) -> list:
+    """The distinct ``co_filename`` of *code* and of every code object nested in its constants."""
+    CodeType = type(code_names.__code__)
+    if not isinstance(code, CodeType):
+        return []
+    names, seen, queue = [], set(), [code]
+    while queue:
+        current = queue.pop()
+        seen.add(id(current))
+        name = current.co_filename
+        if isinstance(name, str) and name not in names:
+            names.append(name)
+        queue.extend(const for const in current.co_consts
+                     if isinstance(const, CodeType) and id(const) not in seen)
+    return names
 
 
 def _outside_import_system(frame):
