@@ -420,6 +420,9 @@ envview_repr(envview_t *v, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 envview_data(envview_t *v, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (!env_args("_data", nargs, 0, 0)) {
+        return NULL;
+    }
     if (ready && env_decide(PyEval_GetFrame(), CAP_ENV_RO, str_star, "os.environ._data (the whole environment)") < 0) {
         return NULL;
     }
