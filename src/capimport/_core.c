@@ -438,7 +438,7 @@ typedef struct {
 typedef struct {
     check_t items[MAX_CHECKS];
     int n;
-    int on_proc;         /* the opened file is on /proc: 0 not asked yet, 1 no, 2 yes */
+    int on_proc;         /* the opened file is on /proc: 0 not asked yet, 1 no, 2 yes, 3 only its name */
 } checks_t;
 
 static void
@@ -744,6 +744,7 @@ glob_target(PyObject *pattern)
  * resolved path matched. Returns 1 (an environ file), 0 (skip) or -1. */
 static PyObject *get_target(checks_t *c, int i);
 static int on_proc_fs(PyObject *raw);
+static int memory_entry(PyObject *raw);
 
 /* A /proc file of a process (*memory*: mem or map_files, else environ) is what *raw* opens: one
  * stat(2) of the path (following links, so a symlink or /proc/self/fd/N to it counts), asked once
@@ -755,7 +756,12 @@ proc_file(PyObject *raw, checks_t *c, int companion, int memory)
         return 0;
     }
     if (c->on_proc == 0) {
-        c->on_proc = 1 + on_proc_fs(raw);
+        c->on_proc = 1 + on_proc_fs(raw);   /* 1 + (1: stat says /proc, 2: only lstat does) */
+    }
+    if (c->on_proc == 3) {
+        /* The name itself is a /proc link to a file elsewhere: a map_files entry. Its own name,
+         * with the folders above it resolved, is what the pattern is about. */
+        return memory ? memory_entry(raw) : 0;
     }
     if (c->on_proc != 2) {
         return 0;
@@ -770,8 +776,41 @@ proc_file(PyObject *raw, checks_t *c, int companion, int memory)
     return memory ? cpaths_memory_file(path) : cpaths_environ_file(path);
 }
 
-/* 1 when *raw* (str or bytes) names a file on the /proc filesystem, else 0 (errors: 0, the path
- * check decides). */
+/* *raw* (a /proc link, not followed) with its folders resolved matches the memory pattern:
+ * 1, 0 (errors: 1, fail closed). */
+static int
+memory_entry(PyObject *raw)
+{
+    PyObject *text = PyUnicode_Check(raw) ? exact_text(raw) : PyUnicode_DecodeFSDefaultAndSize(
+        PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw));
+    PyObject *absolute = text ? cpaths_abspath(text) : NULL;
+    Py_XDECREF(text);
+    if (absolute == NULL) {
+        PyErr_Clear();
+        return 1;
+    }
+    Py_ssize_t cut = PyUnicode_FindChar(absolute, '/', 0, PyUnicode_GET_LENGTH(absolute), -1);
+    PyObject *folder = cut > 0 ? PyUnicode_Substring(absolute, 0, cut) : PyUnicode_FromString("/");
+    PyObject *name = cut >= 0 ? PyUnicode_Substring(absolute, cut + 1, PyUnicode_GET_LENGTH(absolute)) : NULL;
+    PyObject *resolved = folder && name ? cpaths_realpath(folder) : NULL;
+    PyObject *whole = resolved ? PyUnicode_FromFormat("%U%s%U", resolved,
+                                                      PyUnicode_GET_LENGTH(resolved) > 1 ? "/" : "", name) : NULL;
+    int found = whole ? cpaths_memory_file(whole) : -1;
+    Py_XDECREF(whole);
+    Py_XDECREF(resolved);
+    Py_XDECREF(name);
+    Py_XDECREF(folder);
+    Py_DECREF(absolute);
+    if (found < 0) {
+        PyErr_Clear();
+        return 1;
+    }
+    return found;
+}
+
+/* 1 when *raw* (str or bytes) names a file on the /proc filesystem (stat(2) follows links), 2
+ * when only the name itself is there (lstat(2): a /proc link to a file elsewhere), else 0
+ * (errors: 0, the path check decides). */
 static int
 on_proc_fs(PyObject *raw)
 {
@@ -788,8 +827,14 @@ on_proc_fs(PyObject *raw)
         return 0;
     }
     struct stat st;
-    int on_proc = strlen(PyBytes_AS_STRING(encoded)) == (size_t)PyBytes_GET_SIZE(encoded)
-                  && stat(PyBytes_AS_STRING(encoded), &st) == 0 && (long long)st.st_dev == proc_dev;
+    int on_proc = 0;
+    if (strlen(PyBytes_AS_STRING(encoded)) == (size_t)PyBytes_GET_SIZE(encoded)) {
+        if (stat(PyBytes_AS_STRING(encoded), &st) == 0 && (long long)st.st_dev == proc_dev) {
+            on_proc = 1;
+        } else if (lstat(PyBytes_AS_STRING(encoded), &st) == 0 && (long long)st.st_dev == proc_dev) {
+            on_proc = 2;
+        }
+    }
     Py_DECREF(encoded);
     return on_proc;
 }
@@ -2669,7 +2714,29 @@ core_accountable(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "capimport._core.accountable: func must be callable");
         return NULL;
     }
-    return accountable_new(func, token);
+    /* The caller's own chain joins the token: a token read from somewhere (a thread's start
+     * chain) can only add parties to whoever wraps with it, never stand in for them. */
+    chain_t ch = {0};
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < token->n; i++) {
+        saved_link_t *l = &token->links[i];
+        rc = chain_append(&ch, l->origin, l->filename, NULL, l->lineno);
+    }
+    chain_t caller = {0};
+    rc = rc < 0 ? -1 : walk(PyEval_GetFrame(), NULL, &caller);
+    for (int i = 0; rc == 0 && i < caller.n; i++) {
+        link_t *l = &caller.items[i];
+        if (ch.n && ch.items[ch.n - 1].origin == l->origin) {
+            continue;
+        }
+        rc = chain_append(&ch, l->origin, l->filename, l->frame, l->lineno);
+    }
+    chain_clear(&caller);
+    PyObject *merged = rc < 0 ? NULL : token_from_chain(&ch);
+    chain_clear(&ch);
+    PyObject *out = merged ? accountable_new(func, (token_t *)merged) : NULL;
+    Py_XDECREF(merged);
+    return out;
 }
 
 /* push(token) / pop(token): *token* appended at the bottom of this thread's walks until popped. */

@@ -219,14 +219,67 @@ accountable_new(PyObject *func, token_t *token)
     return (PyObject *)a;
 }
 
+/* 1 when the chain a walk from *frame* would find holds a party: a distribution, or code nobody
+ * owns, in a frame down to where the walk stops now or in a chain it would append (a thread a
+ * distribution started runs a wrapper it read from somewhere). The standard library, capimport
+ * and the application are not parties here: their frames are the machinery that runs deferred
+ * code (atexit, a worker thread, the event loop) or its rightful caller. -1 on error. */
+static int
+frames_hold_a_party(PyFrameObject *start)
+{
+    PyObject *stop_at = inherit_stop();
+    PyFrameObject *frame = start;
+    Py_XINCREF(frame);
+    int found = 0;
+    while (frame != NULL && (PyObject *)frame != stop_at && !found) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        int origin = origin_of(code->co_filename);
+        Py_DECREF(code);
+        if (origin < 0) {
+            found = -1;
+            break;
+        }
+        found = !TRANSPARENT(origin) && origin != O_APP;
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    Py_XDECREF(frame);
+    for (entry_t *e = inherit_top; found == 0 && e != NULL; e = e->next) {
+        for (Py_ssize_t i = 0; i < e->token->n && !found; i++) {
+            int origin = e->token->links[i].origin;
+            found = !TRANSPARENT(origin) && origin != O_APP;
+        }
+        if (e->replaces) {
+            break;
+        }
+    }
+    return found;
+}
+
+/* Run the callable with its token. When only machinery runs it, the token stands in for the
+ * stack (the walk stops at the runner's frame). When a party calls it (a distribution that read
+ * someone's wrapper out of weakref.finalize, or calls a module attribute another planted), the
+ * token is only added: the caller stays accountable too. */
 static PyObject *
 accountable_call(accountable_t *a, PyObject *args, PyObject *kwargs)
 {
-    if (inherit_push(a->token, (PyObject *)PyEval_GetFrame(), 1) < 0) {
+    PyFrameObject *runner = PyEval_GetFrame();
+    int party = frames_hold_a_party(runner);
+    PyObject *func = a->func;
+    if (party < 0 || func == NULL) {
+        if (func == NULL && !PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "capimport: an accountable callable was cleared");
+        }
+        return NULL;
+    }
+    if (inherit_push(a->token, party ? NULL : (PyObject *)runner, !party) < 0) {
         return NULL;
     }
     entry_t *mine = inherit_top;
-    PyObject *out = PyObject_Call(a->func, args, kwargs);
+    Py_INCREF(func);   /* the call may drop the wrapper's last reference (a handler replacing itself) */
+    PyObject *out = PyObject_Call(func, args, kwargs);
+    Py_DECREF(func);
     inherit_pop_to(mine);
     return out;
 }

@@ -27,8 +27,9 @@
  * Before install() completes, a gate only calls its original: nothing is enforced yet.
  */
 
-enum { G_PATH, G_CWD, G_PROCESS, G_DBM, G_FORK_EXEC, G_REWRITE, G_POST, G_WRAP, G_COUNT };
-static const char *GATE_KINDS[G_COUNT] = {"path", "cwd", "process", "dbm", "fork_exec", "rewrite", "post", "wrap"};
+enum { G_PATH, G_CWD, G_PROCESS, G_DBM, G_FORK_EXEC, G_REWRITE, G_POST, G_WRAP, G_OPEN_AT, G_COUNT };
+static const char *GATE_KINDS[G_COUNT] = {"path", "cwd", "process", "dbm", "fork_exec", "rewrite", "post", "wrap",
+                                          "open_at"};
 
 /* G_WRAP's flags */
 #define WRAP_FRAMELESS 1   /* only a callable with no Python frame of its own (a module attribute) */
@@ -138,6 +139,56 @@ gate_own_kwargs(gate_t *g, PyObject **kwargs)
 
 /* Step 1: a path-like path argument becomes str or bytes; *args and *kwargs (new references,
  * *kwargs may be NULL) are replaced when it changes. */
+/* G_OPEN_AT: os.open(path, flags, dir_fd=fd) with a relative path becomes
+ * os.open("/proc/self/fd/<fd>/path", flags): the "open" audit event carries no dir_fd, so the
+ * hook would resolve the path against the working directory (and a distribution could write
+ * outside its scope, or open /proc/self/mem through a descriptor of /proc/self). Through the
+ * descriptor's /proc link the kernel opens the same file, and the hook sees where it is. */
+static int
+gate_open_at(gate_t *g, PyObject **args, PyObject **kwargs)
+{
+    PyObject *dir_fd = *kwargs ? PyDict_GetItemString(*kwargs, "dir_fd") : NULL;   /* our own copy */
+    if (dir_fd == NULL || dir_fd == Py_None || !PyLong_CheckExact(dir_fd) || PyTuple_GET_SIZE(*args) < 1) {
+        return 0;   /* no descriptor (or one the original will refuse): nothing to do */
+    }
+    PyObject *path = PyTuple_GET_ITEM(*args, 0);
+    int is_bytes = PyBytes_Check(path);
+    if (!is_bytes && !PyUnicode_Check(path)) {
+        return 0;   /* a path-like was converted already (step 1); anything else the original refuses */
+    }
+    PyObject *text = is_bytes ? PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(path), PyBytes_GET_SIZE(path))
+                              : exact_text(path);
+    if (text == NULL) {
+        return -1;
+    }
+    if (PyUnicode_GET_LENGTH(text) > 0 && PyUnicode_READ_CHAR(text, 0) == '/') {
+        Py_DECREF(text);
+        return 0;   /* absolute: the kernel ignores dir_fd, and the hook sees the real path */
+    }
+    long fd = PyLong_AsLong(dir_fd);
+    PyObject *joined = fd == -1 && PyErr_Occurred() ? NULL : PyUnicode_FromFormat("/proc/self/fd/%ld/%U", fd, text);
+    Py_DECREF(text);
+    PyObject *value = joined && is_bytes ? PyUnicode_EncodeFSDefault(joined) : (Py_XINCREF(joined), joined);
+    Py_XDECREF(joined);
+    if (value == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(*args);
+    PyObject *copy = PyTuple_New(n);
+    if (copy == NULL) {
+        Py_DECREF(value);
+        return -1;
+    }
+    PyTuple_SET_ITEM(copy, 0, value);
+    for (Py_ssize_t i = 1; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(*args, i);
+        Py_INCREF(item);
+        PyTuple_SET_ITEM(copy, i, item);
+    }
+    Py_SETREF(*args, copy);
+    return PyDict_DelItemString(*kwargs, "dir_fd");
+}
+
 static int
 gate_convert(gate_t *g, PyObject **args, PyObject **kwargs)
 {
@@ -531,6 +582,7 @@ gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
         }
     }
     if (gate_own_kwargs(g, &kw) < 0 || gate_convert(g, &a, &kw) < 0
+            || (g->kind == G_OPEN_AT && gate_open_at(g, &a, &kw) < 0)
             || (g->kind == G_FORK_EXEC && gate_freeze_fork_exec(g, &a) < 0)) {
         goto done;
     }
@@ -557,19 +609,29 @@ gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
             }
         }
     }
+    PyObject *given = NULL;   /* G_WRAP: the callable the caller handed in at g->index */
+    if (g->kind == G_WRAP && g->index >= 0 && g->index < PyTuple_GET_SIZE(a)) {
+        given = PyTuple_GET_ITEM(a, g->index);
+        Py_INCREF(given);
+    }
     if (g->kind == G_WRAP && gate_wrap(g, frame, &a, &kw) < 0) {
+        Py_XDECREF(given);
         goto done;
     }
     result = PyObject_Call(g->original, a, kw);
     if (result != NULL && g->kind == G_POST && g->after != NULL) {
         Py_SETREF(result, gate_internal(g->after, result, a));
     }
-    if (result != NULL && g->kind == G_WRAP && PyObject_TypeCheck(result, &Accountable_Type)) {
-        /* atexit.register returns the callable, signal.signal the previous handler: the caller's own */
-        PyObject *func = ((accountable_t *)result)->func;
-        Py_INCREF(func != NULL ? func : Py_None);
-        Py_SETREF(result, func != NULL ? func : Py_None);
+    if (result != NULL && given != NULL && PyObject_TypeCheck(result, &Accountable_Type)
+            && ((accountable_t *)result)->func == given) {
+        /* atexit.register returns the callable it was given: the caller gets its own back. Any
+         * other wrapper (signal.signal's previous handler, getsignal's) stays one: unwrapped, a
+         * distribution's handler would run as whoever calls it next (the application chaining
+         * to the previous handler). */
+        Py_INCREF(given);
+        Py_SETREF(result, given);
     }
+    Py_XDECREF(given);
 done:
     checks_clear(&c);
     Py_XDECREF(shown);

@@ -192,6 +192,9 @@ out["finalize"] = weakref.finalize(keep, len, "abc")() == 3
 with concurrent.futures.ThreadPoolExecutor(2) as pool:
     out["submit"] = pool.submit(pow, 2, 10).result() == 1024
     out["map"] = list(pool.map(abs, [-1, -2])) == [1, 2]
+import multiprocessing
+with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+    out["process_pool"] = pool.submit(abs, -3).result() == 3 and list(pool.map(len, ["ab"])) == [2]
 async def main():
     loop = asyncio.get_running_loop()
     future = loop.create_future()

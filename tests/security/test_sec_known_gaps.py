@@ -192,3 +192,49 @@ def run():
     scenario = Scenario(tmp_path, config=CONFIG, app=app, dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
     seen = results(scenario.guarded(extra_env={"PATH": "/usr/bin:/bin"}))
     assert seen["getenv"] == "/tmp/evil-bin" and seen["exec_path"] == ["/tmp/evil-bin"], seen
+
+
+def test_gap_a_standard_library_function_planted_on_a_module_runs_as_its_caller(tmp_path):
+    """Open (route 4): a module attribute set by a distribution is wrapped with the planter's chain
+    only when the callable has no Python frame of its own that names where it came from (builtins,
+    partials, string-compiled code). A standard-library Python function (``subprocess.getoutput``)
+    has frames, but the standard library's frames are looked through, so planted on a module the
+    application calls, it runs as the application. Wrapping every standard-library function or class
+    a distribution stores on a module would break ``isinstance`` and compat shims (six, future); the
+    fix is to decide by where the code comes from (a review finding, kept open)."""
+    marker = tmp_path / "function"
+    code = '''
+import string, subprocess
+def run():
+    attempt("function", setattr, string, "capwords", subprocess.getoutput)
+    report()
+'''
+    app = f"import string, evil\nevil.run()\nstring.capwords('touch {marker}')\n"
+    scenario = Scenario(tmp_path, config=CONFIG, app=app,
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    scenario.guarded()
+    assert marker.exists()
+
+
+def test_gap_a_builtin_sent_to_the_applications_process_pool_runs_as_the_application(tmp_path):
+    """Open (route 4): a task sent to a ``ProcessPoolExecutor`` the application started runs in a
+    worker whose stack is the standard library's, so a builtin a distribution submits runs there as
+    the application. Wrapping it would make it unpicklable, which also breaks every mypyc-compiled
+    distribution that uses a process pool (black: its functions are builtins); the worker would need
+    to receive the submitter's chain with the task (a review finding, kept open)."""
+    marker = tmp_path / "submit"
+    code = f'''
+import os
+def run(pool):
+    attempt("submit", lambda: pool.submit(os.system, "touch {marker}").result())
+    report()
+'''
+    app = (
+        "import concurrent.futures, multiprocessing, evil\n"
+        "with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('fork')) as pool:\n"
+        "    pool.submit(abs, -1).result()\n"
+        "    evil.run(pool)\n")
+    scenario = Scenario(tmp_path, config=CONFIG, app=app,
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    scenario.guarded()
+    assert marker.exists()

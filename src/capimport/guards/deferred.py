@@ -119,13 +119,15 @@ def _wrapping(guard, positions=(), names=()):
 
 
 #: The registration APIs of C modules, as (module, attribute, index of the callable, its keyword
-#: names). ``signal.getsignal`` registers nothing: its gate hands back the handler, not its wrapper.
+#: names). ``signal.getsignal`` registers nothing; its gate is there so that no alias reaches the
+#: original (a distribution's handler comes back as its wrapper, which runs as the distribution).
 REGISTRATIONS = (
     ("atexit", "register", 0, ()),
     ("signal", "signal", 1, ("handler",)),
     ("signal", "getsignal", -1, ()),
     ("os", "register_at_fork", -1, ("before", "after_in_child", "after_in_parent")),
     ("_thread", "start_new_thread", 0, ()),
+    ("_thread", "start_new", 0, ()),   # the same C function, a separate builtin object
     ("codecs", "register", 0, ()),
 )
 
@@ -158,14 +160,19 @@ def _install_native(guard) -> list:
         replace_everywhere(module, attribute, gate, original)   # guards.install sweeps the aliases
         done.append(api)
 
-    def method(cls, name, api, index, always=False):
+    def method(cls, name, api, index, names=(), always=False):
         original = cls.__dict__.get(name)
         if original is None or getattr(original, "_capimport_guard", False):
             return
-        setattr(cls, name, core.method(core.gate(original, "wrap", api, index=index, name=name, always=always)))
+        gate = core.gate(original, "wrap", api, index=index, names=names, name=name, always=always)
+        setattr(cls, name, core.method(gate))
         done.append(api)
 
     import weakref
+    # The first finalizer registers finalize's own exit hook with atexit: capimport's, made here,
+    # so that it is not wrapped with whichever distribution happens to make the first one (the
+    # application's finalizers would run at exit as that distribution).
+    weakref.finalize(_ExitHookOwner(), int).detach()
     method(weakref.finalize, "__init__", "weakref.finalize", 2)
 
     def patch_futures(module):
@@ -175,8 +182,9 @@ def _install_native(guard) -> list:
 
     def patch_asyncio_events(module):
         cls = getattr(module, "Handle", None)
-        if cls is not None:   # Handle(callback, args, loop, context): runs as whoever scheduled it
-            method(cls, "__init__", "asyncio.Handle", 1)
+        if cls is not None:   # Handle(callback, args, loop, context): runs as whoever scheduled it,
+            # not as whoever runs the loop's thread (always: the application's callback too)
+            method(cls, "__init__", "asyncio.Handle", 1, names=("callback",), always=True)
 
     for name, patch in (("concurrent.futures.thread", patch_futures), ("asyncio.events", patch_asyncio_events)):
         if name in sys.modules:
@@ -185,6 +193,10 @@ def _install_native(guard) -> list:
             POST_IMPORT.setdefault(name, patch)
     done.append(f"module attributes ({patch_modules(guard)} modules)")
     return done
+
+
+class _ExitHookOwner:
+    """Something to finalize (a plain object cannot be weakly referenced)."""
 
 
 def _install_fallback(guard) -> list:

@@ -339,6 +339,10 @@ def guard_module(guard, module) -> dict:
             gate = ("process", {"api": api, "index": 0, "names": ("path",)} if call == "chroot" else {"api": api})
             convert = _path_converter(0) if call == "chroot" else None
             put(call, gate, lambda api=api: _process_checker(guard, api), convert)
+        # os.open's "open" event carries no dir_fd: a relative path under one goes through the
+        # descriptor's /proc link instead, which the hook resolves to where it really is.
+        put("open", ("open_at", {"api": "os.open", "index": 0, "names": ("path",)}), lambda: _open_at_checker,
+            _path_converter(0, ("path",)))
         from . import filemeta
         filemeta.guard_posix(guard, module, put)
     elif name == "readline":
@@ -367,6 +371,17 @@ def guard_module(guard, module) -> dict:
         sqlite.guard_module(guard, module, put_plain)
         done[f"{name}.Connection"] = 1
     return done
+
+
+def _open_at_checker(frame, args, kwargs):
+    """The fallback's ``open_at`` gate: ``os.open(rel, flags, dir_fd=fd)`` through ``/proc/self/fd/fd``."""
+    dir_fd = kwargs.get("dir_fd")
+    path = args[0] if args else None
+    if type(dir_fd) is not int or not isinstance(path, (str, bytes)) or path[:1] in ("/", b"/"):
+        return args, kwargs
+    link = f"/proc/self/fd/{dir_fd}/"
+    joined = (os.fsencode(link) + path) if isinstance(path, bytes) else link + path
+    return (joined,) + tuple(args[1:]), {k: v for k, v in kwargs.items() if k != "dir_fd"}
 
 
 def _path_gate(capability: str, api: str, index: int = 0, names=("path", "filename"), default=None):
