@@ -2662,6 +2662,24 @@ core_busy(PyObject *module, PyObject *frame_obj)
     return own < 0 ? NULL : PyBool_FromLong(own);
 }
 
+/* The caller's chain (walked from its own frame, privileged frames allowing nothing) appended to
+ * *ch*; walk() starts a chain afresh, so its links are collected, then put after ours. */
+static int
+append_callers_chain(chain_t *ch)
+{
+    chain_t rest = {0};
+    int rc = walk(PyEval_GetFrame(), NULL, &rest);
+    for (int i = 0; rc == 0 && i < rest.n; i++) {
+        link_t *l = &rest.items[i];
+        if (ch->n && ch->items[ch->n - 1].origin == l->origin) {
+            continue;
+        }
+        rc = chain_append(ch, l->origin, l->filename, l->frame, l->lineno);
+    }
+    chain_clear(&rest);
+    return rc;
+}
+
 /* capture(unowned=False): the caller's acting chain as a token, walked from the caller's own frame
  * (there is no frame argument: a token always includes whoever asks for it). *unowned* puts code
  * nobody owns (the default grant) in front: a planted import hook that is a builtin, charged to
@@ -2682,20 +2700,7 @@ core_capture(PyObject *module, PyObject *args, PyObject *kwargs)
     PyObject *empty = unowned ? PyUnicode_FromString("") : NULL;
     int rc = unowned && (empty == NULL || chain_append(&ch, O_UNKNOWN, empty, NULL, 0) < 0) ? -1 : 0;
     Py_XDECREF(empty);
-    if (rc == 0) {
-        PyFrameObject *frame = PyEval_GetFrame();
-        /* walk() starts its chain afresh: collect the caller's links, then put them after ours */
-        chain_t rest = {0};
-        rc = walk(frame, NULL, &rest);
-        for (int i = 0; rc == 0 && i < rest.n; i++) {
-            link_t *l = &rest.items[i];
-            if (ch.n && ch.items[ch.n - 1].origin == l->origin) {
-                continue;
-            }
-            rc = chain_append(&ch, l->origin, l->filename, l->frame, l->lineno);
-        }
-        chain_clear(&rest);
-    }
+    rc = rc < 0 ? -1 : append_callers_chain(&ch);
     PyObject *out = rc < 0 ? NULL : token_from_chain(&ch);
     chain_clear(&ch);
     return out;
@@ -2722,16 +2727,7 @@ core_accountable(PyObject *module, PyObject *args)
         saved_link_t *l = &token->links[i];
         rc = chain_append(&ch, l->origin, l->filename, NULL, l->lineno);
     }
-    chain_t caller = {0};
-    rc = rc < 0 ? -1 : walk(PyEval_GetFrame(), NULL, &caller);
-    for (int i = 0; rc == 0 && i < caller.n; i++) {
-        link_t *l = &caller.items[i];
-        if (ch.n && ch.items[ch.n - 1].origin == l->origin) {
-            continue;
-        }
-        rc = chain_append(&ch, l->origin, l->filename, l->frame, l->lineno);
-    }
-    chain_clear(&caller);
+    rc = rc < 0 ? -1 : append_callers_chain(&ch);
     PyObject *merged = rc < 0 ? NULL : token_from_chain(&ch);
     chain_clear(&ch);
     PyObject *out = merged ? accountable_new(func, (token_t *)merged) : NULL;
