@@ -811,7 +811,8 @@ import marshal, os, types
 def run():
     attempt("exec", lambda: exec(marshal.loads({blob("exec", frozen)!r}), {{}}))
     attempt("stdlib_name", lambda: exec(marshal.loads({blob("stdlib_name", "<frozen posixpath>")!r}), {{}}))
-    attempt("function_new", lambda: types.FunctionType(marshal.loads({blob("function_new", frozen)!r}), {{}})())
+    attempt("function_new", lambda: types.FunctionType(marshal.loads({blob("function_new", frozen)!r}),
+                                                       {{"__builtins__": __builtins__}})())
     def assign():
         def f():
             pass
