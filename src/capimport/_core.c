@@ -222,6 +222,7 @@ static strmap resolved;                       /* host name -> tuple of address s
  * Python code can set it (see gate_internal in _core_gate.h). */
 static _Thread_local int internal_depth = 0;
 static PyObject *str_open = NULL, *str_self = NULL, *str_star = NULL, *str_memory_api = NULL;
+static PyObject *str_environ_api = NULL;
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -826,13 +827,18 @@ on_proc_fs(PyObject *raw)
         PyErr_Clear();
         return 0;
     }
-    struct stat st;
+    struct stat st, target;
     int on_proc = 0;
-    if (strlen(PyBytes_AS_STRING(encoded)) == (size_t)PyBytes_GET_SIZE(encoded)) {
-        if (stat(PyBytes_AS_STRING(encoded), &st) == 0 && (long long)st.st_dev == proc_dev) {
+    const char *name = PyBytes_AS_STRING(encoded);
+    /* lstat first: stat(2) would say the same of anything but a link (one call for most files) */
+    if (strlen(name) == (size_t)PyBytes_GET_SIZE(encoded) && lstat(name, &st) == 0) {
+        int name_on_proc = (long long)st.st_dev == proc_dev;
+        if (!S_ISLNK(st.st_mode)) {
+            on_proc = name_on_proc;
+        } else if (stat(name, &target) == 0 && (long long)target.st_dev == proc_dev) {
             on_proc = 1;
-        } else if (lstat(PyBytes_AS_STRING(encoded), &st) == 0 && (long long)st.st_dev == proc_dev) {
-            on_proc = 2;
+        } else {
+            on_proc = name_on_proc ? 2 : 0;
         }
     }
     Py_DECREF(encoded);
@@ -2379,8 +2385,9 @@ core_install(PyObject *module, PyObject *spec)
     str_self = PyUnicode_InternFromString("self");
     str_star = PyUnicode_InternFromString("*");
     str_memory_api = PyUnicode_InternFromString("open of /proc/<pid>/mem");
+    str_environ_api = PyUnicode_InternFromString("os.environ");
     if (looked_up == NULL || str_open == NULL || str_self == NULL || str_star == NULL || str_memory_api == NULL
-            || install_spec(spec) < 0) {
+            || str_environ_api == NULL || install_spec(spec) < 0) {
         return NULL;
     }
     if (PySys_AddAuditHook(core_hook, NULL) < 0) {

@@ -73,14 +73,12 @@ env_shown(envview_t *v, PyObject *raw)
     return raw;
 }
 
-/* One check of *cap* on the environment variable *raw* (bytes, or the str "*"). */
+/* One check of *cap* on the environment variable *raw* (bytes, or the str "*"). Only called once
+ * the core is ready, so str_environ_api is set. */
 static int
 env_check(checks_t *c, int cap, PyObject *raw)
 {
-    PyObject *api = PyUnicode_FromString("os.environ");
-    check_t *added = api ? add_check(c, cap, T_ENV, raw, NULL, api) : NULL;
-    Py_XDECREF(api);
-    return added ? 0 : -1;
+    return add_check(c, cap, T_ENV, raw, NULL, str_environ_api) ? 0 : -1;
 }
 
 /* How a report names the act on *name* (str, "*" for the whole environment). */
