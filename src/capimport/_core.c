@@ -17,9 +17,10 @@
  *
  * The verdict is reached without calling any Python code. Python is called
  * only (a) to convert path-like arguments (os.fspath runs the caller's own
- * __fspath__, as the act itself would), (b) for the rules of the tamper and
- * forged-identity events (capimport/guards/tamper.py, still Python), and
- * (c) after the verdict, to build messages and write the log. Whatever (b)
+ * __fspath__, as the act itself would), (b) for the side effects of two
+ * Python rules that decide nothing (charging planted import hooks, route 4),
+ * and (c) after the verdict, to build messages and write the log. The
+ * forged-identity and import-integrity rules are C (_core_tamper.h). Whatever (b)
  * or (c) do, they cannot turn a denial into an allowance: a failing report
  * still denies, with a plain message (fail closed).
  *
@@ -187,6 +188,7 @@ typedef struct {
     PyObject *rule;                 /* a Python rule that runs first (capimport/guards/tamper.py), or NULL */
     int lookup;                     /* index of a looked-up host name in args, or -1 */
     int frames_only;                /* object.__getattr__: only frame-exposing attributes matter */
+    int tamper;                     /* TK_*: a rule of _core_tamper.h runs first, or TK_NONE */
 } event_t;
 
 static int installed = 0;
@@ -1736,20 +1738,47 @@ accountable_links(checks_t *c, PyFrameObject *frame, chain_t *ch, int **acc, int
     return 0;
 }
 
+static int judge(checks_t *c, chain_t *ch, int *acc, int n_acc, PyObject *event, PyObject *args);
+
 static int
 decide(checks_t *c, PyFrameObject *frame, PyObject *event, PyObject *args)
 {
     chain_t ch = {0};
     int *acc = NULL, n_acc = 0;
-    PyObject *items = NULL;
     int rc = accountable_links(c, frame, &ch, &acc, &n_acc);
-    if (rc < 0) {
-        goto error;
-    }
-    if (rc == 1) {
+    if (rc != 0) {
+        PyMem_Free(acc);
         chain_clear(&ch);
-        return 0;
+        return rc < 0 ? fail_with_current("internal error while deciding", c->n ? c->items[0].api : event) : 0;
     }
+    return judge(c, &ch, acc, n_acc, event, args);
+}
+
+/* Decide *c* for one named party, not for the stack: the owner of the code an import executes
+ * answers for what that code claims (the import system's frames, privileged, are all the stack has). */
+static int
+decide_as(int origin, PyObject *filename, checks_t *c, PyObject *event)
+{
+    chain_t ch = {0};
+    int *acc = PyMem_Malloc(sizeof(int));
+    if (acc == NULL || chain_append(&ch, origin, filename, NULL, 0) < 0) {
+        if (acc == NULL) {
+            PyErr_NoMemory();
+        }
+        PyMem_Free(acc);
+        chain_clear(&ch);
+        return fail_with_current("internal error while deciding", event);
+    }
+    acc[0] = 0;
+    return judge(c, &ch, acc, 1, event, Py_None);
+}
+
+/* The verdict on the accountable links *acc* of *ch* (both freed here), reported and raised. */
+static int
+judge(checks_t *c, chain_t *chp, int *acc, int n_acc, PyObject *event, PyObject *args)
+{
+    chain_t ch = *chp;
+    PyObject *items = NULL;
     for (int i = 0; i < c->n; i++) {
         for (int a = 0; a < n_acc; a++) {
             int origin = ch.items[acc[a]].origin;
@@ -1929,6 +1958,8 @@ is_frame_attribute(PyObject *name)
     return 0;
 }
 
+static int tamper_rule(int kind, PyObject *args, PyFrameObject *frame);
+
 static int
 core_hook(const char *name, PyObject *args, void *data)
 {
@@ -1941,6 +1972,9 @@ core_hook(const char *name, PyObject *args, void *data)
     }
     PyFrameObject *frame = PyEval_GetFrame();   /* borrowed: the code that raised the event */
     PyObject *event = e->pyname;
+    if (e->tamper && tamper_rule(e->tamper, args, frame) < 0) {
+        return -1;
+    }
     if (e->rule != NULL) {   /* held here: emptying enforcer.guard_rules changes nothing */
         PyObject *r = PyObject_CallFunctionObjArgs(e->rule, event, args,
                                                    frame ? (PyObject *)frame : Py_None, NULL);
@@ -1970,6 +2004,7 @@ core_hook(const char *name, PyObject *args, void *data)
 
 #include "_core_gate.h"
 #include "_core_environ.h"
+#include "_core_tamper.h"
 
 /* ------------------------------------------------------------------ install: policy into C memory */
 
@@ -2360,7 +2395,7 @@ install_spec(PyObject *spec)
         return -1;
     }
     if (install_grants(spec) < 0 || install_relations(spec) < 0 || install_events(spec) < 0
-            || install_callables(spec) < 0) {
+            || install_callables(spec) < 0 || install_tamper(spec) < 0) {
         return -1;
     }
     return 0;
@@ -2839,6 +2874,7 @@ static PyMethodDef methods[] = {
     {"busy", core_busy, METH_O, "busy(frame): is a call at frame capimport's own work the core is running?"},
     {"gate", (PyCFunction)(void (*)(void))core_gate, METH_VARARGS | METH_KEYWORDS,
      "gate(original, kind, api, ...): original guarded by a decision of the core (_core_gate.h)"},
+    {"note_guarded", core_note_guarded, METH_O, "note_guarded(name): a guarded C module; loading it again needs ffi"},
     {"_leaf", core_leaf, METH_VARARGS, "_leaf(name, *args): run one leaf function (tests)"},
     {NULL, NULL, 0, NULL},
 };

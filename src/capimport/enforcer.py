@@ -76,6 +76,7 @@ class Enforcer:
         self._looked_up: list = []
         self._resolved: dict = {}
         self.guard_rules: dict = {}  # event -> rule(event, args, frame), from capimport.guards
+        self.tamper_spec: dict = {}  # the native core's copy of what the tamper rules compare against
         self.native = False  # True once capimport._core decides the audited acts
         self._core = None    # capimport._core then: the guards' decisions and walks go through it too
         self.no_config = not policy.config.found

@@ -124,7 +124,19 @@ def build_spec(enforcer) -> dict:
         "report": enforcer.native_report,
         "internal_error": enforcer.reporter.internal_error,
         "error_class": _error_class(),
+        "tamper": _tamper(enforcer, names),
     }
+
+
+def _tamper(enforcer, names: tuple) -> dict:
+    """The forged-identity and import-integrity rules' data (guards/tamper.py, ``core_spec``)."""
+    spec = dict(getattr(enforcer, "tamper_spec", None) or {})
+    labels = []
+    for name in names:
+        dist = enforcer.policy.distributions.get(name)
+        labels.append(f"'{name}' {dist.version}" if dist is not None else "code no distribution owns")
+    spec["labels"] = tuple(labels)
+    return spec
 
 
 def _error_class():
@@ -187,7 +199,7 @@ def _events(table: dict, rules: dict) -> tuple:
     from .guards.tamper import FFI_EVENTS
 
     out = []
-    for name in sorted(set(table) | set(rules)):
+    for name in sorted(set(table) | set(rules) | set(FFI_EVENTS)):
         spec = table.get(name)
         rule = rules.get(name)
         if name == "open":

@@ -57,6 +57,8 @@ def install(enforcer) -> dict:
         guarded_modules.add(module.__name__)
         if _installed is not None:
             native.sweep()   # a module guarded when first imported, after start-up
+            if guard.core is not None and guard.core.installed():
+                guard.core.note_guarded(module.__name__)   # loading it again needs ffi
 
     for name in native.MODULES:
         module = sys.modules.get(name)
@@ -77,8 +79,13 @@ def install(enforcer) -> dict:
     from .importhooks import charge_planted_loader
     SPEC_CHECKS.append(lambda spec: charge_planted_loader(spec, enforcer))
     finder = next((f for f in sys.meta_path if isinstance(f, GuardFinder)), None)
-    rules = tamper.build(guard, tuple(result["environ"].get("vaults", ())) + tuple(guard.vault), guarded_modules, finder,
-                         builtins.__dict__["__import__"])
+    vaults = tuple(result["environ"].get("vaults", ())) + tuple(guard.vault)
+    real_import = builtins.__dict__["__import__"]
+    if guard.core is not None:   # the core holds the rules (_core_tamper.h); Python keeps side effects
+        enforcer.tamper_spec = tamper.core_spec(guard, vaults, guarded_modules, finder, real_import)
+        rules = tamper.native_rules()
+    else:
+        rules = tamper.build(guard, vaults, guarded_modules, finder, real_import)
     enforcer.guard_rules.update(rules)
     _installed = result
     return result

@@ -1,5 +1,9 @@
 """Routes 6 and 7: forged identity and tampering with capimport, as audit-event rules.
 
+With the native core these rules are C (``_core_tamper.h``; :func:`core_spec` hands it the
+objects they compare against), and only two Python side effects that decide nothing stay
+here (:func:`native_rules`). The Python rules below are the pure-Python fallback's.
+
 The enforcer hands these events to :func:`rules` before its own table:
 
 Tampering (route 7), each needs ``ffi`` (code that can do this can do anything):
@@ -295,6 +299,57 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         "object.__setattr__": on_setattr,
     })
     return rules
+
+
+def native_rules() -> dict:
+    """The Python side of the tamper events when the core decides them (``_core_tamper.h``).
+
+    Each event is listed so that the core's table has an entry for it (the core's rule runs
+    first); the Python left only charges import hooks a distribution planted (route 4,
+    :mod:`capimport.guards.importhooks`) and forgets a verdict when a function gets new code.
+    """
+    from . import importhooks
+    from ..enforcer import active
+
+    def on_import(event, args, frame):
+        enforcer = active()
+        if enforcer is not None:
+            importhooks.sanitize(enforcer)
+
+    rules = dict.fromkeys(("compile", "code.__new__", "function.__new__", "exec", "object.__getattr__"))
+    rules["import"] = on_import
+    rules["object.__setattr__"] = importhooks.forget
+    return rules
+
+
+def core_spec(guard, vaults: tuple, guarded_modules: set, meta_finder, real_import) -> dict:
+    """What ``_core_tamper.h`` compares against, copied into C memory at install
+    (:func:`capimport.native.build_spec` adds the per-origin labels)."""
+    import importlib.machinery
+    import zipimport
+
+    from .deferred import module_class
+    from .native import MODULES
+    from ..errors import CapabilityImportError
+
+    enforcer = guard.enforcer
+    return {
+        "meta_finder": meta_finder,
+        "real_import": real_import,
+        "builtins": builtins.__dict__,
+        "vaults": tuple(vaults),
+        "module_class": module_class(guard),
+        "ast_file": os.path.join(os.path.dirname(os.__file__), "ast.py"),
+        "file_loaders": (importlib.machinery.SourceFileLoader, importlib.machinery.SourcelessFileLoader),
+        "zip_loader": zipimport.zipimporter,
+        "import_error": CapabilityImportError,
+        "py_cache": enforcer.origins.cache,
+        "strict": bool(enforcer.strict),
+        "guarded": tuple(sorted(guarded_modules)),
+        "guardable": tuple(MODULES),
+        "subinterpreters": tuple(sorted(SUBINTERPRETER_MODULES)),
+        "ffi_backends": tuple(sorted(FFI_BACKEND_MODULES)),
+    }
 
 
 def code_names(code) -> list:

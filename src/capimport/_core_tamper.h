@@ -1,0 +1,924 @@
+/* capimport._core: the forged-identity (route 6) and import-integrity (route 7) rules, in C.
+ *
+ * Included by _core.c after _core_environ.h. These were Python functions the core called
+ * (capimport/guards/tamper.py, which stays as the pure-Python fallback's rules): whatever a
+ * Python rule holds (closure cells, globals) can be rewritten without an audit event, and a
+ * distribution that made the compile rule's decide a no-op ran code as the import system. Here
+ * the rules, the objects they compare against (the import guard, the real __import__, the
+ * guard vaults, the loader classes) and the names they refuse are C memory.
+ *
+ * What the rules decide:
+ *  - compile() and code.__new__ (CodeType, code.replace) by a distribution naming a file of the
+ *    standard library, capimport, the import system or another distribution need ffi; naming a
+ *    file that reads as the application's (or nobody's) relabels that name to the distribution;
+ *  - exec, FunctionType and `function.__code__ =` check every file name in the code tree
+ *    (nested code, and code inside constant tuples, which crafted bytecode can reach);
+ *  - the import system executing a module judges the code against the file it was read from
+ *    (the loader's own path for the standard library's file loaders, the spec's origin and
+ *    the loader's authors otherwise), and the owner of that file answers for what it claims:
+ *    the import system's frames are privileged, so no stack walk would ever refuse it;
+ *  - the import guard stays first on sys.meta_path and builtins.__import__ stays the real one;
+ *  - loading a second copy of a guarded C module, a subinterpreter module or cffi's backend
+ *    needs ffi; strict mode needs ffi to load a distribution's compiled extension;
+ *  - reading a frame out of capimport's guard vaults needs ffi.
+ */
+
+static PyObject *spec_get(PyObject *spec, const char *key, PyTypeObject *type);
+
+enum { TK_NONE, TK_COMPILE, TK_CODE_NEW, TK_FUNCTION_NEW, TK_EXEC, TK_SETATTR, TK_IMPORT, TK_GETATTR };
+
+static const char *TAMPER_EVENTS[] = {"", "compile", "code.__new__", "function.__new__", "exec",
+                                      "object.__setattr__", "import", "object.__getattr__", NULL};
+
+static PyObject *t_meta_finder = NULL, *t_real_import = NULL, *t_builtins = NULL, *t_vaults = NULL;
+static PyObject *t_module_class = NULL, *t_ast_file = NULL, *t_file_loaders = NULL, *t_zip_loader = NULL;
+static PyObject *t_labels = NULL, *t_import_error = NULL, *t_py_cache = NULL;
+static strmap t_guarded, t_guardable, t_subinterpreters, t_ffi_backends;
+static int t_strict = 0, t_pytest = -1;
+static PyObject *str_rules = NULL;   /* how an error inside these rules names them */
+
+static int
+tamper_kind(const char *event)
+{
+    for (int i = 1; TAMPER_EVENTS[i]; i++) {
+        if (strcmp(event, TAMPER_EVENTS[i]) == 0) {
+            return i;
+        }
+    }
+    return TK_NONE;
+}
+
+static int
+forgery_target(int origin)
+{
+    return origin == O_STDLIB || origin == O_CAPIMPORT || PRIVILEGED(origin);
+}
+
+static int
+starts_with_ascii(PyObject *s, const char *prefix)
+{
+    Py_ssize_t n = (Py_ssize_t)strlen(prefix);
+    if (!PyUnicode_Check(s) || PyUnicode_GET_LENGTH(s) < n) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyUnicode_READ_CHAR(s, i) != (Py_UCS4)(unsigned char)prefix[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+in_strmap(strmap *m, PyObject *name)
+{
+    return name != NULL && PyUnicode_CheckExact(name) && strmap_get(m, name) != NULL;
+}
+
+static PyObject *
+origin_label(int origin)
+{
+    if (origin == O_STDLIB || origin == O_LINECACHE || origin == O_LOGGING) {
+        return PyUnicode_FromString("the standard library");
+    }
+    if (origin == O_CAPIMPORT) {
+        return PyUnicode_FromString("capimport");
+    }
+    if (origin == O_IMPORT) {
+        return PyUnicode_FromString("the import system");
+    }
+    return PyUnicode_FromFormat("'%U'", PyTuple_GET_ITEM(origin_names, origin));
+}
+
+/* A check of ffi with no target. */
+static int
+ffi_check(checks_t *c, const char *api)
+{
+    PyObject *text = PyUnicode_FromString(api);
+    check_t *k = text ? add_check(c, CAP_FFI, T_NONE, NULL, NULL, text) : NULL;
+    Py_XDECREF(text);
+    return k ? 0 : -1;
+}
+
+/* Deny (as the mode says) unless the parties acting at *frame* hold ffi; *call* words the act. */
+static int
+need_ffi(PyFrameObject *frame, const char *api, PyObject *call)
+{
+    if (call == NULL) {
+        return fail_with_current("internal error while deciding", str_rules);
+    }
+    checks_t c = {0};
+    int rc = ffi_check(&c, api) < 0 ? fail_with_current("internal error while deciding", call)
+                                     : decide(&c, frame, call, Py_None);
+    checks_clear(&c);
+    Py_DECREF(call);
+    return rc;
+}
+
+/* The same for one named party (decide_as): the owner of the code an import executes. */
+static int
+need_ffi_as(int origin, PyObject *filename, const char *api, PyObject *call)
+{
+    if (call == NULL) {
+        return fail_with_current("internal error while deciding", str_rules);
+    }
+    checks_t c = {0};
+    int rc = ffi_check(&c, api) < 0 ? fail_with_current("internal error while deciding", call)
+                                     : decide_as(origin, filename, &c, call);
+    checks_clear(&c);
+    Py_DECREF(call);
+    return rc;
+}
+
+/* Code compiled under *filename* is *origin*'s from now on (and capimport's Python map says so,
+ * for its messages; a plain dict with a str key runs no Python code). */
+static int
+relabel(PyObject *filename, int origin)
+{
+    PyObject *value = PyLong_FromLong(origin);
+    if (value == NULL || strmap_set(&file_cache, filename, value) < 0) {
+        Py_XDECREF(value);
+        return -1;
+    }
+    Py_DECREF(value);
+    if (t_py_cache != NULL && PyDict_SetItem(t_py_cache, filename, PyTuple_GET_ITEM(origin_names, origin)) < 0) {
+        PyErr_Clear();
+    }
+    return 0;
+}
+
+/* A frame's locals as a mapping (new reference), or NULL with an exception. */
+static PyObject *
+frame_locals(PyFrameObject *frame)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return PyFrame_GetLocals(frame);
+#else
+    if (PyFrame_FastToLocalsWithError(frame) < 0) {
+        return NULL;
+    }
+    if (frame->f_locals == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "a frame without locals");
+        return NULL;
+    }
+    Py_INCREF(frame->f_locals);
+    return frame->f_locals;
+#endif
+}
+
+/* A local of *frame* (new reference), or NULL with no exception when it has none. */
+static PyObject *
+frame_local(PyFrameObject *frame, const char *name)
+{
+    PyObject *locals = frame_locals(frame);
+    if (locals == NULL) {
+        return NULL;
+    }
+    PyObject *value = PyMapping_GetItemString(locals, name);   /* a dict (3.9-3.12) or 3.13's C proxy */
+    Py_DECREF(locals);
+    if (value == NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+    }
+    return value;
+}
+
+/* An attribute from an object's own __dict__ (new reference, or NULL with no exception): a class
+ * attribute or a property, which anyone can set on a Python class, is never consulted. */
+static PyObject *
+own_attribute(PyObject *obj, const char *name)
+{
+    if (obj == NULL || Py_TYPE(obj)->tp_dictoffset == 0) {
+        return NULL;
+    }
+    PyObject *dict = PyObject_GenericGetDict(obj, NULL);
+    if (dict == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *value = PyDict_Check(dict) ? PyDict_GetItemString(dict, name) : NULL;
+    Py_XINCREF(value);
+    Py_DECREF(dict);
+    return value;
+}
+
+/* ------------------------------------------------------------------ the names in a code tree */
+
+static int
+add_code_names(PyObject *obj, PyObject *names, PyObject *seen, int depth)
+{
+    if (depth > 64) {
+        PyErr_SetString(PyExc_RecursionError, "capimport: code nested too deep to read its file names");
+        return -1;
+    }
+    if (!PyCode_Check(obj) && !PyTuple_Check(obj) && !PyFrozenSet_Check(obj)) {
+        return 0;
+    }
+    PyObject *key = PyLong_FromVoidPtr(obj);
+    if (key == NULL) {
+        return -1;
+    }
+    int known = PySet_Contains(seen, key);
+    if (known != 0 || PySet_Add(seen, key) < 0) {
+        Py_DECREF(key);
+        return known > 0 ? 0 : -1;
+    }
+    Py_DECREF(key);
+    if (PyCode_Check(obj)) {
+        PyCodeObject *code = (PyCodeObject *)obj;
+        PyObject *name = code->co_filename;
+        if (PyUnicode_Check(name)) {
+            int has = PySequence_Contains(names, name);
+            if (has < 0 || (!has && PyList_Append(names, name) < 0)) {
+                return -1;
+            }
+        }
+        return add_code_names(code->co_consts, names, seen, depth + 1);
+    }
+    PyObject *items = PyTuple_Check(obj) ? (Py_INCREF(obj), obj) : PySequence_Tuple(obj);
+    if (items == NULL) {
+        return -1;
+    }
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PyTuple_GET_SIZE(items); i++) {
+        rc = add_code_names(PyTuple_GET_ITEM(items, i), names, seen, depth + 1);
+    }
+    Py_DECREF(items);
+    return rc;
+}
+
+/* The distinct co_filename of *code* and of every code object reachable through its constants
+ * (tuples and frozensets included: crafted bytecode can make a function of a code object
+ * indexed out of a constant tuple, with no event). A new list; empty for anything but code. */
+static PyObject *
+code_names(PyObject *code)
+{
+    PyObject *names = PyList_New(0), *seen = PySet_New(NULL);
+    if (names == NULL || seen == NULL || (PyCode_Check(code) && add_code_names(code, names, seen, 0) < 0)) {
+        Py_XDECREF(names);
+        Py_XDECREF(seen);
+        return NULL;
+    }
+    Py_DECREF(seen);
+    return names;
+}
+
+/* ------------------------------------------------------------------ forged identity */
+
+/* pytest's assertion rewriter loading a module: _rewrite_test compiles the source it just read from
+ * the module's own file and AssertionRewritingHook.exec_module runs it (or its cached pyc) for the
+ * module whose spec names the file; the code keeps its file's identity, which is right. Forging
+ * these frames would itself need compile() or code.replace() naming pytest's file. */
+static int
+rewriting_a_file_in_place(PyFrameObject *frame)
+{
+    if (frame == NULL || t_pytest < 0) {
+        return 0;
+    }
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int yes = (PyUnicode_CompareWithASCIIString(code->co_name, "_rewrite_test") == 0
+               || PyUnicode_CompareWithASCIIString(code->co_name, "exec_module") == 0);
+    if (yes) {
+        int suffix = ends_with_ascii(code->co_filename, "/_pytest/assertion/rewrite.py");
+        yes = suffix > 0 && origin_of(code->co_filename) == t_pytest;
+    }
+    PyErr_Clear();
+    Py_DECREF(code);
+    return yes;
+}
+
+/* compile(), code.__new__, exec, FunctionType: code at *frame* names *filename*. */
+static int
+check_name(PyObject *filename, PyFrameObject *frame, const char *api)
+{
+    if (!PyUnicode_Check(filename) && !PyBytes_Check(filename)) {
+        return 0;
+    }
+    if (rewriting_a_file_in_place(frame)) {
+        return 0;
+    }
+    PyObject *name = exact_text(filename);
+    if (name == NULL) {
+        PyErr_Clear();
+        return 0;   /* bytes that do not decode name no file */
+    }
+    checks_t none = {0};
+    chain_t ch = {0};
+    int rc = walk(frame, &none, &ch);
+    /* Only the application, or a privileged frame met before any actor (the import system
+     * compiling a module's source), names what it likes. */
+    int who = rc == 0 && ch.n > 0 ? ch.items[0].origin : O_APP;
+    chain_clear(&ch);
+    if (rc < 0) {
+        Py_DECREF(name);
+        return fail_with_current("internal error while deciding", str_rules);
+    }
+    int claimed = who == O_APP ? O_APP : origin_of(name);
+    if (claimed < 0) {
+        Py_DECREF(name);
+        return fail_with_current("internal error while deciding", str_rules);
+    }
+    int result = 0;
+    if (who == O_APP || claimed == who || claimed == O_DYNAMIC) {
+        result = 0;
+    } else if (forgery_target(claimed) || (claimed != O_APP && claimed != O_UNKNOWN)) {
+        PyObject *label = origin_label(claimed);
+        result = need_ffi(frame, api, label ? PyUnicode_FromFormat("%s naming %R, a file of %U", api, name, label)
+                                            : NULL);
+        Py_XDECREF(label);
+    } else {
+        /* A path that reads as the application's (or nobody's): it is the distribution's code. */
+        result = relabel(name, who) < 0 ? fail_with_current("internal error while deciding", str_rules) : 0;
+    }
+    Py_DECREF(name);
+    return result;
+}
+
+static int
+check_names(PyObject *code, PyFrameObject *frame, const char *api)
+{
+    PyObject *names = code_names(code);
+    if (names == NULL) {
+        return fail_with_current("cannot read the file names of code for", str_rules);
+    }
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(names); i++) {
+        PyObject *name = PyList_GET_ITEM(names, i);
+        int origin = origin_of(name);
+        if (origin < 0) {
+            rc = fail_with_current("internal error while deciding", str_rules);
+        } else if (origin != O_DYNAMIC) {
+            rc = check_name(name, frame, api);
+        }
+    }
+    Py_DECREF(names);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ the import system executing a module */
+
+/* A module gets the module class whose __setattr__ is the core's gate (route 4). */
+static void
+patch_module(PyObject *module)
+{
+    if (module != NULL && t_module_class != NULL && Py_TYPE(module) == &PyModule_Type) {
+        if (PyObject_SetAttrString(module, "__class__", t_module_class) < 0) {
+            PyErr_Clear();
+        }
+    }
+}
+
+/* The distribution that wrote a loader the import system runs: the first distribution (or code
+ * no distribution owns) among the files of the Python functions its classes define. -1: none. */
+static int
+loader_author(PyObject *loader, PyObject **where)
+{
+    PyObject *mro = Py_TYPE(loader)->tp_mro;
+    for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        PyObject *dict = ((PyTypeObject *)PyTuple_GET_ITEM(mro, i))->tp_dict;
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (dict != NULL && PyDict_Next(dict, &pos, &key, &value)) {
+            PyObject *func = value;
+            if (Py_IS_TYPE(value, &PyStaticMethod_Type) || Py_IS_TYPE(value, &PyClassMethod_Type)) {
+                func = PyObject_GetAttrString(value, "__func__");
+                if (func == NULL) {
+                    PyErr_Clear();
+                    continue;
+                }
+                Py_DECREF(func);   /* still held by the descriptor */
+            }
+            if (!PyFunction_Check(func)) {
+                continue;
+            }
+            int origin = origin_of(((PyCodeObject *)PyFunction_GET_CODE(func))->co_filename);
+            if (origin < 0) {
+                return -2;
+            }
+            if (origin == O_UNKNOWN || origin >= O_FIRST_DIST) {
+                *where = ((PyCodeObject *)PyFunction_GET_CODE(func))->co_filename;   /* the loader's file */
+                Py_INCREF(*where);
+                return origin;
+            }
+        }
+    }
+    return -1;
+}
+
+/* A loader class with capimport's own wrapper classes (importguard's Guarded*: every function they
+ * define is capimport's) looked through: what reads the code is the class beneath. NULL: error. */
+static PyTypeObject *
+loader_kind(PyTypeObject *type)
+{
+    while (type->tp_base != NULL && type->tp_dict != NULL) {
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        int functions = 0, capimport = 1;
+        while (capimport && PyDict_Next(type->tp_dict, &pos, &key, &value)) {
+            if (PyFunction_Check(value)) {
+                int origin = origin_of(((PyCodeObject *)PyFunction_GET_CODE(value))->co_filename);
+                if (origin < 0) {
+                    return NULL;
+                }
+                functions++;
+                capimport = origin == O_CAPIMPORT;
+            } else if (PyCallable_Check(value) && !PyType_Check(value)) {
+                capimport = 0;   /* a builtin or any other callable: not a wrapper capimport made */
+            }
+        }
+        if (!functions || !capimport) {
+            break;
+        }
+        type = type->tp_base;
+    }
+    return type;
+}
+
+/* Judge the code a loader's exec_module (at *exec_frame*) hands the import system. 1: judged. */
+static int
+judge_module_code(PyObject *code, PyFrameObject *exec_frame)
+{
+    PyObject *module = frame_local(exec_frame, "module");
+    PyObject *loader = module != NULL ? frame_local(exec_frame, "self") : NULL;
+    if (PyErr_Occurred()) {
+        Py_XDECREF(module);
+        return fail_with_current("cannot read the module an import executes", str_rules);
+    }
+    if (module == NULL) {
+        return 0;
+    }
+    patch_module(module);
+    if (loader == NULL) {
+        Py_DECREF(module);
+        return 1;   /* FrozenImporter.exec_module (a static method: no self) runs the interpreter's own code */
+    }
+    int trusted = 0;
+    PyObject *path = NULL, *inside = NULL;
+    PyTypeObject *kind = loader_kind(Py_TYPE(loader));
+    if (kind == NULL) {
+        Py_DECREF(loader);
+        Py_DECREF(module);
+        return fail_with_current("internal error while deciding", str_rules);
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t_file_loaders); i++) {
+        trusted |= kind == (PyTypeObject *)PyTuple_GET_ITEM(t_file_loaders, i);
+    }
+    if (trusted) {
+        path = own_attribute(loader, "path");          /* the file the loader reads the code from */
+    } else if (t_zip_loader != NULL && kind == (PyTypeObject *)t_zip_loader) {
+        trusted = 1;
+        path = own_attribute(loader, "archive");       /* zipimport: the archive the code is in */
+        inside = path != NULL && PyUnicode_CheckExact(path) ? PyUnicode_FromFormat("%U/", path) : NULL;
+    } else {
+        PyObject *spec = own_attribute(module, "__spec__");
+        path = own_attribute(spec, "origin");
+        Py_XDECREF(spec);
+    }
+    PyObject *where = NULL;   /* the file of the loader's author, for the message */
+    int author = trusted ? -1 : loader_author(loader, &where);
+    Py_DECREF(loader);
+    Py_DECREF(module);
+    if (path != NULL && !PyUnicode_CheckExact(path)) {
+        Py_CLEAR(path);
+    }
+    if (path == NULL) {
+        path = PyUnicode_FromString("");
+    }
+    int real = path != NULL && PyUnicode_GET_LENGTH(path) ? origin_of(path) : O_UNKNOWN;
+    if (path == NULL || real < 0 || author == -2) {
+        Py_XDECREF(path);
+        Py_XDECREF(inside);
+        Py_XDECREF(where);
+        return fail_with_current("internal error while deciding", str_rules);
+    }
+    if (trusted && (real == O_STDLIB || real == O_CAPIMPORT || real == O_IMPORT)) {
+        Py_DECREF(path);
+        Py_XDECREF(inside);
+        Py_XDECREF(where);
+        return 1;   /* the standard library's own file, read by the standard library's loader */
+    }
+    /* Who answers for the code: the file's owner when the standard library's loader read it; a
+     * distribution's loader otherwise (its get_code made the code); a spec's origin is believed
+     * only when it names no transparent origin (anyone's spec can name os.py). */
+    int owner = trusted ? real : author >= 0 ? author : forgery_target(real) ? O_UNKNOWN : real;
+    PyObject *names = code_names(code);
+    int rc = names == NULL ? fail_with_current("cannot read the file names of code for", str_rules) : 1;
+    for (Py_ssize_t i = 0; rc == 1 && i < PyList_GET_SIZE(names); i++) {
+        PyObject *name = PyList_GET_ITEM(names, i);
+        int claimed = origin_of(name);
+        if (claimed < 0) {
+            rc = fail_with_current("internal error while deciding", str_rules);
+            break;
+        }
+        if (claimed == owner || claimed == O_DYNAMIC || (trusted && str_equal(name, path))
+                || (inside != NULL && starts_with(name, inside))) {
+            continue;
+        }
+        if (forgery_target(claimed) || claimed >= O_FIRST_DIST) {
+            PyObject *label = origin_label(claimed);
+            PyObject *call = label ? PyUnicode_FromFormat("import of %R whose code names %R, a file of %U",
+                                                          path, name, label) : NULL;
+            Py_XDECREF(label);
+            if (need_ffi_as(owner, where ? where : path, "import of code with a false co_filename", call) < 0) {
+                rc = -1;
+            }
+        } else if (owner == O_UNKNOWN || owner >= O_FIRST_DIST) {
+            if (relabel(name, owner) < 0) {   /* a name that reads as the application's is the owner's */
+                rc = fail_with_current("internal error while deciding", str_rules);
+            }
+        }
+    }
+    Py_XDECREF(names);
+    Py_DECREF(path);
+    Py_XDECREF(inside);
+    Py_XDECREF(where);
+    return rc;
+}
+
+/* 1 when the import system (or zipimport) is executing a module at *frame* (judged), 0 when the
+ * exec is not an import's, -1 on a denial or an error. */
+static int
+import_exec(PyObject *code, PyFrameObject *frame)
+{
+    PyFrameObject *f = frame;
+    Py_XINCREF(f);
+    int result = 0;
+    for (int depth = 0; f != NULL && depth < 4; depth++) {
+        PyCodeObject *fc = PyFrame_GetCode(f);
+        int frozen = starts_with_ascii(fc->co_filename, "<frozen importlib")
+                     || starts_with_ascii(fc->co_filename, "<frozen zipimport>");
+        int exec_module = frozen && PyUnicode_CompareWithASCIIString(fc->co_name, "exec_module") == 0;
+        Py_DECREF(fc);
+        if (!frozen) {
+            break;
+        }
+        if (exec_module) {
+            result = judge_module_code(code, f);
+            break;
+        }
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    Py_XDECREF(f);
+    return result;
+}
+
+/* ------------------------------------------------------------------ import integrity */
+
+static int
+list_holds(PyObject *list, PyObject *item)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        if (PyList_GET_ITEM(list, i) == item) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* *finder* first in *list*, once (identity only: no Python code runs). */
+static int
+put_first(PyObject *list, PyObject *finder)
+{
+    for (Py_ssize_t i = PyList_GET_SIZE(list) - 1; i >= 0; i--) {
+        if (PyList_GET_ITEM(list, i) == finder && PyList_SetSlice(list, i, i + 1, NULL) < 0) {
+            return -1;
+        }
+    }
+    return PyList_Insert(list, 0, finder);
+}
+
+/* The import guard first on sys.meta_path and builtins.__import__ the real one; put back if not. */
+static int
+integrity(void)
+{
+    int removed = 0, replaced = 0;
+    PyObject *path = PySys_GetObject("meta_path");   /* borrowed */
+    int is_list = path != NULL && PyList_Check(path);
+    if (is_list && PyList_GET_SIZE(path) && PyList_GET_ITEM(path, 0) != t_meta_finder) {
+        /* Another finder was inserted ahead (pytest's assertion rewriter, typeguard, beartype do
+         * this): put the guard back in front; it delegates to the others after it. */
+        removed = !list_holds(path, t_meta_finder);
+        if (put_first(path, t_meta_finder) < 0) {
+            return fail_with_current("cannot restore", str_rules);
+        }
+    } else if (is_list && PyList_GET_SIZE(path) == 0) {
+        removed = 1;
+        if (PyList_Append(path, t_meta_finder) < 0) {
+            return fail_with_current("cannot restore", str_rules);
+        }
+    } else if (!is_list) {
+        removed = 1;
+        PyObject *fresh = PyList_New(0);
+        if (fresh != NULL && path != NULL && path != Py_None) {
+            PyObject *items = PySequence_List(path);
+            if (items == NULL) {
+                PyErr_Clear();
+            } else {
+                Py_SETREF(fresh, items);
+            }
+        }
+        if (fresh == NULL || put_first(fresh, t_meta_finder) < 0 || PySys_SetObject("meta_path", fresh) < 0) {
+            Py_XDECREF(fresh);
+            return fail_with_current("cannot restore", str_rules);
+        }
+        Py_DECREF(fresh);
+    }
+    PyObject *current = PyDict_GetItemString(t_builtins, "__import__");
+    if (current != t_real_import) {
+        replaced = 1;
+        if (PyDict_SetItemString(t_builtins, "__import__", t_real_import) < 0) {
+            return fail_with_current("cannot restore", str_rules);
+        }
+    }
+    if ((!removed && !replaced) || internal_depth > 0) {
+        return 0;
+    }
+    PyObject *message = PyUnicode_FromFormat(
+        "tampering detected: %s%s%s; restored", removed ? "capimport's import guard was removed from sys.meta_path" : "",
+        removed && replaced ? "; " : "", replaced ? "builtins.__import__ was replaced" : "");
+    if (message == NULL) {
+        return fail_closed(NULL);
+    }
+    PyObject *r = PyObject_CallOneArg(internal_error, message);
+    Py_XDECREF(r);
+    PyErr_Clear();
+    int rc = 0;
+    if (mode == MODE_ENFORCE) {
+        PyObject *text = PyUnicode_FromFormat("capimport: %U; this import is refused (fail closed)", message);
+        rc = fail_closed(text);
+        Py_XDECREF(text);
+    }
+    Py_DECREF(message);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ the import event */
+
+/* The first frame below the import system's own: the code whose import this is (new reference). */
+static PyFrameObject *
+outside_import_system(PyFrameObject *frame)
+{
+    Py_XINCREF(frame);
+    while (frame != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        int inside = starts_with_ascii(code->co_filename, "<frozen importlib")
+                     || starts_with_ascii(code->co_filename, "<frozen zipimport");
+        Py_DECREF(code);
+        if (!inside) {
+            break;
+        }
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    return frame;
+}
+
+/* need_ffi for the code whose import this is. */
+static int
+need_ffi_importer(PyFrameObject *frame, const char *api, PyObject *call)
+{
+    PyFrameObject *outside = outside_import_system(frame);
+    int rc = need_ffi(outside, api, call);
+    Py_XDECREF(outside);
+    return rc;
+}
+
+/* Strict mode: a distribution's compiled extension loads only for a holder of ffi. */
+static int
+strict_native(PyObject *name, PyObject *filename)
+{
+    int owner = origin_of(filename);
+    if (owner < 0) {
+        return fail_with_current("internal error while deciding", name);
+    }
+    if (owner < O_FIRST_DIST && owner != O_UNKNOWN) {
+        return 0;
+    }
+    if (grants[owner].held & (1u << CAP_FFI)) {
+        return 0;
+    }
+    Py_ssize_t slash = PyUnicode_FindChar(filename, '/', 0, PyUnicode_GET_LENGTH(filename), -1);
+    PyObject *file = PyUnicode_Substring(filename, slash + 1, PyUnicode_GET_LENGTH(filename));
+    PyObject *message = file ? PyUnicode_FromFormat(
+        "capimport: %U ships compiled code (%U) and lacks 'ffi'; strict mode loads native extensions only for "
+        "distributions granted 'ffi'", PyTuple_GET_ITEM(t_labels, owner), file) : NULL;
+    Py_XDECREF(file);
+    if (message == NULL) {
+        return fail_closed(NULL);
+    }
+    if (mode != MODE_ENFORCE) {
+        PyObject *text = PyUnicode_FromFormat("%U [allowed: %s mode]", message, mode == MODE_WARN ? "warn" : "record");
+        PyObject *r = text ? PyObject_CallOneArg(internal_error, text) : NULL;
+        Py_XDECREF(r);
+        Py_XDECREF(text);
+        Py_DECREF(message);
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *kwargs = Py_BuildValue("{sOsOss}", "name", name, "distribution", PyTuple_GET_ITEM(origin_names, owner),
+                                     "capability", "ffi");
+    PyObject *posargs = PyTuple_Pack(1, message);
+    PyObject *exc = kwargs && posargs ? PyObject_Call(t_import_error, posargs, kwargs) : NULL;
+    Py_XDECREF(kwargs);
+    Py_XDECREF(posargs);
+    if (exc != NULL && PyExceptionInstance_Check(exc)) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    } else {
+        PyErr_Clear();
+        PyErr_SetObject(PyExc_ImportError, message);
+    }
+    Py_XDECREF(exc);
+    Py_DECREF(message);
+    return -1;
+}
+
+static int
+on_import(PyObject *args, PyFrameObject *frame)
+{
+    if (integrity() < 0) {
+        return -1;
+    }
+    PyObject *raw = PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, 0) : NULL;
+    PyObject *filename = PyTuple_GET_SIZE(args) > 1 ? PyTuple_GET_ITEM(args, 1) : Py_None;
+    PyObject *name = raw != NULL && PyUnicode_Check(raw) ? exact_text(raw) : NULL;
+    if (name == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int rc = 0;
+    if (filename != Py_None && t_strict && PyUnicode_Check(filename)) {
+        PyObject *file = exact_text(filename);
+        rc = file == NULL ? fail_with_current("cannot read the arguments of", name) : strict_native(name, file);
+        Py_XDECREF(file);
+    }
+    if (rc == 0 && in_strmap(&t_ffi_backends, name)) {
+        rc = need_ffi_importer(frame, "loading the cffi backend",
+                      PyUnicode_FromFormat("loading the cffi backend (%U)", name));
+    }
+    if (rc == 0 && in_strmap(&t_subinterpreters, name)) {
+        rc = need_ffi_importer(frame, "subinterpreters", PyUnicode_FromFormat("subinterpreters (%U)", name));
+    } else if (rc == 0 && filename != Py_None && in_strmap(&t_guarded, name)) {
+        /* The import system's privilege covers loading modules, not re-creating guarded ones. */
+        rc = need_ffi_importer(frame, "a second copy of a guarded C module",
+                      PyUnicode_FromFormat("a second copy of the C module %U", name));
+    }
+    Py_DECREF(name);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+static int
+tamper_rule(int kind, PyObject *args, PyFrameObject *frame)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    PyObject *a0 = n > 0 ? PyTuple_GET_ITEM(args, 0) : NULL;
+    switch (kind) {
+    case TK_COMPILE: {
+        if (n < 2) {
+            return 0;
+        }
+        if (frame != NULL && t_ast_file != NULL) {
+            PyCodeObject *code = PyFrame_GetCode(frame);
+            int parse = PyUnicode_CompareWithASCIIString(code->co_name, "parse") == 0
+                        && str_equal(code->co_filename, t_ast_file);
+            Py_DECREF(code);
+            if (parse) {
+                return 0;   /* ast.parse makes a tree, not code: no identity to forge */
+            }
+        }
+        return check_name(PyTuple_GET_ITEM(args, 1), frame, "compile() with another's file name");
+    }
+    case TK_CODE_NEW:
+        return n > 1 ? check_name(PyTuple_GET_ITEM(args, 1), frame,
+                                  "types.CodeType/code.replace with another's file name") : 0;
+    case TK_FUNCTION_NEW:
+        return a0 != NULL ? check_names(a0, frame, "types.FunctionType with another's code") : 0;
+    case TK_SETATTR:
+        if (n > 2 && PyUnicode_Check(PyTuple_GET_ITEM(args, 1))
+                && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(args, 1), "__code__") == 0) {
+            return check_names(PyTuple_GET_ITEM(args, 2), frame, "function.__code__ = another's code");
+        }
+        return 0;
+    case TK_EXEC: {
+        if (integrity() < 0) {
+            return -1;
+        }
+        if (a0 == NULL || !PyCode_Check(a0)) {
+            return 0;
+        }
+        int judged = import_exec(a0, frame);
+        if (judged != 0) {
+            return judged < 0 ? -1 : 0;
+        }
+        return check_names(a0, frame, "exec of code with another's file name");
+    }
+    case TK_IMPORT:
+        return on_import(args, frame);
+    case TK_GETATTR:
+        for (Py_ssize_t i = 0; a0 != NULL && i < PyTuple_GET_SIZE(t_vaults); i++) {
+            if (PyTuple_GET_ITEM(t_vaults, i) == a0) {
+                return need_ffi(frame, "a frame of capimport's guard vault",
+                                PyUnicode_FromFormat("%S of capimport's guard vault", n > 1 ? PyTuple_GET_ITEM(args, 1) : Py_None));
+            }
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ install */
+
+static int
+fill_names(strmap *m, PyObject *tamper, const char *key)
+{
+    PyObject *names = PyDict_GetItemString(tamper, key);
+    if (names == NULL || !PyTuple_CheckExact(names)) {
+        PyErr_Format(PyExc_TypeError, "capimport._core.install: tamper[%s] must be a tuple of str", key);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        if (strmap_set(m, PyTuple_GET_ITEM(names, i), Py_True) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+install_tamper(PyObject *spec)
+{
+    PyObject *tamper = spec_get(spec, "tamper", &PyDict_Type);
+    if (tamper == NULL) {
+        return -1;
+    }
+    static const char *keys[] = {"meta_finder", "real_import", "builtins", "vaults", "module_class", "ast_file",
+                                 "file_loaders", "zip_loader", "labels", "import_error", "py_cache", NULL};
+    PyObject **slots[] = {&t_meta_finder, &t_real_import, &t_builtins, &t_vaults, &t_module_class, &t_ast_file,
+                          &t_file_loaders, &t_zip_loader, &t_labels, &t_import_error, &t_py_cache};
+    for (int i = 0; keys[i]; i++) {
+        PyObject *v = PyDict_GetItemString(tamper, keys[i]);
+        if (v == NULL) {
+            PyErr_Format(PyExc_KeyError, "capimport._core.install: tamper has no %s", keys[i]);
+            return -1;
+        }
+        Py_INCREF(v);
+        *slots[i] = v == Py_None ? (Py_DECREF(v), NULL) : v;
+    }
+    if (t_meta_finder == NULL || t_real_import == NULL || t_builtins == NULL || !PyDict_Check(t_builtins)
+            || t_vaults == NULL || !PyTuple_Check(t_vaults) || t_file_loaders == NULL || !PyTuple_Check(t_file_loaders)
+            || t_labels == NULL || !PyTuple_Check(t_labels) || PyTuple_GET_SIZE(t_labels) != n_origins
+            || t_import_error == NULL || (t_py_cache != NULL && !PyDict_CheckExact(t_py_cache))
+            || (t_ast_file != NULL && !PyUnicode_CheckExact(t_ast_file))
+            || (t_module_class != NULL && !PyType_Check(t_module_class))
+            || (t_zip_loader != NULL && !PyType_Check(t_zip_loader))) {
+        PyErr_SetString(PyExc_TypeError, "capimport._core.install: a malformed tamper entry");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t_file_loaders); i++) {
+        if (!PyType_Check(PyTuple_GET_ITEM(t_file_loaders, i))) {
+            PyErr_SetString(PyExc_TypeError, "capimport._core.install: file_loaders must hold types");
+            return -1;
+        }
+    }
+    PyObject *strict = PyDict_GetItemString(tamper, "strict");
+    if (strict == NULL || !PyBool_Check(strict)) {
+        PyErr_SetString(PyExc_TypeError, "capimport._core.install: tamper[strict] must be a bool");
+        return -1;
+    }
+    t_strict = strict == Py_True;
+    if ((str_rules = PyUnicode_InternFromString("a forged-identity or import-integrity rule")) == NULL) {
+        return -1;
+    }
+    PyObject *pytest = PyUnicode_FromString("pytest");
+    if (pytest == NULL) {
+        return -1;
+    }
+    t_pytest = lookup_int(&origin_index, pytest);
+    Py_DECREF(pytest);
+    if (fill_names(&t_guarded, tamper, "guarded") < 0 || fill_names(&t_guardable, tamper, "guardable") < 0
+            || fill_names(&t_subinterpreters, tamper, "subinterpreters") < 0
+            || fill_names(&t_ffi_backends, tamper, "ffi_backends") < 0) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n_events; i++) {
+        events[i].tamper = tamper_kind(events[i].name);
+    }
+    return 0;
+}
+
+/* note_guarded(name): a guarded C module imported after start-up; loading it again needs ffi.
+ * Only names capimport guards can be added (a distribution gains nothing by calling this). */
+static PyObject *
+core_note_guarded(PyObject *module, PyObject *name)
+{
+    if (!ready || !PyUnicode_CheckExact(name) || !in_strmap(&t_guardable, name)) {
+        Py_RETURN_FALSE;
+    }
+    if (strmap_set(&t_guarded, name, Py_True) < 0) {
+        return NULL;
+    }
+    Py_RETURN_TRUE;
+}
