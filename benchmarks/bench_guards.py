@@ -46,7 +46,7 @@ def best(fn, n, repeat=5):
 def deep(depth, fn):
     return fn() if depth == 0 else deep(depth - 1, fn)
 
-def suite(n, here):
+def suite(n, here, small):
     class Obj: pass
     r = {}
     r["environ.get"] = best(lambda: os.environ.get("HOME"), n)
@@ -59,6 +59,14 @@ def suite(n, here):
     r["atexit.register+unregister"] = best(lambda: atexit.unregister(atexit.register(len)), n)
     r["weakref.finalize"] = best(lambda: weakref.finalize(Obj(), len, ()), n)
     r["compile (small)"] = best(lambda: compile("x = 1", "<bench>", "exec"), max(n // 10, 10))
+    own = compile("def f():\n    return 1\n", __file__, "exec")   # code named after the caller's own file
+    r["exec(code of one's own file)"] = best(lambda: exec(own, {}), n)
+    import types
+    inner = [c for c in own.co_consts if isinstance(c, types.CodeType)][0]
+    r["types.FunctionType(code)"] = best(lambda: types.FunctionType(inner, {}), n)
+    import importlib
+    module = importlib.import_module(small)
+    r["importlib.reload (a small module)"] = best(lambda: importlib.reload(module), max(n // 20, 10))
     import asyncio
     loop = asyncio.new_event_loop()
     r["loop.call_soon"] = best(lambda: loop.call_soon(len, ()), n)
@@ -81,15 +89,18 @@ import json, sys, os, benchdist
 from apptiming import suite
 n = int(sys.argv[1])
 here = os.path.dirname(os.path.abspath(__file__))
-app = suite(n, here)
+app = suite(n, here, "appsmall")
 dist = benchdist.run(n, here)
 print(json.dumps({"app": app, "dist": dist}))
 '''
 
+#: A module to import again and again (the import system executing a module: the exec rule).
+SMALL = "import os\n\ndef f(x):\n    return x + 1\n\nclass C:\n    def m(self):\n        return f(1)\n"
+
 DIST = '''
 from .timing import suite
 def run(n, here):
-    return suite(n, here)
+    return suite(n, here, "benchdist.small")
 '''
 
 
@@ -98,7 +109,8 @@ def build(root: str) -> tuple[str, str]:
     project = os.path.join(root, "project")
     os.makedirs(project)
     make_dist(site, "benchdist", files={"benchdist/__init__.py": DIST,
-                                        "benchdist/timing.py": textwrap.dedent(TIMING)})
+                                        "benchdist/timing.py": textwrap.dedent(TIMING),
+                                        "benchdist/small.py": SMALL})
     write_config(project, '''
         [tool.capimport]
         mode = "enforce"
@@ -109,6 +121,8 @@ def build(root: str) -> tuple[str, str]:
         handle.write(APP)
     with open(os.path.join(project, "apptiming.py"), "w") as handle:
         handle.write(textwrap.dedent(TIMING))   # the same code, as the application's own
+    with open(os.path.join(project, "appsmall.py"), "w") as handle:
+        handle.write(SMALL)
     return site, project
 
 

@@ -258,8 +258,13 @@ class Enforcer:
         chain = walk(frame, self.origins, lambda kind, f: False, self.inherited.get(threading.get_ident(), ()))
         return tuple(link.frozen() for link in (chain or ()))
 
-    def decide(self, checks: list, frame, describe, *, import_name: Optional[str] = None) -> None:
-        """Decide one act: *checks* is ``[(capability, Lazy target, api name)]``."""
+    def decide(self, checks: list, frame, describe, *, import_name: Optional[str] = None,
+               chain: Optional[list] = None) -> None:
+        """Decide one act: *checks* is ``[(capability, Lazy target, api name)]``.
+
+        *chain* (the fallback's tamper rules only) names the parties instead of the walk from
+        *frame*: the owner of the code an import executes answers for what the code claims.
+        """
         if self.native:
             return self._decide_in_core(checks, frame, describe, import_name)
         tid = threading.get_ident()
@@ -272,7 +277,7 @@ class Enforcer:
             return
         self._depth[tid] = depth + 1
         try:
-            self._decide(checks, frame, describe, import_name)
+            self._decide(checks, frame, describe, import_name, chain)
         except (CapabilityError, CapabilityImportError):
             raise
         except Exception as exc:  # fail closed
@@ -300,8 +305,8 @@ class Enforcer:
             raise CapabilityImportError(str(exc), name=import_name, distribution=exc.distribution,
                                         capability=exc.capability) from None
 
-    def _decide(self, checks, frame, describe, import_name) -> None:
-        chain = self.chain_for(frame, checks)
+    def _decide(self, checks, frame, describe, import_name, chain=None) -> None:
+        chain = self.chain_for(frame, checks) if chain is None else chain
         if chain is None:
             return
         if not chain:

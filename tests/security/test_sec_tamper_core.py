@@ -6,7 +6,11 @@ import importlib.util
 import marshal
 import os
 
+import pytest
 from sechelp import ATTEMPT, Scenario, denied, ok, results
+
+#: Route 6 holds in both decisions: the core's rules (_core_tamper.h) and the fallback's (guards/tamper.py).
+DECISIONS = pytest.mark.parametrize("decision", [{}, {"CAPIMPORT_PURE_PYTHON": "1"}], ids=["native", "pure"])
 
 CONFIG = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["fs-readonly"]\n'
 
@@ -15,7 +19,8 @@ def _pyc(source: str, filename: str) -> bytes:
     return importlib.util.MAGIC_NUMBER + b"\x00" * 12 + marshal.dumps(compile(source, filename, "exec"))
 
 
-def test_a_pyc_naming_the_standard_library_is_not_believed_at_import(tmp_path):
+@DECISIONS
+def test_a_pyc_naming_the_standard_library_is_not_believed_at_import(tmp_path, decision):
     """A sourceless ``.pyc`` whose code names a standard-library file (or the import system) is
     refused when imported, by a plain import or through a loader the distribution builds with a
     spec that names the standard library as the module's origin."""
@@ -44,7 +49,7 @@ def run():
     plain = results(scenario.plain())
     assert all(ok(v) for v in plain.values()) and marker.exists(), plain
     marker.unlink()
-    guarded = results(scenario.guarded())
+    guarded = results(scenario.guarded(extra_env=decision))
     assert not marker.exists(), guarded
     for name in ("plain_stdlib", "plain_import", "spec_stdlib"):
         assert denied(guarded[name]) and "whose code names" in guarded[name], (name, guarded)
@@ -94,7 +99,8 @@ def run():
     assert guarded["guard_is_back"] == "ok:True", guarded
 
 
-def test_a_loader_a_distribution_wrote_answers_for_the_code_it_hands_the_import_system(tmp_path):
+@DECISIONS
+def test_a_loader_a_distribution_wrote_answers_for_the_code_it_hands_the_import_system(tmp_path, decision):
     """Route 6: a subclass of the standard library's loader whose ``get_code`` returns code named
     after another distribution's file (or the standard library's), read with ``marshal`` (no
     event), is judged as its author's: the spec's origin, which anyone's finder can set, does not
@@ -130,7 +136,7 @@ def run():
     plain = results(scenario.plain())
     assert all(ok(v) for v in plain.values()) and marker.exists(), plain
     marker.unlink()
-    guarded = results(scenario.guarded())
+    guarded = results(scenario.guarded(extra_env=decision))
     assert not marker.exists(), guarded
     for name in ("other_dist", "stdlib"):
         assert denied(guarded[name]) and "whose code names" in guarded[name], (name, guarded)

@@ -48,7 +48,7 @@ import os
 import re
 import sys
 
-from ..attribution import APP, BOTTOM, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING, STDLIB, UNKNOWN
+from ..attribution import APP, BOTTOM, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING, STDLIB, UNKNOWN, Link
 from ..capabilities import FFI
 from ..errors import CapabilityError
 from ..hook import Lazy
@@ -72,6 +72,15 @@ MEMORY_FILE_PATTERN = r"^/proc/(self|thread-self|\d+)(/task/\d+)?/(mem|map_files
 MEMORY_FILE = re.compile(MEMORY_FILE_PATTERN)
 
 _FORGERY_TARGETS = frozenset({STDLIB, CAPIMPORT, IMPORT, LINECACHE, LOGGING})
+_SPECIAL = frozenset({APP, UNKNOWN, STDLIB, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING, BOTTOM})
+_FunctionType = type(lambda: None)
+
+import importlib.machinery as _machinery  # noqa: E402
+import zipimport as _zipimport  # noqa: E402
+
+#: The standard library's loaders that read a module's code from the file they name.
+_FILE_LOADERS = (_machinery.SourceFileLoader, _machinery.SourcelessFileLoader)
+_ZIP_LOADER = _zipimport.zipimporter
 
 #: C modules whose only use is creating subinterpreters (names across 3.9-3.13). Denied at
 #: import without ffi: CPython 3.12 crashes when a hook refuses PyInterpreterState_New itself.
@@ -180,20 +189,46 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         if not isinstance(filename, str):
             return
         bless_main(frame)
-        module_origin = _importing_origin(frame, patch_module) if filename[:1] != "<" else None
-        if module_origin is not None:
-            real = origins.origin(module_origin)
-            if real in (STDLIB, CAPIMPORT, IMPORT):
-                return
-            for name in code_names(code):   # nested code too: a .pyc's functions can name any file
-                claimed = origins.origin(name)
-                if real != claimed and name != module_origin:
-                    if claimed in _FORGERY_TARGETS or claimed not in (APP, UNKNOWN, DYNAMIC):
-                        decide([(FFI, _NONE, "import of code with a false co_filename")], frame,
-                               f"import of {module_origin!r} whose code names {name!r}")
-                    enforcer.attribute(name, real, via_import=True)
+        executing = _module_being_executed(frame)
+        if executing is not None:
+            module, loader = executing
+            patch_module(module)
+            if loader is not None:   # None: FrozenImporter runs the interpreter's own code
+                judge_module_code(code, module, loader)
             return
         check_names(code, frame, "exec of code with another's file name")
+
+    def judge_module_code(code, module, loader):
+        """The import system executes *module*'s code (as ``judge_module_code`` in _core_tamper.h):
+        the owner of the file the code was read from answers for what it names, since the import
+        system's privileged frames are all the stack has."""
+        kind = _loader_kind(type(loader), origins)
+        trusted = kind in _FILE_LOADERS or kind is _ZIP_LOADER
+        own = getattr(loader, "__dict__", {})
+        author = where = None
+        if kind in _FILE_LOADERS:
+            path = own.get("path")
+        elif kind is _ZIP_LOADER:
+            path = own.get("archive")
+        else:
+            path = getattr(module.__dict__.get("__spec__"), "__dict__", {}).get("origin")
+            author, where = _loader_author(type(loader), origins)
+        path = path if type(path) is str else ""
+        real = origins.origin(path) if path else UNKNOWN
+        if trusted and real in (STDLIB, CAPIMPORT, IMPORT):
+            return
+        owner = real if trusted else author if author is not None else UNKNOWN if real in _FORGERY_TARGETS else real
+        inside = path + "/" if kind is _ZIP_LOADER and path else None
+        for name in code_names(code):
+            claimed = origins.origin(name)
+            if claimed in (owner, DYNAMIC) or (trusted and name == path) or (inside and name.startswith(inside)):
+                continue
+            if claimed in _FORGERY_TARGETS or claimed not in (APP, UNKNOWN):
+                enforcer.decide([(FFI, _NONE, "import of code with a false co_filename")], None,
+                                f"import of {path!r} whose code names {name!r}, a file of {_label(claimed)}",
+                                chain=[Link(owner, where or path, None)])
+            elif owner == UNKNOWN or owner not in _SPECIAL:
+                enforcer.origins.cache[name] = owner   # reads as the application's: the owner's code
 
     def check_names(code, frame, api):
         """Every file name in *code* and the code nested in it (marshal builds any of them, and
@@ -353,19 +388,25 @@ def core_spec(guard, vaults: tuple, guarded_modules: set, meta_finder, real_impo
 
 
 def code_names(code) -> list:
-    """The distinct ``co_filename`` of *code* and of every code object nested in its constants."""
+    """The distinct ``co_filename`` of *code* and of every code object reachable through its
+    constants, tuples and frozensets included (crafted bytecode can make a function of a code
+    object indexed out of a constant tuple, with no event)."""
     CodeType = type(code_names.__code__)
     if not isinstance(code, CodeType):
         return []
     names, seen, queue = [], set(), [code]
     while queue:
         current = queue.pop()
+        if id(current) in seen:
+            continue
         seen.add(id(current))
-        name = current.co_filename
-        if isinstance(name, str) and name not in names:
-            names.append(name)
-        queue.extend(const for const in current.co_consts
-                     if isinstance(const, CodeType) and id(const) not in seen)
+        if isinstance(current, CodeType):
+            name = current.co_filename
+            if isinstance(name, str) and name not in names:
+                names.append(name)
+            queue.extend(current.co_consts)
+        elif type(current) in (tuple, frozenset):
+            queue.extend(current)
     return names
 
 
@@ -376,25 +417,46 @@ def _outside_import_system(frame):
     return frame
 
 
-def _importing_origin(frame, on_module=None):
-    """The file being imported when *frame* is the import system executing a module, else None."""
+def _module_being_executed(frame):
+    """``(module, loader)`` when *frame* is the import system (or zipimport) executing a module's
+    code in a loader's ``exec_module``, else None; *loader* is None for FrozenImporter's static
+    ``exec_module``, which runs the interpreter's own frozen code."""
     depth = 0
-    if frame is None or not frame.f_code.co_filename.startswith("<frozen importlib"):
-        return None  # exec called by code, not by the import system
     while frame is not None and depth < 4:
         code = frame.f_code
-        if not code.co_filename.startswith("<frozen importlib"):
-            return None
+        if not code.co_filename.startswith(("<frozen importlib", "<frozen zipimport>")):
+            return None   # exec called by code, not by the import system
         if code.co_name == "exec_module":
-            module = frame.f_locals.get("module")
-            if on_module is not None and module is not None:
-                on_module(module)
-            spec = getattr(module, "__spec__", None)
-            origin = getattr(spec, "origin", None)
-            return origin if isinstance(origin, str) else None
+            local = frame.f_locals
+            module = local.get("module")
+            return None if module is None else (module, local.get("self"))
         frame = frame.f_back
         depth += 1
     return None
+
+
+def _loader_kind(cls: type, origins) -> type:
+    """*cls* with capimport's own wrapper classes (importguard's ``Guarded*``: every function they
+    define is capimport's) looked through."""
+    while cls.__base__ is not None:
+        functions = [v for v in vars(cls).values() if callable(v) and not isinstance(v, type)]
+        if not functions or not all(isinstance(v, _FunctionType) and origins.origin(v.__code__.co_filename) == CAPIMPORT
+                                    for v in functions):
+            break
+        cls = cls.__base__
+    return cls
+
+
+def _loader_author(cls: type, origins):
+    """``(distribution, file)`` that wrote a loader class's Python functions, or ``(None, None)``."""
+    for base in cls.__mro__:
+        for value in vars(base).values():
+            func = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+            if isinstance(func, _FunctionType):
+                origin = origins.origin(func.__code__.co_filename)
+                if origin == UNKNOWN or origin not in _SPECIAL:
+                    return origin, func.__code__.co_filename
+    return None, None
 
 
 def _label(origin: str) -> str:
