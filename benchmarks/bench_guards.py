@@ -59,7 +59,7 @@ def suite(n, here, small):
     r["atexit.register+unregister"] = best(lambda: atexit.unregister(atexit.register(len)), n)
     r["weakref.finalize"] = best(lambda: weakref.finalize(Obj(), len, ()), n)
     r["compile (small)"] = best(lambda: compile("x = 1", "<bench>", "exec"), max(n // 10, 10))
-    own = compile("def f():\n    return 1\n", __file__, "exec")   # code named after the caller's own file
+    own = compile("def f():\\n    return 1\\n", __file__, "exec")   # code named after the caller's own file
     r["exec(code of one's own file)"] = best(lambda: exec(own, {}), n)
     import types
     inner = [c for c in own.co_consts if isinstance(c, types.CodeType)][0]

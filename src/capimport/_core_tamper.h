@@ -203,8 +203,21 @@ own_attribute(PyObject *obj, const char *name)
 
 /* ------------------------------------------------------------------ the names in a code tree */
 
+/* Does *obj* (a constant) hold code or a container that could? Leaves need no cycle check. */
 static int
-add_code_names(PyObject *obj, PyObject *names, PyObject *seen, int depth)
+holds_containers(PyObject *items)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(items); i++) {
+        PyObject *item = PyTuple_GET_ITEM(items, i);
+        if (PyCode_Check(item) || PyTuple_Check(item) || PyFrozenSet_Check(item)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+add_code_names(PyObject *obj, PyObject *names, PyObject **seen, int depth)
 {
     if (depth > 64) {
         PyErr_SetString(PyExc_RecursionError, "capimport: code nested too deep to read its file names");
@@ -213,30 +226,37 @@ add_code_names(PyObject *obj, PyObject *names, PyObject *seen, int depth)
     if (!PyCode_Check(obj) && !PyTuple_Check(obj) && !PyFrozenSet_Check(obj)) {
         return 0;
     }
-    PyObject *key = PyLong_FromVoidPtr(obj);
-    if (key == NULL) {
+    PyObject *items = PyCode_Check(obj) ? (Py_INCREF(((PyCodeObject *)obj)->co_consts), ((PyCodeObject *)obj)->co_consts)
+                      : PyTuple_Check(obj) ? (Py_INCREF(obj), obj) : PySequence_Tuple(obj);
+    if (items == NULL) {
         return -1;
     }
-    int known = PySet_Contains(seen, key);
-    if (known != 0 || PySet_Add(seen, key) < 0) {
+    if (depth > 0 && holds_containers(items)) {
+        /* Shared constants (marshal can share one tuple many times over) are read once: without
+         * this a crafted blob would cost 2**depth. The set is made on first need only. */
+        PyObject *key = PyLong_FromVoidPtr(obj);
+        if (key == NULL || (*seen == NULL && (*seen = PySet_New(NULL)) == NULL)) {
+            Py_XDECREF(key);
+            Py_DECREF(items);
+            return -1;
+        }
+        int known = PySet_Contains(*seen, key);
+        if (known != 0 || PySet_Add(*seen, key) < 0) {
+            Py_DECREF(key);
+            Py_DECREF(items);
+            return known > 0 ? 0 : -1;
+        }
         Py_DECREF(key);
-        return known > 0 ? 0 : -1;
     }
-    Py_DECREF(key);
     if (PyCode_Check(obj)) {
-        PyCodeObject *code = (PyCodeObject *)obj;
-        PyObject *name = code->co_filename;
+        PyObject *name = ((PyCodeObject *)obj)->co_filename;
         if (PyUnicode_Check(name)) {
             int has = PySequence_Contains(names, name);
             if (has < 0 || (!has && PyList_Append(names, name) < 0)) {
+                Py_DECREF(items);
                 return -1;
             }
         }
-        return add_code_names(code->co_consts, names, seen, depth + 1);
-    }
-    PyObject *items = PyTuple_Check(obj) ? (Py_INCREF(obj), obj) : PySequence_Tuple(obj);
-    if (items == NULL) {
-        return -1;
     }
     int rc = 0;
     for (Py_ssize_t i = 0; rc == 0 && i < PyTuple_GET_SIZE(items); i++) {
@@ -252,13 +272,13 @@ add_code_names(PyObject *obj, PyObject *names, PyObject *seen, int depth)
 static PyObject *
 code_names(PyObject *code)
 {
-    PyObject *names = PyList_New(0), *seen = PySet_New(NULL);
-    if (names == NULL || seen == NULL || (PyCode_Check(code) && add_code_names(code, names, seen, 0) < 0)) {
+    PyObject *names = PyList_New(0), *seen = NULL;
+    if (names == NULL || (PyCode_Check(code) && add_code_names(code, names, &seen, 0) < 0)) {
         Py_XDECREF(names);
         Py_XDECREF(seen);
         return NULL;
     }
-    Py_DECREF(seen);
+    Py_XDECREF(seen);
     return names;
 }
 
@@ -286,14 +306,50 @@ rewriting_a_file_in_place(PyFrameObject *frame)
     return yes;
 }
 
-/* compile(), code.__new__, exec, FunctionType: code at *frame* names *filename*. */
+/* Who names files at *frame*: the first actor of the walk, or O_APP when only the application
+ * acts or a privileged frame met before any actor allows it (the import system compiling a
+ * module's source). -1 on error. */
+static int
+naming_party(PyFrameObject *frame)
+{
+    if (rewriting_a_file_in_place(frame)) {
+        return O_APP;
+    }
+    checks_t none = {0};
+    chain_t ch = {0};
+    int rc = walk(frame, &none, &ch);
+    int who = rc < 0 ? -1 : rc == 0 && ch.n > 0 ? ch.items[0].origin : O_APP;
+    chain_clear(&ch);
+    return who;
+}
+
+/* *who*, acting at *frame*, makes code that names *name* (exact str). */
+static int
+judge_name(PyObject *name, int who, PyFrameObject *frame, const char *api)
+{
+    int claimed = who == O_APP ? O_APP : origin_of(name);
+    if (claimed < 0) {
+        return fail_with_current("internal error while deciding", str_rules);
+    }
+    if (who == O_APP || claimed == who || claimed == O_DYNAMIC) {
+        return 0;
+    }
+    if (forgery_target(claimed) || (claimed != O_APP && claimed != O_UNKNOWN)) {
+        PyObject *label = origin_label(claimed);
+        int rc = need_ffi(frame, api, label ? PyUnicode_FromFormat("%s naming %R, a file of %U", api, name, label)
+                                            : NULL);
+        Py_XDECREF(label);
+        return rc;
+    }
+    /* A path that reads as the application's (or nobody's): it is the distribution's code. */
+    return relabel(name, who) < 0 ? fail_with_current("internal error while deciding", str_rules) : 0;
+}
+
+/* compile(), code.__new__: code made at *frame* names *filename* (str or bytes). */
 static int
 check_name(PyObject *filename, PyFrameObject *frame, const char *api)
 {
     if (!PyUnicode_Check(filename) && !PyBytes_Check(filename)) {
-        return 0;
-    }
-    if (rewriting_a_file_in_place(frame)) {
         return 0;
     }
     PyObject *name = exact_text(filename);
@@ -301,38 +357,14 @@ check_name(PyObject *filename, PyFrameObject *frame, const char *api)
         PyErr_Clear();
         return 0;   /* bytes that do not decode name no file */
     }
-    checks_t none = {0};
-    chain_t ch = {0};
-    int rc = walk(frame, &none, &ch);
-    /* Only the application, or a privileged frame met before any actor (the import system
-     * compiling a module's source), names what it likes. */
-    int who = rc == 0 && ch.n > 0 ? ch.items[0].origin : O_APP;
-    chain_clear(&ch);
-    if (rc < 0) {
-        Py_DECREF(name);
-        return fail_with_current("internal error while deciding", str_rules);
-    }
-    int claimed = who == O_APP ? O_APP : origin_of(name);
-    if (claimed < 0) {
-        Py_DECREF(name);
-        return fail_with_current("internal error while deciding", str_rules);
-    }
-    int result = 0;
-    if (who == O_APP || claimed == who || claimed == O_DYNAMIC) {
-        result = 0;
-    } else if (forgery_target(claimed) || (claimed != O_APP && claimed != O_UNKNOWN)) {
-        PyObject *label = origin_label(claimed);
-        result = need_ffi(frame, api, label ? PyUnicode_FromFormat("%s naming %R, a file of %U", api, name, label)
-                                            : NULL);
-        Py_XDECREF(label);
-    } else {
-        /* A path that reads as the application's (or nobody's): it is the distribution's code. */
-        result = relabel(name, who) < 0 ? fail_with_current("internal error while deciding", str_rules) : 0;
-    }
+    int who = naming_party(frame);
+    int rc = who < 0 ? fail_with_current("internal error while deciding", str_rules)
+                     : judge_name(name, who, frame, api);
     Py_DECREF(name);
-    return result;
+    return rc;
 }
 
+/* exec, FunctionType, function.__code__: every file name in the code tree (one walk for all). */
 static int
 check_names(PyObject *code, PyFrameObject *frame, const char *api)
 {
@@ -340,14 +372,25 @@ check_names(PyObject *code, PyFrameObject *frame, const char *api)
     if (names == NULL) {
         return fail_with_current("cannot read the file names of code for", str_rules);
     }
-    int rc = 0;
+    int rc = 0, who = -2;
     for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(names); i++) {
         PyObject *name = PyList_GET_ITEM(names, i);
         int origin = origin_of(name);
-        if (origin < 0) {
+        if (origin == O_DYNAMIC) {
+            continue;
+        }
+        if (origin >= 0 && who == -2) {
+            who = naming_party(frame);
+        }
+        if (origin < 0 || who < 0) {
             rc = fail_with_current("internal error while deciding", str_rules);
-        } else if (origin != O_DYNAMIC) {
-            rc = check_name(name, frame, api);
+        } else if (PyUnicode_CheckExact(name)) {
+            rc = judge_name(name, who, frame, api);
+        } else {
+            PyObject *exact = exact_text(name);
+            rc = exact == NULL ? fail_with_current("internal error while deciding", str_rules)
+                               : judge_name(exact, who, frame, api);
+            Py_XDECREF(exact);
         }
     }
     Py_DECREF(names);
