@@ -1439,11 +1439,60 @@ dirname_of(PyObject *path)
     return PyUnicode_Substring(path, 0, end < 0 ? 0 : end);
 }
 
+static PyObject *inherit_stop(void);
+
+/* The import system's frames are privileged only while it is importing: the run of its frames
+ * (with the standard library's and capimport's among them) from *frame* outward reaches one of
+ * its entry points before any other code, and before the frame that ran an accountable callable.
+ * A distribution calling one of its helpers (_call_with_frames_removed, a loader's get_data)
+ * gets no privilege from it. 1 entered, 0 not, -1 error. */
+static int
+import_entered(PyFrameObject *frame)
+{
+    static const char *entries[] = {"_find_and_load", "_gcd_import", "_handle_fromlist", "_find_spec", "_load",
+                                    "_exec", NULL};
+    PyObject *stop_at = inherit_stop();
+    PyFrameObject *f = frame;
+    Py_XINCREF(f);
+    int found = 0;
+    while (f != NULL && (PyObject *)f != stop_at) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        int origin = origin_of(code->co_filename);
+        int entry = 0;
+        for (int i = 0; origin == O_IMPORT && entries[i]; i++) {
+            entry |= PyUnicode_CompareWithASCIIString(code->co_name, entries[i]) == 0;
+        }
+        Py_DECREF(code);
+        if (origin < 0) {
+            found = -1;
+            break;
+        }
+        if (entry) {
+            found = 1;
+            break;
+        }
+        if (origin != O_IMPORT && origin != O_STDLIB && origin != O_CAPIMPORT) {
+            break;
+        }
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    Py_XDECREF(f);
+    return found;
+}
+
 /* Enforcer._privileged: may a privileged stdlib frame met before any actor allow the act? */
 static int
 privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
 {
     PyObject *base = NULL;
+    if (kind == O_IMPORT) {
+        int entered = import_entered(frame);
+        if (entered <= 0) {
+            return entered;
+        }
+    }
     if (kind == O_LOGGING) {
         base = handler_base(frame);
         if (base == NULL) {
@@ -1467,7 +1516,7 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
             }
             return 0;
         }
-        if (kind == O_IMPORT) {
+        if (kind == O_IMPORT) {   /* while importing (import_entered): writes go to bytecode caches only */
             if (cap != CAP_FS) {
                 continue;
             }

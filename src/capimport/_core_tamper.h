@@ -33,6 +33,8 @@ static const char *TAMPER_EVENTS[] = {"", "compile", "code.__new__", "function._
 static PyObject *t_meta_finder = NULL, *t_real_import = NULL, *t_builtins = NULL, *t_vaults = NULL;
 static PyObject *t_module_class = NULL, *t_ast_file = NULL, *t_file_loaders = NULL, *t_zip_loader = NULL;
 static PyObject *t_labels = NULL, *t_import_error = NULL, *t_py_cache = NULL;
+static PyObject *t_loader_classes = NULL;   /* ((class, dict copy at install), ...) */
+static PyObject *t_vault_codes = NULL;      /* the guard vaults' generator code */
 static strmap t_guarded, t_guardable, t_subinterpreters, t_ffi_backends;
 static int t_strict = 0, t_pytest = -1;
 static PyObject *str_rules = NULL;   /* how an error inside these rules names them */
@@ -410,36 +412,63 @@ patch_module(PyObject *module)
     }
 }
 
-/* The distribution that wrote a loader the import system runs: the first distribution (or code
- * no distribution owns) among the files of the Python functions its classes define. -1: none. */
+/* What decides which code a file loader hands the import system: the methods SourceLoader,
+ * SourcelessFileLoader and zipimporter's get_code read through, and the attributes naming the file. */
+static const char *PRODUCING[] = {"get_code", "get_filename", "path_stats", "get_data", "source_to_code", "path",
+                                  "archive", "prefix", NULL};
+
 static int
-loader_author(PyObject *loader, PyObject **where)
+is_producing(PyObject *key)
 {
-    PyObject *mro = Py_TYPE(loader)->tp_mro;
-    for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
-        PyObject *dict = ((PyTypeObject *)PyTuple_GET_ITEM(mro, i))->tp_dict;
-        PyObject *key, *value;
-        Py_ssize_t pos = 0;
-        while (dict != NULL && PyDict_Next(dict, &pos, &key, &value)) {
-            PyObject *func = value;
-            if (Py_IS_TYPE(value, &PyStaticMethod_Type) || Py_IS_TYPE(value, &PyClassMethod_Type)) {
-                func = PyObject_GetAttrString(value, "__func__");
-                if (func == NULL) {
-                    PyErr_Clear();
-                    continue;
-                }
-                Py_DECREF(func);   /* still held by the descriptor */
-            }
-            if (!PyFunction_Check(func)) {
-                continue;
-            }
-            int origin = origin_of(((PyCodeObject *)PyFunction_GET_CODE(func))->co_filename);
-            if (origin < 0) {
-                return -2;
-            }
-            if (origin == O_UNKNOWN || origin >= O_FIRST_DIST) {
-                *where = ((PyCodeObject *)PyFunction_GET_CODE(func))->co_filename;   /* the loader's file */
-                Py_INCREF(*where);
+    for (int i = 0; PyUnicode_Check(key) && PRODUCING[i]; i++) {
+        if (PyUnicode_CompareWithASCIIString(key, PRODUCING[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+loader_snapshot_in(PyObject *pairs, PyTypeObject *type)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pairs); i++) {
+        if (PyTuple_GET_ITEM(PyList_GET_ITEM(pairs, i), 0) == (PyObject *)type) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The install-time copy of a standard-library loader class's dict, or NULL (not one of them). */
+static PyObject *
+loader_snapshot(PyTypeObject *type)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t_loader_classes); i++) {
+        PyObject *pair = PyTuple_GET_ITEM(t_loader_classes, i);
+        if (PyTuple_GET_ITEM(pair, 0) == (PyObject *)type) {
+            return PyTuple_GET_ITEM(pair, 1);
+        }
+    }
+    return NULL;
+}
+
+static int attribute_author(PyObject *value, PyObject **where);
+
+/* A standard-library loader class as it was at install: -1 when no producing attribute was set
+ * on it since (other attributes do not change the code), else the author of the first one set. */
+static int
+patched_by(PyTypeObject *type, PyObject *snapshot)
+{
+    PyObject *now = type->tp_dict, *key, *value;
+    Py_ssize_t pos = 0;
+    while (now != NULL && PyDict_Next(now, &pos, &key, &value)) {
+        if (is_producing(key)) {
+            PyObject *then = PyDict_GetItemWithError(snapshot, key);
+            if (then != value) {
+                PyErr_Clear();
+                PyObject *where = NULL;
+                int origin = attribute_author(value, &where);
+                Py_XDECREF(where);
                 return origin;
             }
         }
@@ -447,33 +476,110 @@ loader_author(PyObject *loader, PyObject **where)
     return -1;
 }
 
-/* A loader class with capimport's own wrapper classes (importguard's Guarded*: every function they
- * define is capimport's) looked through: what reads the code is the class beneath. NULL: error. */
-static PyTypeObject *
-loader_kind(PyTypeObject *type)
+/* The origin of the code behind a producing attribute: a function's file; anything else (a
+ * property, a builtin, a partial) names none, and counts as code no distribution owns. */
+static int
+attribute_author(PyObject *value, PyObject **where)
 {
-    while (type->tp_base != NULL && type->tp_dict != NULL) {
+    PyObject *func = value;
+    if (Py_IS_TYPE(value, &PyStaticMethod_Type) || Py_IS_TYPE(value, &PyClassMethod_Type)) {
+        func = PyObject_GetAttrString(value, "__func__");
+        if (func == NULL) {
+            PyErr_Clear();
+            return O_UNKNOWN;
+        }
+        Py_DECREF(func);   /* still held by the descriptor */
+    }
+    if (!PyFunction_Check(func)) {
+        return O_UNKNOWN;
+    }
+    PyObject *file = ((PyCodeObject *)PyFunction_GET_CODE(func))->co_filename;
+    int origin = origin_of(file);
+    if (origin >= 0 && *where == NULL) {
+        *where = file;
+        Py_INCREF(file);
+    }
+    return origin;
+}
+
+/* Who made the code a loader hands over: -1 when every producing attribute is the standard
+ * library's own, untouched since install (the code is the file's, read by the standard library),
+ * else the author of the first one that is not (capimport's wrapper classes define none), or
+ * O_UNKNOWN. -2 on error. *where* gets the author's file when there is one. */
+static int
+loader_author(PyObject *loader, PyObject **where)
+{
+    PyObject *own = Py_TYPE(loader)->tp_dictoffset ? PyObject_GenericGetDict(loader, NULL) : NULL;
+    PyErr_Clear();
+    if (own != NULL && PyDict_Check(own)) {
         PyObject *key, *value;
         Py_ssize_t pos = 0;
-        int functions = 0, capimport = 1;
-        while (capimport && PyDict_Next(type->tp_dict, &pos, &key, &value)) {
-            if (PyFunction_Check(value)) {
-                int origin = origin_of(((PyCodeObject *)PyFunction_GET_CODE(value))->co_filename);
-                if (origin < 0) {
-                    return NULL;
-                }
-                functions++;
-                capimport = origin == O_CAPIMPORT;
-            } else if (PyCallable_Check(value) && !PyType_Check(value)) {
-                capimport = 0;   /* a builtin or any other callable: not a wrapper capimport made */
+        while (PyDict_Next(own, &pos, &key, &value)) {
+            if (is_producing(key) && !PyUnicode_Check(value)) {   /* a method set on the instance */
+                int origin = attribute_author(value, where);
+                Py_DECREF(own);
+                return origin < 0 ? -2 : origin;
             }
         }
-        if (!functions || !capimport) {
+    }
+    Py_XDECREF(own);
+    PyObject *mro = Py_TYPE(loader)->tp_mro;
+    for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (base == &PyBaseObject_Type) {
             break;
         }
-        type = type->tp_base;
+        PyObject *snapshot = loader_snapshot(base);
+        if (snapshot != NULL) {
+            int patcher = patched_by(base, snapshot);   /* a standard-library class patched at run time */
+            if (patcher != -1) {
+                return patcher < 0 ? -2 : patcher;
+            }
+            continue;
+        }
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (base->tp_dict != NULL && PyDict_Next(base->tp_dict, &pos, &key, &value)) {
+            if (is_producing(key)) {
+                int origin = attribute_author(value, where);
+                return origin < 0 ? -2 : origin;
+            }
+        }
     }
-    return type;
+    return mro != NULL && PyTuple_GET_SIZE(mro) > 1 ? -1 : O_UNKNOWN;
+}
+
+/* The standard library's file loader (or zipimporter) at the root of *type*, or NULL. */
+static PyTypeObject *
+file_loader_root(PyTypeObject *type)
+{
+    PyObject *mro = type->tp_mro;
+    for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        PyObject *base = PyTuple_GET_ITEM(mro, i);
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(t_file_loaders); k++) {
+            if (base == PyTuple_GET_ITEM(t_file_loaders, k)) {
+                return (PyTypeObject *)base;
+            }
+        }
+        if (t_zip_loader != NULL && base == t_zip_loader) {
+            return (PyTypeObject *)base;
+        }
+    }
+    return NULL;
+}
+
+/* A name inside the zip archive *inside* ("archive/"): a plain path below it, no "." or ".."
+ * component that would climb out of it. */
+static int
+inside_archive(PyObject *name, PyObject *inside)
+{
+    if (inside == NULL || !starts_with(name, inside)) {
+        return 0;
+    }
+    int climbs = contains_ascii(name, "/../") || contains_ascii(name, "/./") || ends_with_ascii(name, "/..")
+                 || ends_with_ascii(name, "/.") || contains_ascii(name, "//");
+    PyErr_Clear();
+    return !climbs;
 }
 
 /* Judge the code a loader's exec_module (at *exec_frame*) hands the import system. 1: judged. */
@@ -490,43 +596,29 @@ judge_module_code(PyObject *code, PyFrameObject *exec_frame)
         return 0;
     }
     patch_module(module);
+    Py_DECREF(module);
     if (loader == NULL) {
-        Py_DECREF(module);
         return 1;   /* FrozenImporter.exec_module (a static method: no self) runs the interpreter's own code */
     }
-    int trusted = 0;
-    PyObject *path = NULL, *inside = NULL;
-    PyTypeObject *kind = loader_kind(Py_TYPE(loader));
-    if (kind == NULL) {
-        Py_DECREF(loader);
-        Py_DECREF(module);
-        return fail_with_current("internal error while deciding", str_rules);
+    PyObject *where = NULL, *path = NULL, *inside = NULL;
+    PyTypeObject *root = file_loader_root(Py_TYPE(loader));
+    int author = root != NULL ? loader_author(loader, &where) : O_UNKNOWN;
+    int trusted = root != NULL && author == -1;
+    if (trusted) {   /* the file the standard library's loader reads the code from */
+        int zip = t_zip_loader != NULL && root == (PyTypeObject *)t_zip_loader;
+        path = own_attribute(loader, zip ? "archive" : "path");
+        if (path != NULL && !PyUnicode_CheckExact(path)) {
+            Py_CLEAR(path);
+        }
+        inside = zip && path != NULL ? PyUnicode_FromFormat("%U/", path) : NULL;
     }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t_file_loaders); i++) {
-        trusted |= kind == (PyTypeObject *)PyTuple_GET_ITEM(t_file_loaders, i);
-    }
-    if (trusted) {
-        path = own_attribute(loader, "path");          /* the file the loader reads the code from */
-    } else if (t_zip_loader != NULL && kind == (PyTypeObject *)t_zip_loader) {
-        trusted = 1;
-        path = own_attribute(loader, "archive");       /* zipimport: the archive the code is in */
-        inside = path != NULL && PyUnicode_CheckExact(path) ? PyUnicode_FromFormat("%U/", path) : NULL;
-    } else {
-        PyObject *spec = own_attribute(module, "__spec__");
-        path = own_attribute(spec, "origin");
-        Py_XDECREF(spec);
-    }
-    PyObject *where = NULL;   /* the file of the loader's author, for the message */
-    int author = trusted ? -1 : loader_author(loader, &where);
     Py_DECREF(loader);
-    Py_DECREF(module);
-    if (path != NULL && !PyUnicode_CheckExact(path)) {
-        Py_CLEAR(path);
-    }
     if (path == NULL) {
         path = PyUnicode_FromString("");
     }
-    int real = path != NULL && PyUnicode_GET_LENGTH(path) ? origin_of(path) : O_UNKNOWN;
+    /* Classified afresh, not from the cache by name: a /proc/self/fd/N or a link named once may
+     * lead elsewhere now. */
+    int real = path != NULL && PyUnicode_GET_LENGTH(path) ? classify_path(path) : O_UNKNOWN;
     if (path == NULL || real < 0 || author == -2) {
         Py_XDECREF(path);
         Py_XDECREF(inside);
@@ -539,10 +631,10 @@ judge_module_code(PyObject *code, PyFrameObject *exec_frame)
         Py_XDECREF(where);
         return 1;   /* the standard library's own file, read by the standard library's loader */
     }
-    /* Who answers for the code: the file's owner when the standard library's loader read it; a
-     * distribution's loader otherwise (its get_code made the code); a spec's origin is believed
-     * only when it names no transparent origin (anyone's spec can name os.py). */
-    int owner = trusted ? real : author >= 0 ? author : forgery_target(real) ? O_UNKNOWN : real;
+    /* Who answers for the code: the owner of the file the standard library's loader read, or the
+     * author of the loader that made it. A module spec's origin vouches for nothing (anyone's
+     * finder sets it). */
+    int owner = trusted ? real : author;
     PyObject *names = code_names(code);
     int rc = names == NULL ? fail_with_current("cannot read the file names of code for", str_rules) : 1;
     for (Py_ssize_t i = 0; rc == 1 && i < PyList_GET_SIZE(names); i++) {
@@ -552,9 +644,20 @@ judge_module_code(PyObject *code, PyFrameObject *exec_frame)
             rc = fail_with_current("internal error while deciding", str_rules);
             break;
         }
-        if (claimed == owner || claimed == O_DYNAMIC || (trusted && str_equal(name, path))
-                || (inside != NULL && starts_with(name, inside))) {
+        if (claimed == owner || (trusted && str_equal(name, path))) {
             continue;
+        }
+        if (claimed == O_DYNAMIC && owner != O_APP) {
+            /* "<string>" code in a distribution's module file runs with only transparent frames
+             * between its acts and the import system's, whose privilege would cover them. */
+            PyObject *call = PyUnicode_FromFormat("import of %R whose code names %R, no file", path, name);
+            if (need_ffi_as(owner, where ? where : path, "import of code with a false co_filename", call) < 0) {
+                rc = -1;
+            }
+            continue;
+        }
+        if (inside_archive(name, inside)) {
+            claimed = O_UNKNOWN;   /* a member of the archive: the archive owner's code, as below */
         }
         if (forgery_target(claimed) || claimed >= O_FIRST_DIST) {
             PyObject *label = origin_label(claimed);
@@ -636,37 +739,36 @@ static int
 integrity(void)
 {
     int removed = 0, replaced = 0;
-    PyObject *path = PySys_GetObject("meta_path");   /* borrowed */
-    int is_list = path != NULL && PyList_Check(path);
-    if (is_list && PyList_GET_SIZE(path) && PyList_GET_ITEM(path, 0) != t_meta_finder) {
-        /* Another finder was inserted ahead (pytest's assertion rewriter, typeguard, beartype do
-         * this): put the guard back in front; it delegates to the others after it. */
-        removed = !list_holds(path, t_meta_finder);
-        if (put_first(path, t_meta_finder) < 0) {
-            return fail_with_current("cannot restore", str_rules);
-        }
-    } else if (is_list && PyList_GET_SIZE(path) == 0) {
-        removed = 1;
-        if (PyList_Append(path, t_meta_finder) < 0) {
-            return fail_with_current("cannot restore", str_rules);
-        }
-    } else if (!is_list) {
-        removed = 1;
-        PyObject *fresh = PyList_New(0);
-        if (fresh != NULL && path != NULL && path != Py_None) {
-            PyObject *items = PySequence_List(path);
-            if (items == NULL) {
-                PyErr_Clear();
-            } else {
-                Py_SETREF(fresh, items);
+    PyObject *path = PySys_GetObject("meta_path");   /* borrowed: held below while Python may run */
+    Py_XINCREF(path);
+    if (path != NULL && PyList_CheckExact(path)) {
+        if (PyList_GET_SIZE(path) == 0 || PyList_GET_ITEM(path, 0) != t_meta_finder) {
+            /* Another finder was inserted ahead (pytest's assertion rewriter, typeguard, beartype
+             * do this): put the guard back in front; it delegates to the others after it. */
+            removed = !list_holds(path, t_meta_finder);
+            if (put_first(path, t_meta_finder) < 0) {
+                Py_DECREF(path);
+                return fail_with_current("cannot restore", str_rules);
             }
+        }
+    } else {
+        /* Not a plain list: a subclass can hide items from the import system (its own __iter__),
+         * anything else is no meta_path. A plain copy, the guard first, takes its place. */
+        removed = 1;
+        PyObject *fresh = path != NULL && PyList_Check(path) ? PyList_GetSlice(path, 0, PyList_GET_SIZE(path))
+                          : path != NULL && path != Py_None ? PySequence_List(path) : PyList_New(0);
+        if (fresh == NULL) {
+            PyErr_Clear();
+            fresh = PyList_New(0);
         }
         if (fresh == NULL || put_first(fresh, t_meta_finder) < 0 || PySys_SetObject("meta_path", fresh) < 0) {
             Py_XDECREF(fresh);
+            Py_XDECREF(path);
             return fail_with_current("cannot restore", str_rules);
         }
         Py_DECREF(fresh);
     }
+    Py_XDECREF(path);
     PyObject *current = PyDict_GetItemString(t_builtins, "__import__");
     if (current != t_real_import) {
         replaced = 1;
@@ -828,8 +930,14 @@ tamper_rule(int kind, PyObject *args, PyFrameObject *frame)
             int parse = PyUnicode_CompareWithASCIIString(code->co_name, "parse") == 0
                         && str_equal(code->co_filename, t_ast_file);
             Py_DECREF(code);
-            if (parse) {
-                return 0;   /* ast.parse makes a tree, not code: no identity to forge */
+            if (parse) {   /* ast.parse makes a tree, not code, unless its flags were rebound */
+                PyObject *flags = frame_local(frame, "flags");
+                long value = flags != NULL && PyLong_CheckExact(flags) ? PyLong_AsLong(flags) : 0;
+                Py_XDECREF(flags);
+                PyErr_Clear();
+                if (value & 0x400) {   /* PyCF_ONLY_AST */
+                    return 0;
+                }
             }
         }
         return check_name(PyTuple_GET_ITEM(args, 1), frame, "compile() with another's file name");
@@ -860,14 +968,29 @@ tamper_rule(int kind, PyObject *args, PyFrameObject *frame)
     }
     case TK_IMPORT:
         return on_import(args, frame);
-    case TK_GETATTR:
-        for (Py_ssize_t i = 0; a0 != NULL && i < PyTuple_GET_SIZE(t_vaults); i++) {
-            if (PyTuple_GET_ITEM(t_vaults, i) == a0) {
-                return need_ffi(frame, "a frame of capimport's guard vault",
-                                PyUnicode_FromFormat("%S of capimport's guard vault", n > 1 ? PyTuple_GET_ITEM(args, 1) : Py_None));
+    case TK_GETATTR: {
+        /* A vault's frame, however it is reached: the generator itself (gi_frame) or a traceback
+         * through it (throw() into a vault, then tb_frame). */
+        PyObject *code = NULL;
+        if (a0 != NULL && PyTraceBack_Check(a0) && ((PyTracebackObject *)a0)->tb_frame != NULL) {
+            code = (PyObject *)PyFrame_GetCode(((PyTracebackObject *)a0)->tb_frame);
+        } else if (a0 != NULL && PyGen_Check(a0)) {
+            code = PyObject_GetAttrString(a0, "gi_code");
+            if (code == NULL) {
+                return fail_with_current("cannot read the code of", str_rules);
             }
         }
+        int vault = 0;
+        for (Py_ssize_t i = 0; code != NULL && i < PyTuple_GET_SIZE(t_vault_codes); i++) {
+            vault |= PyTuple_GET_ITEM(t_vault_codes, i) == code;
+        }
+        Py_XDECREF(code);
+        if (vault) {
+            return need_ffi(frame, "a frame of capimport's guard vault",
+                            PyUnicode_FromFormat("%S of capimport's guard vault", n > 1 ? PyTuple_GET_ITEM(args, 1) : Py_None));
+        }
         return 0;
+    }
     }
     return 0;
 }
@@ -890,6 +1013,57 @@ fill_names(strmap *m, PyObject *tamper, const char *key)
     return 0;
 }
 
+/* A copy of the dict of every class the standard library's file loaders are made of (their MRO
+ * without object), to tell a loader as it was at install from one patched since. */
+static int
+install_loader_classes(void)
+{
+    PyObject *pairs = PyList_New(0);
+    if (pairs == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(t_file_loaders);
+    for (Py_ssize_t k = 0; k <= n; k++) {
+        PyObject *root = k < n ? PyTuple_GET_ITEM(t_file_loaders, k) : t_zip_loader;
+        PyObject *mro = root != NULL ? ((PyTypeObject *)root)->tp_mro : NULL;
+        for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+            PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+            if (base == &PyBaseObject_Type || loader_snapshot_in(pairs, base)) {
+                continue;
+            }
+            PyObject *copy = base->tp_dict ? PyDict_Copy(base->tp_dict) : NULL;
+            PyObject *pair = copy ? PyTuple_Pack(2, (PyObject *)base, copy) : NULL;
+            Py_XDECREF(copy);
+            if (pair == NULL || PyList_Append(pairs, pair) < 0) {
+                Py_XDECREF(pair);
+                Py_DECREF(pairs);
+                return -1;
+            }
+            Py_DECREF(pair);
+        }
+    }
+    t_loader_classes = PyList_AsTuple(pairs);
+    Py_DECREF(pairs);
+    return t_loader_classes ? 0 : -1;
+}
+
+/* The code of each guard vault's generator: its frame, met anywhere (gi_frame, a traceback's
+ * tb_frame), holds the originals of guarded functions. */
+static int
+install_vault_codes(void)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(t_vaults);
+    t_vault_codes = PyTuple_New(n);
+    for (Py_ssize_t i = 0; t_vault_codes != NULL && i < n; i++) {
+        PyObject *code = PyObject_GetAttrString(PyTuple_GET_ITEM(t_vaults, i), "gi_code");
+        if (code == NULL) {
+            return -1;
+        }
+        PyTuple_SET_ITEM(t_vault_codes, i, code);
+    }
+    return t_vault_codes ? 0 : -1;
+}
+
 static int
 install_tamper(PyObject *spec)
 {
@@ -901,6 +1075,7 @@ install_tamper(PyObject *spec)
                                  "file_loaders", "zip_loader", "labels", "import_error", "py_cache", NULL};
     PyObject **slots[] = {&t_meta_finder, &t_real_import, &t_builtins, &t_vaults, &t_module_class, &t_ast_file,
                           &t_file_loaders, &t_zip_loader, &t_labels, &t_import_error, &t_py_cache};
+    
     for (int i = 0; keys[i]; i++) {
         PyObject *v = PyDict_GetItemString(tamper, keys[i]);
         if (v == NULL) {
@@ -925,6 +1100,9 @@ install_tamper(PyObject *spec)
             PyErr_SetString(PyExc_TypeError, "capimport._core.install: file_loaders must hold types");
             return -1;
         }
+    }
+    if (install_loader_classes() < 0 || install_vault_codes() < 0) {
+        return -1;
     }
     PyObject *strict = PyDict_GetItemString(tamper, "strict");
     if (strict == NULL || !PyBool_Check(strict)) {

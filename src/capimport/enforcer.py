@@ -28,7 +28,7 @@ import threading
 from typing import Iterable, Optional
 
 from . import hook as _hook
-from .attribution import (APP, CAPIMPORT_DEPENDENCIES, IMPORT, LINECACHE, LOGGING, UNKNOWN, Link,
+from .attribution import (APP, CAPIMPORT, CAPIMPORT_DEPENDENCIES, IMPORT, STDLIB, LINECACHE, LOGGING, UNKNOWN, Link,
                           OriginMap, accountable, walk)
 from .capabilities import CAPABILITIES, FS, FS_READONLY, IMPLIES
 from .errors import CapabilityError, CapabilityImportError
@@ -183,6 +183,10 @@ class Enforcer:
             # planter. The walk goes on to whoever is behind them.
             return False
         if kind == IMPORT:
+            # Only while importing (import_entered in _core.c): a distribution calling one of the
+            # import system's helpers gets no privilege from it. Writes go to bytecode caches only.
+            if not self._import_entered(frame):
+                return False
             for capability, target, _ in checks:
                 if capability == FS:
                     value = target.get()
@@ -215,6 +219,23 @@ class Enforcer:
                                                     or value == os.path.dirname(base))):
                     return False
             return True
+        return False
+
+    _IMPORT_ENTRIES = frozenset({"_find_and_load", "_gcd_import", "_handle_fromlist", "_find_spec", "_load", "_exec"})
+
+    def _import_entered(self, frame) -> bool:
+        """True when the import system's frames from *frame* outward (with the standard library's
+        and capimport's among them) reach one of its entry points before any other code: a
+        distribution calling one of its helpers directly gets no privilege from it."""
+        origin_of = self.origins.origin
+        while frame is not None:
+            code = frame.f_code
+            origin = origin_of(code.co_filename)
+            if origin == IMPORT and code.co_name in self._IMPORT_ENTRIES:
+                return True
+            if origin not in (IMPORT, STDLIB, CAPIMPORT):
+                return False
+            frame = frame.f_back
         return False
 
     # -- deciding ---------------------------------------------------------------------

@@ -184,8 +184,13 @@ def make_vault(count: int = 16):
     """
     table: dict = {}
 
-    def vault(_getframe=_getframe):
-        request = yield None
+    def vault(_getframe=_getframe, _BaseException=BaseException):
+        request = None
+        while request is None:
+            try:
+                request = yield None
+            except _BaseException:   # thrown in: it must not leave with this frame in its traceback
+                request = None
         while True:
             reply = None
             entry = None
@@ -208,7 +213,12 @@ def make_vault(count: int = 16):
                 exc.__traceback__ = None
                 reply = ("error", exc)
             entry = frame = None
-            request = yield reply
+            while True:
+                try:
+                    request = yield reply
+                    break
+                except _BaseException:   # thrown in (generator.throw): answered, never raised
+                    reply = ("error", PermissionError("capimport: a guard vault takes requests only"))
 
     gens = tuple(vault() for _ in range(count))
     for gen in gens:

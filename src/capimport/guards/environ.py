@@ -59,7 +59,12 @@ def _make_vault(data: dict, guard):
     def vault(_getframe=_getframe, _fsdecode=os.fsdecode, _dict=dict, _list=list,
               _KeyError=KeyError):
         store = data
-        request = yield None
+        request = None
+        while request is None:
+            try:
+                request = yield None
+            except BaseException:   # thrown in: it must not leave with this frame in its traceback
+                request = None
         while True:
             op, key, value = request
             frame = _getframe(1)      # whoever sent the request (capimport's frames are transparent)

@@ -200,30 +200,30 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
 
     def judge_module_code(code, module, loader):
         """The import system executes *module*'s code (as ``judge_module_code`` in _core_tamper.h):
-        the owner of the file the code was read from answers for what it names, since the import
-        system's privileged frames are all the stack has."""
-        kind = _loader_kind(type(loader), origins)
-        trusted = kind in _FILE_LOADERS or kind is _ZIP_LOADER
-        own = getattr(loader, "__dict__", {})
-        author = where = None
-        if kind in _FILE_LOADERS:
-            path = own.get("path")
-        elif kind is _ZIP_LOADER:
-            path = own.get("archive")
-        else:
-            path = getattr(module.__dict__.get("__spec__"), "__dict__", {}).get("origin")
-            author, where = _loader_author(type(loader), origins)
-        path = path if type(path) is str else ""
-        real = origins.origin(path) if path else UNKNOWN
+        the owner of the file the standard library's loader read, or the author of a loader that
+        made the code, answers for what it names (decided for that party: the import system's
+        privileged frames are all the stack has). A spec's origin vouches for nothing."""
+        root = _file_loader_root(type(loader))
+        author, where = _loader_author(loader, origins) if root is not None else (UNKNOWN, None)
+        trusted = root is not None and author is None
+        path, inside = "", None
+        if trusted:
+            path = vars(loader).get("archive" if root is _ZIP_LOADER else "path")
+            path = path if type(path) is str else ""
+            inside = path + "/" if root is _ZIP_LOADER and path else None
+        real = origins._classify(path) if path else UNKNOWN   # afresh: /proc/self/fd/N may lead elsewhere now
         if trusted and real in (STDLIB, CAPIMPORT, IMPORT):
             return
-        owner = real if trusted else author if author is not None else UNKNOWN if real in _FORGERY_TARGETS else real
-        inside = path + "/" if kind is _ZIP_LOADER and path else None
+        owner = real if trusted else author
         for name in code_names(code):
             claimed = origins.origin(name)
-            if claimed in (owner, DYNAMIC) or (trusted and name == path) or (inside and name.startswith(inside)):
+            if claimed == owner or (trusted and name == path):
                 continue
-            if claimed in _FORGERY_TARGETS or claimed not in (APP, UNKNOWN):
+            if inside and name.startswith(inside) and not _climbs(name):
+                claimed = UNKNOWN   # a member of the archive: the archive owner's code
+            if claimed == DYNAMIC and owner == APP:
+                continue
+            if claimed in _FORGERY_TARGETS or claimed == DYNAMIC or claimed not in (APP, UNKNOWN):
                 enforcer.decide([(FFI, _NONE, "import of code with a false co_filename")], None,
                                 f"import of {path!r} whose code names {name!r}, a file of {_label(claimed)}",
                                 chain=[Link(owner, where or path, None)])
@@ -248,6 +248,13 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
     def integrity(frame):
         problems = []
         path = sys.meta_path
+        if isinstance(path, list) and type(path) is not list:
+            # A subclass can hide items from the import system (its own __iter__): a plain copy,
+            # read with list's own C methods, takes its place.
+            sys.meta_path = path = list.copy(path)
+            while meta_finder in path:
+                path.remove(meta_finder)
+            problems.append("sys.meta_path was replaced by a list subclass")
         if isinstance(path, list) and path and path[0] is not meta_finder and meta_finder in path:
             # Another finder was inserted ahead (pytest's assertion rewriter, typeguard, beartype
             # do this): put the guard back in front; it delegates to the others after it.
@@ -435,28 +442,57 @@ def _module_being_executed(frame):
     return None
 
 
-def _loader_kind(cls: type, origins) -> type:
-    """*cls* with capimport's own wrapper classes (importguard's ``Guarded*``: every function they
-    define is capimport's) looked through."""
-    while cls.__base__ is not None:
-        functions = [v for v in vars(cls).values() if callable(v) and not isinstance(v, type)]
-        if not functions or not all(isinstance(v, _FunctionType) and origins.origin(v.__code__.co_filename) == CAPIMPORT
-                                    for v in functions):
-            break
-        cls = cls.__base__
-    return cls
+#: What decides which code a file loader hands over (as PRODUCING in _core_tamper.h).
+_PRODUCING = frozenset({"get_code", "get_filename", "path_stats", "get_data", "source_to_code", "path",
+                        "archive", "prefix"})
 
 
-def _loader_author(cls: type, origins):
-    """``(distribution, file)`` that wrote a loader class's Python functions, or ``(None, None)``."""
+def _file_loader_root(cls: type):
+    """The standard library's file loader (or zipimporter) *cls* derives from, or None."""
     for base in cls.__mro__:
-        for value in vars(base).values():
-            func = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
-            if isinstance(func, _FunctionType):
-                origin = origins.origin(func.__code__.co_filename)
-                if origin == UNKNOWN or origin not in _SPECIAL:
-                    return origin, func.__code__.co_filename
+        if base in _FILE_LOADERS or base is _ZIP_LOADER:
+            return base
+    return None
+
+
+def _snapshot() -> dict:
+    out = {}
+    for root in _FILE_LOADERS + (_ZIP_LOADER,):
+        for base in root.__mro__:
+            if base is not object:
+                out.setdefault(base, dict(vars(base)))
+    return out
+
+
+#: The standard library's loader classes as they were when capimport loaded.
+_LOADER_CLASSES = _snapshot()
+
+
+def _attribute_author(value, origins):
+    func = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+    if isinstance(func, _FunctionType):
+        return origins.origin(func.__code__.co_filename), func.__code__.co_filename
+    return UNKNOWN, None
+
+
+def _loader_author(loader, origins):
+    """``(None, None)`` when every attribute that decides the code is the standard library's own,
+    untouched since capimport loaded; else ``(author, file)`` of the first one that is not."""
+    for key, value in getattr(loader, "__dict__", {}).items():
+        if key in _PRODUCING and not isinstance(value, str):
+            return _attribute_author(value, origins)
+    for base in type(loader).__mro__:
+        if base is object:
+            break
+        then = _LOADER_CLASSES.get(base)
+        for key, value in vars(base).items():
+            if key in _PRODUCING and (then is None or then.get(key) is not value):
+                return _attribute_author(value, origins)
     return None, None
+
+
+def _climbs(name: str) -> bool:
+    return "/../" in name or "/./" in name or "//" in name or name.endswith(("/..", "/."))
 
 
 def _label(origin: str) -> str:
