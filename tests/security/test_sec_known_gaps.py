@@ -250,3 +250,33 @@ print("DONE")
     proc = scenario.guarded()
     assert "DONE" in proc.stdout, proc.stderr[-2000:]
     assert os.listdir(marks / "hooked") == ["payload.txt"], (proc.stdout, proc.stderr[-2000:])
+
+
+def test_gap_a_finder_a_distribution_plants_makes_the_import_system_read_a_file_for_it(tmp_path):
+    """Open (route 2/6): during a real import the import system's frames are privileged to read
+    (sources, metadata), and a finder a distribution puts on ``sys.meta_path`` chooses which file a
+    standard-library loader reads. A distribution holding no ``fs-readonly`` at all reads a file
+    that parses as Python this way (docs/threat-model.md, "What capimport cannot stop"); reading it
+    directly is denied (checked first)."""
+    secret = tmp_path / "private" / "settings.py"
+    secret.parent.mkdir()
+    secret.write_text("TOKEN = 's3cret'\n")
+    code = f'''
+import importlib, importlib.util, sys
+class Finder:
+    def find_spec(self, name, path=None, target=None):
+        if name == "stolen_settings":
+            return importlib.util.spec_from_file_location(name, {str(secret)!r})
+        return None
+def run():
+    attempt("direct", lambda: open({str(secret)!r}).read())
+    sys.meta_path.append(Finder())
+    attempt("through_import", lambda: importlib.import_module("stolen_settings").TOKEN)
+    report()
+'''
+    config = '[tool.capimport]\nmode = "enforce"\ndefault = []\n[tool.capimport.packages]\nevil = []\n'
+    scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    guarded = results(scenario.guarded())
+    assert denied(guarded["direct"]), guarded
+    assert guarded["through_import"] == "ok:s3cret", guarded
