@@ -2481,72 +2481,6 @@ core_install(PyObject *module, PyObject *spec)
     Py_RETURN_NONE;
 }
 
-/* Who may relabel: the first actor of the walk from the caller, or the import system.
- * (a) A forged-identity rule relabels a file name to the distribution compiling code under it:
- *     then *origin* must be the first actor on the stack (the rule's own frames are capimport's,
- *     transparent), so a distribution calling attribute() itself can only claim names for itself.
- * (b) Executing a module whose code names another file: the frame that raised the exec event
- *     must be the import system's own (the first frame below capimport's), which no distribution
- *     can stand in for (a planted builtin loader runs behind an Accountable frame, a bottom). */
-static int
-may_attribute(int target, int via_import)
-{
-    PyFrameObject *frame = PyEval_GetFrame();
-    if (via_import) {
-        int origin = first_origin(frame, 1u << O_CAPIMPORT);
-        return origin < 0 ? -1 : origin == O_IMPORT;
-    }
-    checks_t none = {0};
-    chain_t ch = {0};
-    int rc = walk(frame, &none, &ch);
-    int verdict = rc < 0 ? -1 : (rc == 0 && ch.n > 0 && ch.items[0].origin == target);
-    chain_clear(&ch);
-    return verdict;
-}
-
-/* attribute(filename, origin, via_import): code compiled under a file name that reads as the
- * application's or nobody's is the compiling distribution's (capimport/guards/tamper.py). Only
- * that direction is possible: a file already owned by a distribution, the standard library or
- * capimport keeps its origin, nothing can be attributed to the application or a transparent
- * origin, and only the party itself (or the import system) may ask (may_attribute). */
-static PyObject *
-core_attribute(PyObject *module, PyObject *args)
-{
-    PyObject *filename, *name;
-    int via_import = 0;
-    if (!PyArg_ParseTuple(args, "UU|p:attribute", &filename, &name, &via_import)) {
-        return NULL;
-    }
-    if (!ready || !PyUnicode_CheckExact(filename)) {
-        Py_RETURN_FALSE;
-    }
-    int target = lookup_int(&origin_index, name);
-    if (target < O_FIRST_DIST && target != O_UNKNOWN) {
-        Py_RETURN_FALSE;
-    }
-    int current = origin_of(filename);
-    if (current < 0) {
-        return NULL;
-    }
-    if (current != O_APP && current != O_UNKNOWN && current != O_DYNAMIC) {
-        Py_RETURN_FALSE;
-    }
-    int allowed = may_attribute(target, via_import);
-    if (allowed <= 0) {
-        if (allowed < 0) {
-            return NULL;
-        }
-        Py_RETURN_FALSE;
-    }
-    PyObject *value = PyLong_FromLong(target);
-    if (value == NULL || strmap_set(&file_cache, filename, value) < 0) {
-        Py_XDECREF(value);
-        return NULL;
-    }
-    Py_DECREF(value);
-    Py_RETURN_TRUE;
-}
-
 /* register_log_file(handler, path): a logging handler may later write *path* (and its rotations)
  * from logging's own frames. Registering decides fs on *path* for the caller first, so calling
  * it directly grants nothing the caller does not hold. The path is resolved as every target is
@@ -2905,8 +2839,6 @@ core_leaf(PyObject *module, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"install", core_install, METH_O, "install(spec): the policy into C memory and the C audit hook, once"},
-    {"attribute", core_attribute, METH_VARARGS,
-     "attribute(filename, distribution): code compiled under an unowned file name is that distribution's"},
     {"register_log_file", core_register_log_file, METH_VARARGS,
      "register_log_file(handler, path): after an fs check, logging may write path for this handler"},
     {"installed", core_installed, METH_NOARGS, "installed() -> bool"},

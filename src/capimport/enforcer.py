@@ -488,18 +488,10 @@ class Enforcer:
         return CapabilityError(first.message("enforce"), distribution=first.origin, capability=first.capability,
                                api=first.api_name, target=items[0][2])
 
-    def attribute(self, filename: str, origin: str, *, via_import: bool = False) -> None:
-        """Code compiled under *filename* is *origin*'s (forged-identity rules, guards/tamper.py).
-
-        The native core checks who asks: *origin* must be the acting party itself, or
-        (*via_import*) the import system must be executing the module.
-        """
+    def attribute(self, filename: str, origin: str) -> None:
+        """Code compiled under *filename* is *origin*'s (the fallback's forged-identity rules,
+        guards/tamper.py; the native core relabels in C, _core_tamper.h)."""
         self.origins.cache[filename] = origin
-        if self.native:
-            from .native import core
-            module = core()
-            if module is not None:
-                module.attribute(filename, origin, via_import)
 
     # -- events -----------------------------------------------------------------------
 

@@ -115,9 +115,9 @@ def test_a_tampered_report_still_denies_with_a_plain_message(tmp_path):
 
 
 def test_the_core_relabels_a_file_name_only_for_the_party_itself(tmp_path):
-    """``capimport._core.attribute`` is reachable: a distribution calling it to label a file name
-    as a better-granted distribution's, then compiling code under that name for the application
-    to call, gets the name labelled as its own (it is the first actor), so the code stays its own."""
+    """The core relabels file names itself (``_core_tamper.h``) and offers no entry point to do so
+    (``_core.attribute`` is gone): a distribution compiling code under a name nobody owns, for the
+    application to call, gets the name labelled as its own, so the code stays its own."""
     out = tmp_path / "out"
     out.mkdir()
     code = f'''
@@ -127,7 +127,7 @@ def make():
     global RELABEL
     try:
         from capimport import _core
-        RELABEL = _core.attribute(name, "victim")
+        RELABEL = hasattr(_core, "attribute")
     except ImportError:
         RELABEL = "no core"
     scope = {{}}
