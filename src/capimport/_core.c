@@ -1395,24 +1395,35 @@ is_pycache(PyObject *path)
 static PyObject **log_refs = NULL, **log_bases = NULL;
 static Py_ssize_t n_logs = 0;
 
+/* A frame's locals as a mapping (new reference), or NULL with an exception. */
+static PyObject *
+frame_locals(PyFrameObject *frame)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return PyFrame_GetLocals(frame);
+#else
+    if (PyFrame_FastToLocalsWithError(frame) < 0) {
+        return NULL;
+    }
+    if (frame->f_locals == NULL) {
+        return PyDict_New();
+    }
+    Py_INCREF(frame->f_locals);
+    return frame->f_locals;
+#endif
+}
+
 /* Borrowed; NULL with no exception when the frame's self is no registered handler, NULL with
  * one when the frame's locals cannot be read (the walk then fails closed). */
 static PyObject *
 handler_base(PyFrameObject *frame)
 {
-#if PY_VERSION_HEX >= 0x030B0000
-    PyObject *locals = PyFrame_GetLocals(frame);
+    PyObject *locals = frame_locals(frame);
     if (locals == NULL) {
         return NULL;
     }
     PyObject *self = PyObject_GetItem(locals, str_self);
     Py_DECREF(locals);
-#else
-    if (PyFrame_FastToLocalsWithError(frame) < 0) {
-        return NULL;
-    }
-    PyObject *self = frame->f_locals ? PyObject_GetItem(frame->f_locals, str_self) : NULL;
-#endif
     if (self == NULL) {
         PyErr_Clear();
         return NULL;

@@ -14,9 +14,10 @@
  *  - exec, FunctionType and `function.__code__ =` check every file name in the code tree
  *    (nested code, and code inside constant tuples, which crafted bytecode can reach);
  *  - the import system executing a module judges the code against the file it was read from
- *    (the loader's own path for the standard library's file loaders, the spec's origin and
- *    the loader's authors otherwise), and the owner of that file answers for what it claims:
- *    the import system's frames are privileged, so no stack walk would ever refuse it;
+ *    (the loader's own path, when every attribute that decides the code is the standard
+ *    library's as at install) or else against the loader's author, and that owner answers for
+ *    what the code claims: the import system's frames are privileged, so no stack walk would
+ *    ever refuse it; a module spec's origin vouches for nothing;
  *  - the import guard stays first on sys.meta_path and builtins.__import__ stays the real one;
  *  - loading a second copy of a guarded C module, a subinterpreter module or cffi's backend
  *    needs ffi; strict mode needs ffi to load a distribution's compiled extension;
@@ -33,11 +34,12 @@ static const char *TAMPER_EVENTS[] = {"", "compile", "code.__new__", "function._
 static PyObject *t_meta_finder = NULL, *t_real_import = NULL, *t_builtins = NULL, *t_vaults = NULL;
 static PyObject *t_module_class = NULL, *t_ast_file = NULL, *t_file_loaders = NULL, *t_zip_loader = NULL;
 static PyObject *t_labels = NULL, *t_import_error = NULL, *t_py_cache = NULL;
-static PyObject *t_loader_classes = NULL;   /* ((class, dict copy at install), ...) */
+static PyObject *t_loader_classes = NULL;   /* [(class, dict copy at install), ...] */
 static PyObject *t_vault_codes = NULL;      /* the guard vaults' generator code */
 static strmap t_guarded, t_guardable, t_subinterpreters, t_ffi_backends;
 static int t_strict = 0, t_pytest = -1;
 static PyObject *str_rules = NULL;   /* how an error inside these rules names them */
+static PyObject *str_import = NULL;  /* "__import__", read on every exec and import */
 
 static int
 tamper_kind(const char *event)
@@ -102,31 +104,18 @@ ffi_check(checks_t *c, const char *api)
     return k ? 0 : -1;
 }
 
-/* Deny (as the mode says) unless the parties acting at *frame* hold ffi; *call* words the act. */
+/* Deny (as the mode says) unless the parties acting at *frame* hold ffi, or, with *origin* >= 0,
+ * unless that one party does (decide_as: the owner of the code an import executes, *filename*
+ * its file); *call* (a new reference, taken) words the act. */
 static int
-need_ffi(PyFrameObject *frame, const char *api, PyObject *call)
+need_ffi(PyFrameObject *frame, int origin, PyObject *filename, const char *api, PyObject *call)
 {
     if (call == NULL) {
         return fail_with_current("internal error while deciding", str_rules);
     }
     checks_t c = {0};
     int rc = ffi_check(&c, api) < 0 ? fail_with_current("internal error while deciding", call)
-                                     : decide(&c, frame, call, Py_None);
-    checks_clear(&c);
-    Py_DECREF(call);
-    return rc;
-}
-
-/* The same for one named party (decide_as): the owner of the code an import executes. */
-static int
-need_ffi_as(int origin, PyObject *filename, const char *api, PyObject *call)
-{
-    if (call == NULL) {
-        return fail_with_current("internal error while deciding", str_rules);
-    }
-    checks_t c = {0};
-    int rc = ffi_check(&c, api) < 0 ? fail_with_current("internal error while deciding", call)
-                                     : decide_as(origin, filename, &c, call);
+             : origin >= 0 ? decide_as(origin, filename, &c, call) : decide(&c, frame, call, Py_None);
     checks_clear(&c);
     Py_DECREF(call);
     return rc;
@@ -147,25 +136,6 @@ relabel(PyObject *filename, int origin)
         PyErr_Clear();
     }
     return 0;
-}
-
-/* A frame's locals as a mapping (new reference), or NULL with an exception. */
-static PyObject *
-frame_locals(PyFrameObject *frame)
-{
-#if PY_VERSION_HEX >= 0x030B0000
-    return PyFrame_GetLocals(frame);
-#else
-    if (PyFrame_FastToLocalsWithError(frame) < 0) {
-        return NULL;
-    }
-    if (frame->f_locals == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "a frame without locals");
-        return NULL;
-    }
-    Py_INCREF(frame->f_locals);
-    return frame->f_locals;
-#endif
 }
 
 /* A local of *frame* (new reference), or NULL with no exception when it has none. */
@@ -338,7 +308,7 @@ judge_name(PyObject *name, int who, PyFrameObject *frame, const char *api)
     }
     if (forgery_target(claimed) || (claimed != O_APP && claimed != O_UNKNOWN)) {
         PyObject *label = origin_label(claimed);
-        int rc = need_ffi(frame, api, label ? PyUnicode_FromFormat("%s naming %R, a file of %U", api, name, label)
+        int rc = need_ffi(frame, -1, NULL, api, label ? PyUnicode_FromFormat("%s naming %R, a file of %U", api, name, label)
                                             : NULL);
         Py_XDECREF(label);
         return rc;
@@ -384,16 +354,9 @@ check_names(PyObject *code, PyFrameObject *frame, const char *api)
         if (origin >= 0 && who == -2) {
             who = naming_party(frame);
         }
-        if (origin < 0 || who < 0) {
-            rc = fail_with_current("internal error while deciding", str_rules);
-        } else if (PyUnicode_CheckExact(name)) {
-            rc = judge_name(name, who, frame, api);
-        } else {
-            PyObject *exact = exact_text(name);
-            rc = exact == NULL ? fail_with_current("internal error while deciding", str_rules)
-                               : judge_name(exact, who, frame, api);
-            Py_XDECREF(exact);
-        }
+        /* origin_of reads only an exact str as a file (anything else is O_DYNAMIC, skipped). */
+        rc = origin < 0 || who < 0 ? fail_with_current("internal error while deciding", str_rules)
+                                   : judge_name(name, who, frame, api);
     }
     Py_DECREF(names);
     return rc;
@@ -428,23 +391,13 @@ is_producing(PyObject *key)
     return 0;
 }
 
-static int
-loader_snapshot_in(PyObject *pairs, PyTypeObject *type)
+/* The install-time copy of a standard-library loader class's dict in *pairs* (a list of
+ * (class, dict copy)), or NULL: not one of them. By identity: a class's hash can be Python. */
+static PyObject *
+loader_snapshot(PyObject *pairs, PyTypeObject *type)
 {
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pairs); i++) {
-        if (PyTuple_GET_ITEM(PyList_GET_ITEM(pairs, i), 0) == (PyObject *)type) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* The install-time copy of a standard-library loader class's dict, or NULL (not one of them). */
-static PyObject *
-loader_snapshot(PyTypeObject *type)
-{
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t_loader_classes); i++) {
-        PyObject *pair = PyTuple_GET_ITEM(t_loader_classes, i);
+        PyObject *pair = PyList_GET_ITEM(pairs, i);
         if (PyTuple_GET_ITEM(pair, 0) == (PyObject *)type) {
             return PyTuple_GET_ITEM(pair, 1);
         }
@@ -529,7 +482,7 @@ loader_author(PyObject *loader, PyObject **where)
         if (base == &PyBaseObject_Type) {
             break;
         }
-        PyObject *snapshot = loader_snapshot(base);
+        PyObject *snapshot = loader_snapshot(t_loader_classes, base);
         if (snapshot != NULL) {
             int patcher = patched_by(base, snapshot);   /* a standard-library class patched at run time */
             if (patcher != -1) {
@@ -619,24 +572,23 @@ judge_module_code(PyObject *code, PyFrameObject *exec_frame)
     /* Classified afresh, not from the cache by name: a /proc/self/fd/N or a link named once may
      * lead elsewhere now. */
     int real = path != NULL && PyUnicode_GET_LENGTH(path) ? classify_path(path) : O_UNKNOWN;
+    PyObject *names = NULL;
+    int rc = 1;
     if (path == NULL || real < 0 || author == -2) {
-        Py_XDECREF(path);
-        Py_XDECREF(inside);
-        Py_XDECREF(where);
-        return fail_with_current("internal error while deciding", str_rules);
+        rc = fail_with_current("internal error while deciding", str_rules);
+        goto done;
     }
     if (trusted && (real == O_STDLIB || real == O_CAPIMPORT || real == O_IMPORT)) {
-        Py_DECREF(path);
-        Py_XDECREF(inside);
-        Py_XDECREF(where);
-        return 1;   /* the standard library's own file, read by the standard library's loader */
+        goto done;   /* the standard library's own file, read by the standard library's loader */
     }
     /* Who answers for the code: the owner of the file the standard library's loader read, or the
      * author of the loader that made it. A module spec's origin vouches for nothing (anyone's
      * finder sets it). */
     int owner = trusted ? real : author;
-    PyObject *names = code_names(code);
-    int rc = names == NULL ? fail_with_current("cannot read the file names of code for", str_rules) : 1;
+    if ((names = code_names(code)) == NULL) {
+        rc = fail_with_current("cannot read the file names of code for", str_rules);
+        goto done;
+    }
     for (Py_ssize_t i = 0; rc == 1 && i < PyList_GET_SIZE(names); i++) {
         PyObject *name = PyList_GET_ITEM(names, i);
         int claimed = origin_of(name);
@@ -647,34 +599,29 @@ judge_module_code(PyObject *code, PyFrameObject *exec_frame)
         if (claimed == owner || (trusted && str_equal(name, path))) {
             continue;
         }
-        if (claimed == O_DYNAMIC && owner != O_APP) {
-            /* "<string>" code in a distribution's module file runs with only transparent frames
-             * between its acts and the import system's, whose privilege would cover them. */
-            PyObject *call = PyUnicode_FromFormat("import of %R whose code names %R, no file", path, name);
-            if (need_ffi_as(owner, where ? where : path, "import of code with a false co_filename", call) < 0) {
-                rc = -1;
-            }
-            continue;
-        }
         if (inside_archive(name, inside)) {
             claimed = O_UNKNOWN;   /* a member of the archive: the archive owner's code, as below */
         }
-        if (forgery_target(claimed) || claimed >= O_FIRST_DIST) {
-            PyObject *label = origin_label(claimed);
-            PyObject *call = label ? PyUnicode_FromFormat("import of %R whose code names %R, a file of %U",
-                                                          path, name, label) : NULL;
+        /* "<string>" code in a distribution's module file would run with only transparent frames
+         * between its acts and the import system's, whose privilege would cover them. */
+        int nameless = claimed == O_DYNAMIC && owner != O_APP;
+        if (nameless || forgery_target(claimed) || claimed >= O_FIRST_DIST) {
+            PyObject *label = nameless ? PyUnicode_FromString("no file") : origin_label(claimed);
+            PyObject *call = label ? PyUnicode_FromFormat("import of %R whose code names %R, %s%U",
+                                                          path, name, nameless ? "" : "a file of ", label) : NULL;
             Py_XDECREF(label);
-            if (need_ffi_as(owner, where ? where : path, "import of code with a false co_filename", call) < 0) {
+            if (need_ffi(NULL, owner, where ? where : path, "import of code with a false co_filename", call) < 0) {
                 rc = -1;
             }
-        } else if (owner == O_UNKNOWN || owner >= O_FIRST_DIST) {
+        } else if (claimed != O_DYNAMIC && (owner == O_UNKNOWN || owner >= O_FIRST_DIST)) {
             if (relabel(name, owner) < 0) {   /* a name that reads as the application's is the owner's */
                 rc = fail_with_current("internal error while deciding", str_rules);
             }
         }
     }
+done:
     Py_XDECREF(names);
-    Py_DECREF(path);
+    Py_XDECREF(path);
     Py_XDECREF(inside);
     Py_XDECREF(where);
     return rc;
@@ -769,10 +716,11 @@ integrity(void)
         Py_DECREF(fresh);
     }
     Py_XDECREF(path);
-    PyObject *current = PyDict_GetItemString(t_builtins, "__import__");
+    PyObject *current = PyDict_GetItemWithError(t_builtins, str_import);   /* an exact str key: no Python */
+    PyErr_Clear();
     if (current != t_real_import) {
         replaced = 1;
-        if (PyDict_SetItemString(t_builtins, "__import__", t_real_import) < 0) {
+        if (PyDict_SetItem(t_builtins, str_import, t_real_import) < 0) {
             return fail_with_current("cannot restore", str_rules);
         }
     }
@@ -825,7 +773,7 @@ static int
 need_ffi_importer(PyFrameObject *frame, const char *api, PyObject *call)
 {
     PyFrameObject *outside = outside_import_system(frame);
-    int rc = need_ffi(outside, api, call);
+    int rc = need_ffi(outside, -1, NULL, api, call);
     Py_XDECREF(outside);
     return rc;
 }
@@ -986,7 +934,7 @@ tamper_rule(int kind, PyObject *args, PyFrameObject *frame)
         }
         Py_XDECREF(code);
         if (vault) {
-            return need_ffi(frame, "a frame of capimport's guard vault",
+            return need_ffi(frame, -1, NULL, "a frame of capimport's guard vault",
                             PyUnicode_FromFormat("%S of capimport's guard vault", n > 1 ? PyTuple_GET_ITEM(args, 1) : Py_None));
         }
         return 0;
@@ -1028,7 +976,7 @@ install_loader_classes(void)
         PyObject *mro = root != NULL ? ((PyTypeObject *)root)->tp_mro : NULL;
         for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
             PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
-            if (base == &PyBaseObject_Type || loader_snapshot_in(pairs, base)) {
+            if (base == &PyBaseObject_Type || loader_snapshot(pairs, base) != NULL) {
                 continue;
             }
             PyObject *copy = base->tp_dict ? PyDict_Copy(base->tp_dict) : NULL;
@@ -1042,9 +990,8 @@ install_loader_classes(void)
             Py_DECREF(pair);
         }
     }
-    t_loader_classes = PyList_AsTuple(pairs);
-    Py_DECREF(pairs);
-    return t_loader_classes ? 0 : -1;
+    t_loader_classes = pairs;   /* held only here: no Python code reaches the list */
+    return 0;
 }
 
 /* The code of each guard vault's generator: its frame, met anywhere (gi_frame, a traceback's
@@ -1110,7 +1057,8 @@ install_tamper(PyObject *spec)
         return -1;
     }
     t_strict = strict == Py_True;
-    if ((str_rules = PyUnicode_InternFromString("a forged-identity or import-integrity rule")) == NULL) {
+    if ((str_rules = PyUnicode_InternFromString("a forged-identity or import-integrity rule")) == NULL
+            || (str_import = PyUnicode_InternFromString("__import__")) == NULL) {
         return -1;
     }
     PyObject *pytest = PyUnicode_FromString("pytest");
