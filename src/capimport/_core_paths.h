@@ -522,8 +522,9 @@ done:
     return result;
 }
 
-CPATHS_FN PyObject *
-cpaths_normpath(PyObject *path)
+/* *fn* on a copy of the str *path* as UCS-4. */
+static PyObject *
+cpaths__on_ucs4(PyObject *path, PyObject *(*fn)(const Py_UCS4 *, Py_ssize_t))
 {
     if (cpaths__check_str(path, "path") < 0) {
         return NULL;
@@ -532,24 +533,21 @@ cpaths_normpath(PyObject *path)
     if (u == NULL) {
         return NULL;
     }
-    PyObject *result = cpaths__normpath_ucs4(u, PyUnicode_GET_LENGTH(path));
+    PyObject *result = fn(u, PyUnicode_GET_LENGTH(path));
     PyMem_Free(u);
     return result;
 }
 
 CPATHS_FN PyObject *
+cpaths_normpath(PyObject *path)
+{
+    return cpaths__on_ucs4(path, cpaths__normpath_ucs4);
+}
+
+CPATHS_FN PyObject *
 cpaths_abspath(PyObject *path)
 {
-    if (cpaths__check_str(path, "path") < 0) {
-        return NULL;
-    }
-    Py_UCS4 *u = PyUnicode_AsUCS4Copy(path);
-    if (u == NULL) {
-        return NULL;
-    }
-    PyObject *result = cpaths__abspath_ucs4(u, PyUnicode_GET_LENGTH(path));
-    PyMem_Free(u);
-    return result;
+    return cpaths__on_ucs4(path, cpaths__abspath_ucs4);
 }
 
 
