@@ -1493,7 +1493,45 @@ import_entered(PyFrameObject *frame)
     return found;
 }
 
-/* Enforcer._privileged: may a privileged stdlib frame met before any actor allow the act? */
+/* A name the import system reads as a module: source, bytecode or an extension module (on every
+ * platform CPython builds for, extension suffixes end in .so or .pyd). */
+static int
+module_file(PyObject *path)
+{
+    static const char *suffixes[] = {".py", ".pyc", ".so", ".pyd", ".pyw", NULL};
+    for (int i = 0; suffixes[i]; i++) {
+        int found = ends_with_ascii(path, suffixes[i]);
+        if (found != 0) {
+            return found;
+        }
+    }
+    return 0;
+}
+
+/* The import system reading a file while importing: its privilege covers module files (and
+ * zipimport's archives, path entries like directories it lists). A finder a distribution plants
+ * can point the standard loaders at any file (a .env, a key), so the read of any other file is
+ * not the import system's act: 1 a module file, 0 not (the read is charged, see walk), -1. */
+static int
+import_reads_module(PyFrameObject *frame, PyObject *path)
+{
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int zip = PyUnicode_CompareWithASCIIString(code->co_filename, "<frozen zipimport>") == 0;
+    Py_DECREF(code);
+    if (zip) {
+        return 1;
+    }
+    return PyUnicode_Check(path) ? module_file(path) : 0;
+}
+
+#define PRIVILEGE_CHOSEN 2   /* privileged_ok: not covered; whoever chose the file joins the chain */
+
+/* Who chose the file a loader at *frame* reads (_core_tamper.h): its author, or code nobody owns. */
+static int read_chooser(PyFrameObject *frame, PyObject **filename);
+
+/* Enforcer._privileged: may a privileged stdlib frame met before any actor allow the act? 1 yes,
+ * 0 no (the walk goes on), PRIVILEGE_CHOSEN (the import system reading a file that is not a
+ * module: walk charges it to whoever chose the file), -1 error. */
 static int
 privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
 {
@@ -1528,12 +1566,20 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
             return 0;
         }
         if (kind == O_IMPORT) {   /* while importing (import_entered): writes go to bytecode caches only */
-            if (cap != CAP_FS) {
+            int reads = cap == CAP_FS_RO && str_equal(c->items[i].api, str_open);
+            if (cap != CAP_FS && !reads) {
                 continue;
             }
             PyObject *v = get_target(c, i);
             if (v == NULL) {
                 return -1;
+            }
+            if (reads) {
+                int ok = import_reads_module(frame, v);
+                if (ok <= 0) {
+                    return ok < 0 ? -1 : PRIVILEGE_CHOSEN;
+                }
+                continue;
             }
             int ok = PyUnicode_Check(v) ? is_pycache(v) : 0;
             if (ok <= 0) {
@@ -1602,6 +1648,7 @@ static int
 walk(PyFrameObject *start, checks_t *c, chain_t *ch)
 {
     int last = -1, deps = 0;
+    int looked_through = 0;   /* a privilege did not cover the act: no privileged frame ends this walk */
     PyObject *stop_at = inherit_stop();   /* the frame that ran an accountable callable: not part of the act */
     PyFrameObject *frame = start;
     Py_XINCREF(frame);
@@ -1633,11 +1680,19 @@ walk(PyFrameObject *start, checks_t *c, chain_t *ch)
                     last = kept ? ch->items[kept - 1].origin : -1;
                     deps = 0;
                 }
-            } else if (PRIVILEGED(origin)) {
+            } else if (PRIVILEGED(origin) && !looked_through) {
                 if (ch->n) {
                     stop = 2;
                 } else if (c != NULL) {
                     int ok = privileged_ok(origin, frame, c);
+                    if (ok == PRIVILEGE_CHOSEN) {   /* whoever chose the file, then whoever imports */
+                        PyObject *chosen_by = NULL;
+                        int chooser = read_chooser(frame, &chosen_by);
+                        ok = chooser < 0 || chain_append(ch, chooser, chosen_by, NULL, 0) < 0 ? -1 : 0;
+                        Py_XDECREF(chosen_by);
+                        looked_through = 1;
+                        last = chooser;
+                    }
                     stop = ok < 0 ? -1 : ok ? 3 : 0;
                 }
             }

@@ -502,6 +502,33 @@ loader_author(PyObject *loader, PyObject **where)
     return mro != NULL && PyTuple_GET_SIZE(mro) > 1 ? -1 : O_UNKNOWN;
 }
 
+/* Who chose the file the loader at *frame* (its self) reads for the import system, when that file
+ * is no module file: a loader a distribution or the application wrote (its author reads what it
+ * reads), else code nobody owns (the default grant): a finder, a path hook or a spec rewritten by
+ * anyone can have pointed a standard loader at it. *filename* gets the author's file or "". */
+static int
+read_chooser(PyFrameObject *frame, PyObject **filename)
+{
+    PyObject *self = frame_local(frame, "self");
+    if (self == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *where = NULL;
+    int author = self == NULL ? -1 : loader_author(self, &where);
+    Py_XDECREF(self);
+    if (author == -2) {
+        Py_XDECREF(where);
+        return -1;
+    }
+    if (author != O_APP && author < O_FIRST_DIST) {   /* the standard library's loader, or no actor's */
+        Py_XDECREF(where);
+        where = NULL;
+        author = O_UNKNOWN;
+    }
+    *filename = where != NULL ? where : PyUnicode_FromString("");
+    return *filename == NULL ? -1 : author;
+}
+
 /* The standard library's file loader (or zipimporter) at the root of *type*, or NULL. */
 static PyTypeObject *
 file_loader_root(PyTypeObject *type)

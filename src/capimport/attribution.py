@@ -295,8 +295,10 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
 
     ``privileged(kind, frame)`` is asked when a privileged stdlib frame is met
     before any actor; when it answers True the act is allowed outright and
-    ``ALLOW`` (None) is returned. A privileged frame met after an actor ends
-    the walk. *inherited* is appended when the walk reaches the bottom of the
+    ``ALLOW`` (None) is returned. When it answers a :class:`Link` (the import
+    system reading a file that is no module: whoever chose the file), that link
+    starts the chain and no privileged frame ends this walk. A privileged frame
+    met after an actor ends the walk. *inherited* is appended when the walk reaches the bottom of the
     stack (the chain of the code that started this thread).
     """
     chain: list = []
@@ -304,6 +306,7 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
     classify = origins.origin
     last = None
     deps = False  # a dependency of capimport is in the chain (rare)
+    looked_through = False  # a privilege did not cover the act: no privileged frame ends the walk
     entries = (_speedups.frames(frame, cache, _SKIP, _EACH) if _speedups is not None
                else _frames(frame, cache))
     for origin, filename, frame in entries:
@@ -317,11 +320,16 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
                     chain = [link for link in chain if link.origin not in CAPIMPORT_DEPENDENCIES]
                     last = chain[-1].origin if chain else None
                     deps = False
-            elif origin in PRIVILEGED:
+            elif origin in PRIVILEGED and not looked_through:
                 if chain:
                     return chain
-                if privileged(origin, frame):
+                verdict = privileged(origin, frame)
+                if verdict is True:
                     return ALLOW
+                if isinstance(verdict, Link):
+                    chain.append(verdict)
+                    last = verdict.origin
+                    looked_through = True
             continue
         if origin != last:
             chain.append(Link(origin, filename, frame))

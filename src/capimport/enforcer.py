@@ -187,11 +187,13 @@ class Enforcer:
             # import system's helpers gets no privilege from it. Writes go to bytecode caches only.
             if not self._import_entered(frame):
                 return False
-            for capability, target, _ in checks:
+            for capability, target, api in checks:
                 if capability == FS:
                     value = target.get()
                     if not (isinstance(value, str) and _is_pycache(value)):
                         return False
+                elif capability == FS_READONLY and api == "open" and not _import_reads_module(frame, target.get()):
+                    return self._read_chooser(frame)
             return True
         if kind == LINECACHE:
             # linecache reads Python source for tracebacks, and stats candidate files to find it:
@@ -220,6 +222,19 @@ class Enforcer:
                     return False
             return True
         return False
+
+    def _read_chooser(self, frame) -> Link:
+        """Who chose the file a loader reads for the import system when it is no module file
+        (``read_chooser`` in ``_core_tamper.h``): the loader's author when a distribution or the
+        application wrote it, else code nobody owns (a finder, a path hook or a rewritten spec
+        can have pointed a standard loader at it)."""
+        from .guards.tamper import _loader_author
+
+        loader = frame.f_locals.get("self")
+        author, filename = _loader_author(loader, self.origins) if loader is not None else (None, None)
+        if author != APP and author not in self.policy.distributions:
+            return Link(UNKNOWN, "", None, 0)
+        return Link(author, filename or "", None, 0)
 
     _IMPORT_ENTRIES = frozenset({"_find_and_load", "_gcd_import", "_handle_fromlist", "_find_spec", "_load", "_exec"})
 
@@ -547,6 +562,18 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+#: What the import system reads as a module: source, bytecode, an extension module (extension
+#: suffixes end in .so or .pyd on every platform CPython builds for).
+_MODULE_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pyw")
+
+
+def _import_reads_module(frame, path) -> bool:
+    """The import system's read privilege covers module files and zipimport's archives (its
+    ``module_file`` twin in ``_core.c``): a planted finder can point a standard loader anywhere."""
+    return frame.f_code.co_filename == "<frozen zipimport>" or (isinstance(path, str)
+                                                                 and path.endswith(_MODULE_SUFFIXES))
 
 
 def _is_pycache(path: str) -> bool:

@@ -222,7 +222,7 @@ def test_gap_the_import_hook_charging_is_still_python(tmp_path):
     marks.mkdir()
     source = tmp_path / "source"
     source.mkdir()
-    (source / "payload.txt").write_text("x")
+    (source / "payload.py").write_text("x")
     code = f'''
 import functools, os, shutil, sys
 def plant():
@@ -231,7 +231,7 @@ def plant():
     for cell in rule.__closure__:
         cell.cell_contents = type("Nothing", (), {{"sanitize": staticmethod(lambda *a: 0),
                                                   "__call__": lambda *a: None}})()
-    sys.path_hooks.insert(0, functools.partial(shutil.copy, os.path.join({str(source)!r}, "payload.txt")))
+    sys.path_hooks.insert(0, functools.partial(shutil.copy, os.path.join({str(source)!r}, "payload.py")))
     sys.path.append(os.path.abspath("hooked"))
 '''
     app = f'''
@@ -249,15 +249,16 @@ print("DONE")
     scenario = Scenario(tmp_path, config=CONFIG, app=app, dists={"evil": {"files": {"evil/__init__.py": code}}})
     proc = scenario.guarded()
     assert "DONE" in proc.stdout, proc.stderr[-2000:]
-    assert os.listdir(marks / "hooked") == ["payload.txt"], (proc.stdout, proc.stderr[-2000:])
+    assert os.listdir(marks / "hooked") == ["payload.py"], (proc.stdout, proc.stderr[-2000:])
 
 
-def test_gap_a_finder_a_distribution_plants_makes_the_import_system_read_a_file_for_it(tmp_path):
-    """Open (route 2/6): during a real import the import system's frames are privileged to read
-    (sources, metadata), and a finder a distribution puts on ``sys.meta_path`` chooses which file a
-    standard-library loader reads. A distribution holding no ``fs-readonly`` at all reads a file
-    that parses as Python this way (docs/threat-model.md, "What capimport cannot stop"); reading it
-    directly is denied (checked first)."""
+def test_gap_a_distribution_runs_any_module_file_it_can_name_through_the_import_system(tmp_path):
+    """Open, by design (route 2/6): the import system loads modules from ``sys.path`` for anyone
+    (``DESIGN.md``: frameworks import the application's modules by name), so a distribution holding
+    no ``fs-readonly`` at all can run a ``.py`` file anywhere by putting its folder on ``sys.path``,
+    or with a finder it plants, and read what the module defines. Reading the file directly is
+    denied (checked first). Files that are no module (a ``.env``, a key) are closed:
+    ``test_sec_import_reads.py`` (docs/threat-model.md, "What capimport cannot stop")."""
     secret = tmp_path / "private" / "settings.py"
     secret.parent.mkdir()
     secret.write_text("TOKEN = 's3cret'\n")
@@ -271,7 +272,9 @@ class Finder:
 def run():
     attempt("direct", lambda: open({str(secret)!r}).read())
     sys.meta_path.append(Finder())
-    attempt("through_import", lambda: importlib.import_module("stolen_settings").TOKEN)
+    attempt("through_a_finder", lambda: importlib.import_module("stolen_settings").TOKEN)
+    sys.path.append({str(secret.parent)!r})
+    attempt("through_sys_path", lambda: importlib.import_module("settings").TOKEN)
     report()
 '''
     config = '[tool.capimport]\nmode = "enforce"\ndefault = []\n[tool.capimport.packages]\nevil = []\n'
@@ -279,4 +282,5 @@ def run():
                         dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
     guarded = results(scenario.guarded())
     assert denied(guarded["direct"]), guarded
-    assert guarded["through_import"] == "ok:s3cret", guarded
+    assert guarded["through_a_finder"] == "ok:s3cret", guarded
+    assert guarded["through_sys_path"] == "ok:s3cret", guarded

@@ -146,6 +146,52 @@ def run():
     assert sorted(os.listdir(marks)) == ["a.db", "main.db", "v.db"]
 
 
+def test_attach_of_a_file_named_by_a_bound_parameter_needs_unscoped_fs(tmp_path):
+    """``ATTACH ? AS x``: SQLite's authorizer sees no file name (the value is bound when the
+    statement runs), so the act needs ``fs`` on every file. A scoped grant is denied even for a
+    file inside its scope; the application (which holds all of ``fs``) and a literal name inside
+    the scope still work. ``VACUUM INTO ?`` is authorized when it runs, with its real name."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    outside = tmp_path / "outside.db"
+    code = f'''
+import os, sqlite3
+MARKS = {str(marks)!r}
+OUTSIDE = {str(outside)!r}
+def run():
+    connection = sqlite3.connect(":memory:")
+    attempt("bound", lambda: connection.execute("ATTACH ? AS a", (os.path.join(MARKS, "bound.db"),)) and "ran")
+    attempt("vacuum_bound", lambda: connection.execute("VACUUM INTO ?", (os.path.join(MARKS, "vacuum.db"),)) and "ran")
+    attempt("vacuum_outside", lambda: connection.execute("VACUUM INTO ?", (OUTSIDE,)) and "ran")
+    attempt("concatenated", lambda: connection.execute("ATTACH ? || '.db' AS c", (os.path.join(MARKS, "concat"),)) and "ran")
+    attempt("literal", lambda: connection.execute("ATTACH '%s' AS d" % os.path.join(MARKS, "literal.db")) and "ran")
+    report()
+'''
+    app = f'''
+import os, sqlite3, evil
+evil.run()
+sqlite3.connect(":memory:").execute("ATTACH ? AS a", (os.path.join({str(marks)!r}, "app.db"),))
+print("APP DONE")
+'''
+    config = ('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
+              f'evil = {{ fs-readonly = true, fs = ["{marks}"] }}\n')
+    scenario = Scenario(tmp_path, config=config, app=app,
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    plain = results(scenario.plain())
+    assert sorted(os.listdir(marks)) == ["app.db", "bound.db", "concat.db", "literal.db", "vacuum.db"], plain
+    assert outside.exists()
+    for entry in os.listdir(marks):
+        os.remove(marks / entry)
+    outside.unlink()
+    proc = scenario.guarded()
+    guarded = results(proc)
+    assert all(guarded[name].startswith("denied:DatabaseError") for name in ("bound", "concatenated", "vacuum_outside")), guarded
+    assert guarded["literal"] == guarded["vacuum_bound"] == "ok:ran", (guarded, proc.stderr[-2000:])
+    assert "APP DONE" in proc.stdout, proc.stderr[-2000:]
+    assert sorted(os.listdir(marks)) == ["app.db", "literal.db", "vacuum.db"] and not outside.exists()
+    assert "a file named by an expression" in proc.stderr, proc.stderr[-2000:]
+
+
 def test_uri_database_names_are_decoded_as_sqlite_decodes_them(tmp_path):
     """``file:`` names are URIs: ``%2f`` is ``/``, so ``allowed/..%2fx.db`` is outside ``allowed``;
     a ``?mode=memory`` inside the ``#fragment`` is no query."""

@@ -4,8 +4,9 @@ Opening a database raises the ``sqlite3.connect`` audit event (``fs`` on its
 file: :func:`capimport.hook.sqlite_targets`). On an open connection, even a
 ``:memory:`` one, ``ATTACH 'path'`` and ``VACUUM INTO 'path'`` then create
 files with no event at all. SQLite's authorizer sees both before anything
-happens (action ``SQLITE_ATTACH``, with the file name as written), so every
-connection gets capimport's authorizer:
+happens (action ``SQLITE_ATTACH``, with the file name as written, or none when
+the name is an expression such as a bound parameter), so every connection gets
+capimport's authorizer:
 
 * ``sqlite3.Connection.__init__`` is replaced on the type, which is immutable
   from Python. :func:`capimport._speedups.seal_sqlite_connection` sets it
@@ -17,7 +18,8 @@ connection gets capimport's authorizer:
   only the program's.
 
 The authorizer decides ``fs`` (``fs-readonly`` for a ``mode=ro`` URI) on the
-attached file, for the code that runs the statement; the folder PRAGMAs
+attached file, for the code that runs the statement (``fs`` on ``/`` when the
+name is an expression: which file it will be is not known yet); the folder PRAGMAs
 (``temp_store_directory``, ``data_store_directory``) are ``fs`` on the
 folder. A denial makes SQLite refuse the statement ("not authorized") and is
 reported like every other denial.
@@ -58,9 +60,15 @@ def _authorizers(guard):
     def allowed(action, arg1, arg2, frame) -> bool:
         # No "capimport's own work" shortcut: capimport never attaches a database or moves
         # SQLite's directories, and busy() cannot tell its frames from a callback they reach.
-        if action == SQLITE_ATTACH:
+        if action == SQLITE_ATTACH and arg1 is None:
+            # The file is an expression (a bound parameter, a concatenation): SQLite names it only
+            # when the statement runs, after the authorizer. Any file: fs on the whole file
+            # system, the root (fail closed; only unscoped fs, or a scope of "/", holds it).
+            checks = [(FS, Lazy(path_target, os.sep), "sqlite ATTACH")]
+            what = "ATTACH or VACUUM INTO a file named by an expression (a bound parameter)"
+        elif action == SQLITE_ATTACH:
             checks = [(capability, Lazy(path_target, value), "sqlite ATTACH")
-                      for capability, value in sqlite_targets(arg1 or "")]
+                      for capability, value in sqlite_targets(arg1)]
             what = f"ATTACH or VACUUM INTO {arg1!r}"
         else:
             checks = [(FS, Lazy(path_target, arg2), f"PRAGMA {arg1}")]
