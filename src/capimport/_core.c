@@ -1160,6 +1160,24 @@ owns(int origin, PyObject *path)
     return 0;
 }
 
+/* OriginMap.standard_library_file: a resolved path inside the standard library's folders that no
+ * distribution, site folder or application folder holds. Anyone may read the standard library
+ * (runpy.run_module, importlib.resources, inspect on a stdlib module): it is the interpreter's
+ * own code, the same in every process, and no secret. 1, 0, -1. */
+static int
+standard_library_file(PyObject *path)
+{
+    if (!any_prefix(path, stdlib_dirs) || any_prefix(path, site_dirs) || any_prefix(path, app_dirs)) {
+        return 0;
+    }
+    int site = contains_ascii(path, "/site-packages/");
+    int dist = site == 0 ? contains_ascii(path, "/dist-packages/") : site;
+    if (dist != 0) {
+        return dist < 0 ? -1 : 0;
+    }
+    return distribution_of(path) < 0;
+}
+
 /* The addresses a host name resolves to (cached for the process), as strings. */
 static PyObject *
 addresses_of(PyObject *name)
@@ -1318,8 +1336,11 @@ holds(int origin, checks_t *c, int i, int *scoped)
             return m;
         }
     }
-    if (cap == CAP_FS_RO && PyUnicode_Check(target) && origin >= O_FIRST_DIST && owns(origin, target)) {
-        return 1;
+    if (cap == CAP_FS_RO && PyUnicode_Check(target)) {
+        int readable = origin >= O_FIRST_DIST && owns(origin, target) ? 1 : standard_library_file(target);
+        if (readable != 0) {
+            return readable;
+        }
     }
     if (cap == CAP_NET && held) {
         int m = named_address(g->scope[cap], target);
@@ -1685,15 +1706,20 @@ walk(PyFrameObject *start, checks_t *c, chain_t *ch)
                     stop = 2;
                 } else if (c != NULL) {
                     int ok = privileged_ok(origin, frame, c);
-                    if (ok == PRIVILEGE_CHOSEN) {   /* whoever chose the file, then whoever imports */
+                    if (ok == PRIVILEGE_CHOSEN) {
+                        /* A loader's author, or the distribution whose module loads, answers alone;
+                         * code nobody owns answers with whoever imports (privileges looked through). */
                         PyObject *chosen_by = NULL;
                         int chooser = read_chooser(frame, &chosen_by);
                         ok = chooser < 0 || chain_append(ch, chooser, chosen_by, NULL, 0) < 0 ? -1 : 0;
                         Py_XDECREF(chosen_by);
                         looked_through = 1;
                         last = chooser;
+                        if (ok == 0 && chooser != O_UNKNOWN) {
+                            ok = 2;   /* the chain as it is */
+                        }
                     }
-                    stop = ok < 0 ? -1 : ok ? 3 : 0;
+                    stop = ok < 0 ? -1 : ok == 2 ? 2 : ok ? 3 : 0;
                 }
             }
         } else if (origin != last) {

@@ -502,6 +502,25 @@ loader_author(PyObject *loader, PyObject **where)
     return mro != NULL && PyTuple_GET_SIZE(mro) > 1 ? -1 : O_UNKNOWN;
 }
 
+/* The distribution whose module a standard loader loads (its own `path`, as the instance holds
+ * it): native code reading its package's data during import (pkgutil.get_data, as black's
+ * compiled blib2to3 does) reads as that distribution, whose own files it may read. Any other
+ * owner, the application's included, is O_UNKNOWN: a finder can point a loader at the
+ * application's .env. */
+static int
+module_file_owner(PyObject *loader, PyObject **where)
+{
+    PyObject *path = loader == NULL ? NULL : own_attribute(loader, "path");
+    int owner = path != NULL && PyUnicode_CheckExact(path) ? origin_of(path) : O_UNKNOWN;
+    if (owner >= O_FIRST_DIST) {
+        *where = path;
+        return owner;
+    }
+    Py_XDECREF(path);
+    PyErr_Clear();
+    return O_UNKNOWN;
+}
+
 /* Who chose the file the loader at *frame* (its self) reads for the import system, when that file
  * is no module file: a loader a distribution or the application wrote (its author reads what it
  * reads), else code nobody owns (the default grant): a finder, a path hook or a spec rewritten by
@@ -509,21 +528,37 @@ loader_author(PyObject *loader, PyObject **where)
 static int
 read_chooser(PyFrameObject *frame, PyObject **filename)
 {
-    PyObject *self = frame_local(frame, "self");
-    if (self == NULL && PyErr_Occurred()) {
-        return -1;
+    /* The loader: self of the innermost import-system frame that has one (get_data reads, or
+     * exec_module runs a compiled module through _call_with_frames_removed). */
+    PyObject *self = NULL;
+    PyFrameObject *f = frame;
+    Py_XINCREF(f);
+    while (f != NULL && self == NULL) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        int import_frame = origin_of(code->co_filename) == O_IMPORT;
+        Py_DECREF(code);
+        if (!import_frame) {
+            break;
+        }
+        self = frame_local(f, "self");
+        if (self == NULL && PyErr_Occurred()) {
+            Py_DECREF(f);
+            return -1;
+        }
+        Py_SETREF(f, PyFrame_GetBack(f));
     }
+    Py_XDECREF(f);
     PyObject *where = NULL;
     int author = self == NULL ? -1 : loader_author(self, &where);
+    if (author != O_APP && author < O_FIRST_DIST && author != -2) {   /* the standard library's, or no actor's */
+        Py_XDECREF(where);
+        where = NULL;
+        author = module_file_owner(self, &where);
+    }
     Py_XDECREF(self);
     if (author == -2) {
         Py_XDECREF(where);
         return -1;
-    }
-    if (author != O_APP && author < O_FIRST_DIST) {   /* the standard library's loader, or no actor's */
-        Py_XDECREF(where);
-        where = NULL;
-        author = O_UNKNOWN;
     }
     *filename = where != NULL ? where : PyUnicode_FromString("");
     return *filename == NULL ? -1 : author;

@@ -175,6 +175,18 @@ class OriginMap:
             return True
         return any(path == r or path.startswith(r + os.sep) for r in roots)
 
+    def standard_library_file(self, path: str) -> bool:
+        """True for a resolved *path* inside the standard library's folders that no distribution,
+        site folder or application folder holds: anyone may read the standard library (it is the
+        interpreter's own code, the same in every process; ``runpy.run_module`` and
+        ``importlib.resources`` read it through the caller)."""
+        if not path.startswith(self.stdlib_dirs) or path.startswith(self._site_dirs) \
+                or path.startswith(self.app_dirs):
+            return False
+        if "/site-packages/" in path or "/dist-packages/" in path:
+            return False
+        return self._distribution_of(path) is None
+
     def ownership(self, name: str) -> tuple[frozenset, tuple[str, ...]]:
         """Distribution *name*'s installed files and folders, and its editable source roots (cached)."""
         entry = self._owned.get(name)
@@ -297,7 +309,8 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
     before any actor; when it answers True the act is allowed outright and
     ``ALLOW`` (None) is returned. When it answers a :class:`Link` (the import
     system reading a file that is no module: whoever chose the file), that link
-    starts the chain and no privileged frame ends this walk. A privileged frame
+    is the chain when it names a party; code nobody owns (``UNKNOWN``) starts the
+    chain instead, and no privileged frame ends this walk. A privileged frame
     met after an actor ends the walk. *inherited* is appended when the walk reaches the bottom of the
     stack (the chain of the code that started this thread).
     """
@@ -326,8 +339,10 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
                 verdict = privileged(origin, frame)
                 if verdict is True:
                     return ALLOW
-                if isinstance(verdict, Link):
+                if isinstance(verdict, Link):   # a loader's author or a module's owner answers alone
                     chain.append(verdict)
+                    if verdict.origin != UNKNOWN:
+                        return chain
                     last = verdict.origin
                     looked_through = True
             continue

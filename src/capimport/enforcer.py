@@ -121,8 +121,9 @@ class Enforcer:
             return True, False
         if scope is not _MISSING and (value is None or scope_allows(scope, value)):
             return True, False
-        if capability == FS_READONLY and isinstance(value, str) and origin in self.policy.distributions \
-                and self.origins.owns(origin, value):
+        if capability == FS_READONLY and isinstance(value, str) and (
+                (origin in self.policy.distributions and self.origins.owns(origin, value))
+                or self.origins.standard_library_file(value)):
             return True, False
         if capability == "net" and scope is not _MISSING and self._named_address(scope, value):
             return True, False
@@ -226,15 +227,25 @@ class Enforcer:
     def _read_chooser(self, frame) -> Link:
         """Who chose the file a loader reads for the import system when it is no module file
         (``read_chooser`` in ``_core_tamper.h``): the loader's author when a distribution or the
-        application wrote it, else code nobody owns (a finder, a path hook or a rewritten spec
-        can have pointed a standard loader at it)."""
+        application wrote it, else the distribution whose module a standard loader loads, else
+        code nobody owns (a finder, a path hook or a rewritten spec can have pointed a standard
+        loader at the application's ``.env``)."""
         from .guards.tamper import _loader_author
 
-        loader = frame.f_locals.get("self")
+        loader = None
+        while frame is not None and loader is None and self.origins.origin(frame.f_code.co_filename) == IMPORT:
+            loader = frame.f_locals.get("self")   # get_data's, or exec_module's for a compiled module
+            frame = frame.f_back
         author, filename = _loader_author(loader, self.origins) if loader is not None else (None, None)
-        if author != APP and author not in self.policy.distributions:
-            return Link(UNKNOWN, "", None, 0)
-        return Link(author, filename or "", None, 0)
+        if author == APP or author in self.policy.distributions:
+            return Link(author, filename or "", None, 0)
+        # A standard loader reads for the distribution whose module it loads (native code reading
+        # its package's data during import); any other owner, the application's too, is nobody's.
+        path = getattr(loader, "__dict__", {}).get("path") if loader is not None else None
+        owner = self.origins.origin(path) if type(path) is str else None
+        if owner in self.policy.distributions:
+            return Link(owner, path, None, 0)
+        return Link(UNKNOWN, "", None, 0)
 
     _IMPORT_ENTRIES = frozenset({"_find_and_load", "_gcd_import", "_handle_fromlist", "_find_spec", "_load", "_exec"})
 

@@ -146,3 +146,26 @@ def run():
     (scenario.site / "evil" / "compiled.pyc").write_bytes(pyc)
     guarded = results(scenario.guarded(extra_env=decision))
     assert guarded == {"zip": "ok:from zip", "pyc": "ok:from pyc"}, guarded
+
+
+@DECISIONS
+def test_a_distribution_without_grants_may_read_the_standard_library(tmp_path, decision):
+    """No false denial: the standard library is the interpreter's own code, readable by anyone
+    (``importlib.resources`` on a stdlib package, a loader's ``get_source``, a plain ``open``).
+    The rule is narrow: another distribution's files still need ``fs-readonly``."""
+    code = '''
+import importlib.resources, importlib.util, os
+def run():
+    attempt("open", lambda: "d = {}" in open(os.path.join(os.path.dirname(os.__file__), "this.py")).read())
+    attempt("get_source", lambda: "JSON" in importlib.util.find_spec("json").loader.get_source("json"))
+    attempt("resources", lambda: "JSON" in importlib.resources.files("json").joinpath("__init__.py").read_text())
+    other = os.path.join(os.path.dirname(os.path.dirname(__file__)), "other", "__init__.py")
+    attempt("other_distribution", lambda: open(other).read())
+    report()
+'''
+    scenario = Scenario(tmp_path, config=NO_GRANTS, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}},
+                               "other": {"files": {"other/__init__.py": "SECRET = 1\n"}}})
+    guarded = results(scenario.guarded(extra_env=decision))
+    assert guarded.pop("other_distribution").startswith("denied:"), guarded
+    assert guarded == {"open": "ok:True", "get_source": "ok:True", "resources": "ok:True"}, guarded
