@@ -1170,10 +1170,17 @@ standard_library_file(PyObject *path)
     if (!any_prefix(path, stdlib_dirs) || any_prefix(path, site_dirs) || any_prefix(path, app_dirs)) {
         return 0;
     }
-    int site = contains_ascii(path, "/site-packages/");
-    int dist = site == 0 ? contains_ascii(path, "/dist-packages/") : site;
-    if (dist != 0) {
-        return dist < 0 ? -1 : 0;
+    static const char *sites[] = {"/site-packages/", "/dist-packages/", NULL};
+    for (int i = 0; sites[i]; i++) {
+        int inside = contains_ascii(path, sites[i]);
+        if (inside == 0) {   /* the folder itself: "/site-packages" at the end */
+            PyObject *folder = PyUnicode_FromStringAndSize(sites[i], (Py_ssize_t)strlen(sites[i]) - 1);
+            inside = folder == NULL ? -1 : PyUnicode_Tailmatch(path, folder, 0, PY_SSIZE_T_MAX, 1) > 0;
+            Py_XDECREF(folder);
+        }
+        if (inside != 0) {
+            return inside < 0 ? -1 : 0;
+        }
     }
     return distribution_of(path) < 0;
 }
@@ -1529,39 +1536,79 @@ module_file(PyObject *path)
     return 0;
 }
 
-/* The import system reading a file while importing: its privilege covers module files (and
- * zipimport's archives, path entries like directories it lists). A finder a distribution plants
- * can point the standard loaders at any file (a .env, a key), so the read of any other file is
- * not the import system's act: 1 a module file, 0 not (the read is charged, see walk), -1. */
+/* The import system reading a file while importing: its privilege covers module files and
+ * zipimport reading an archive for an import (its directory, a module's member). A finder a
+ * distribution plants can point a standard loader at any file (a .env, a key), and anyone can call
+ * a loader's or a zipimporter's get_data: any other read is not the import system's act.
+ * 1 covered, 0 not, -1. */
 static int
 import_reads_module(PyFrameObject *frame, PyObject *path)
 {
-    PyCodeObject *code = PyFrame_GetCode(frame);
-    int zip = PyUnicode_CompareWithASCIIString(code->co_filename, "<frozen zipimport>") == 0;
-    Py_DECREF(code);
+    PyFrameObject *f = frame;
+    Py_INCREF(f);
+    int zip = 0, asked = 0;
+    while (f != NULL) {   /* zipimport's frames, outward: a member read for get_data's caller? */
+        PyCodeObject *code = PyFrame_GetCode(f);
+        int here = PyUnicode_CompareWithASCIIString(code->co_filename, "<frozen zipimport>") == 0;
+        asked |= here && PyUnicode_CompareWithASCIIString(code->co_name, "get_data") == 0;
+        Py_DECREF(code);
+        if (!here) {
+            break;
+        }
+        zip = 1;
+        Py_SETREF(f, PyFrame_GetBack(f));
+    }
+    Py_XDECREF(f);
     if (zip) {
-        return 1;
+        return !asked;
     }
     return PyUnicode_Check(path) ? module_file(path) : 0;
 }
 
-#define PRIVILEGE_CHOSEN 2   /* privileged_ok: not covered; whoever chose the file joins the chain */
+#define PRIVILEGE_PLANTED 2  /* privileged_ok: not covered; code nobody owns joins the chain */
 
-/* Who chose the file a loader at *frame* reads (_core_tamper.h): its author, or code nobody owns. */
-static int read_chooser(PyFrameObject *frame, PyObject **filename);
+/* Where the import system calls other parties' callables: finders, path hooks, loaders and their
+ * methods (a class's method can be replaced without an event). Its own acts happen in helpers
+ * (get_data, set_data, _path_stat, _fill_cache, _call_with_frames_removed...), so an act with one
+ * of these frames innermost (only standard-library frames inside it) is a callable someone
+ * planted there: a builtin, a partial or a standard-library function. Apart from reading
+ * metadata (_path_importer_cache asks getcwd), it is charged to code nobody owns together with
+ * whoever imports. Names of 3.9 to 3.12; a name missed leaves the privilege as it was. */
+static int
+calls_planted(PyFrameObject *frame)
+{
+    static const char *sites[] = {"_find_spec", "_find_spec_legacy", "module_from_spec", "_load_unlocked",
+                                  "_load_backward_compatible", "_exec", "_init_module_attrs", "spec_from_loader",
+                                  "_path_hooks", "_path_importer_cache", "_get_spec", "_legacy_get_spec",
+                                  "spec_from_file_location", "find_spec", "exec_module", "create_module", "get_code",
+                                  "invalidate_caches", NULL};
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int found = 0;
+    for (int i = 0; sites[i] && !found; i++) {
+        found = PyUnicode_CompareWithASCIIString(code->co_name, sites[i]) == 0;
+    }
+    Py_DECREF(code);
+    return found;
+}
+
+/* Does the distribution whose module is loading own the file (_core_tamper.h)? */
+static int loaded_module_owns(PyFrameObject *frame, PyObject *path);
 
 /* Enforcer._privileged: may a privileged stdlib frame met before any actor allow the act? 1 yes,
- * 0 no (the walk goes on), PRIVILEGE_CHOSEN (the import system reading a file that is not a
- * module: walk charges it to whoever chose the file), -1 error. */
+ * 0 no (the walk goes on), PRIVILEGE_PLANTED (not the import system's act: a callable it called,
+ * or a read of a file that is no module, which a planted finder or anyone calling get_data can
+ * have chosen: walk charges it to code nobody owns and whoever imports), -1 error. */
 static int
 privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
 {
     PyObject *base = NULL;
+    int planted_site = 0;
     if (kind == O_IMPORT) {
         int entered = import_entered(frame);
         if (entered <= 0) {
             return entered;
         }
+        planted_site = calls_planted(frame);
     }
     if (kind == O_LOGGING) {
         base = handler_base(frame);
@@ -1587,6 +1634,9 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
             return 0;
         }
         if (kind == O_IMPORT) {   /* while importing (import_entered): writes go to bytecode caches only */
+            if (cap != CAP_FS_RO && planted_site) {
+                return PRIVILEGE_PLANTED;
+            }
             int reads = cap == CAP_FS_RO && str_equal(c->items[i].api, str_open);
             if (cap != CAP_FS && !reads) {
                 continue;
@@ -1597,8 +1647,9 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
             }
             if (reads) {
                 int ok = import_reads_module(frame, v);
+                ok = ok == 0 ? loaded_module_owns(frame, v) : ok;
                 if (ok <= 0) {
-                    return ok < 0 ? -1 : PRIVILEGE_CHOSEN;
+                    return ok < 0 ? -1 : PRIVILEGE_PLANTED;
                 }
                 continue;
             }
@@ -1706,20 +1757,14 @@ walk(PyFrameObject *start, checks_t *c, chain_t *ch)
                     stop = 2;
                 } else if (c != NULL) {
                     int ok = privileged_ok(origin, frame, c);
-                    if (ok == PRIVILEGE_CHOSEN) {
-                        /* A loader's author, or the distribution whose module loads, answers alone;
-                         * code nobody owns answers with whoever imports (privileges looked through). */
-                        PyObject *chosen_by = NULL;
-                        int chooser = read_chooser(frame, &chosen_by);
-                        ok = chooser < 0 || chain_append(ch, chooser, chosen_by, NULL, 0) < 0 ? -1 : 0;
-                        Py_XDECREF(chosen_by);
+                    if (ok == PRIVILEGE_PLANTED) {   /* code nobody owns, then whoever imports */
+                        PyObject *empty = PyUnicode_FromString("");
+                        ok = empty == NULL || chain_append(ch, O_UNKNOWN, empty, NULL, 0) < 0 ? -1 : 0;
+                        Py_XDECREF(empty);
                         looked_through = 1;
-                        last = chooser;
-                        if (ok == 0 && chooser != O_UNKNOWN) {
-                            ok = 2;   /* the chain as it is */
-                        }
+                        last = O_UNKNOWN;
                     }
-                    stop = ok < 0 ? -1 : ok == 2 ? 2 : ok ? 3 : 0;
+                    stop = ok < 0 ? -1 : ok ? 3 : 0;
                 }
             }
         } else if (origin != last) {

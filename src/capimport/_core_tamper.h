@@ -502,34 +502,15 @@ loader_author(PyObject *loader, PyObject **where)
     return mro != NULL && PyTuple_GET_SIZE(mro) > 1 ? -1 : O_UNKNOWN;
 }
 
-/* The distribution whose module a standard loader loads (its own `path`, as the instance holds
- * it): native code reading its package's data during import (pkgutil.get_data, as black's
- * compiled blib2to3 does) reads as that distribution, whose own files it may read. Any other
- * owner, the application's included, is O_UNKNOWN: a finder can point a loader at the
- * application's .env. */
+/* Does the distribution whose module the import system is loading own *path*? The loader is self
+ * of the innermost import-system frame that has one (get_data reading, or exec_module running a
+ * compiled module through _call_with_frames_removed), the distribution the owner of that loader's
+ * own `path`. Native code reading its package's data during import (pkgutil.get_data, as black's
+ * compiled blib2to3 does) reads its own files; whoever set the loader's `path` gains nothing
+ * from it but that distribution's own installed files. 1, 0, -1. */
 static int
-module_file_owner(PyObject *loader, PyObject **where)
+loaded_module_owns(PyFrameObject *frame, PyObject *path)
 {
-    PyObject *path = loader == NULL ? NULL : own_attribute(loader, "path");
-    int owner = path != NULL && PyUnicode_CheckExact(path) ? origin_of(path) : O_UNKNOWN;
-    if (owner >= O_FIRST_DIST) {
-        *where = path;
-        return owner;
-    }
-    Py_XDECREF(path);
-    PyErr_Clear();
-    return O_UNKNOWN;
-}
-
-/* Who chose the file the loader at *frame* (its self) reads for the import system, when that file
- * is no module file: a loader a distribution or the application wrote (its author reads what it
- * reads), else code nobody owns (the default grant): a finder, a path hook or a spec rewritten by
- * anyone can have pointed a standard loader at it. *filename* gets the author's file or "". */
-static int
-read_chooser(PyFrameObject *frame, PyObject **filename)
-{
-    /* The loader: self of the innermost import-system frame that has one (get_data reads, or
-     * exec_module runs a compiled module through _call_with_frames_removed). */
     PyObject *self = NULL;
     PyFrameObject *f = frame;
     Py_XINCREF(f);
@@ -548,20 +529,12 @@ read_chooser(PyFrameObject *frame, PyObject **filename)
         Py_SETREF(f, PyFrame_GetBack(f));
     }
     Py_XDECREF(f);
-    PyObject *where = NULL;
-    int author = self == NULL ? -1 : loader_author(self, &where);
-    if (author != O_APP && author < O_FIRST_DIST && author != -2) {   /* the standard library's, or no actor's */
-        Py_XDECREF(where);
-        where = NULL;
-        author = module_file_owner(self, &where);
-    }
+    PyObject *module_path = self == NULL ? NULL : own_attribute(self, "path");
     Py_XDECREF(self);
-    if (author == -2) {
-        Py_XDECREF(where);
-        return -1;
-    }
-    *filename = where != NULL ? where : PyUnicode_FromString("");
-    return *filename == NULL ? -1 : author;
+    int owner = module_path != NULL && PyUnicode_CheckExact(module_path) ? origin_of(module_path) : -1;
+    Py_XDECREF(module_path);
+    PyErr_Clear();
+    return owner >= O_FIRST_DIST && PyUnicode_Check(path) ? owns(owner, path) : 0;
 }
 
 /* The standard library's file loader (or zipimporter) at the root of *type*, or NULL. */

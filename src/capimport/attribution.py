@@ -66,6 +66,7 @@ def _stdlib_dirs() -> tuple[str, ...]:
         path = getattr(mod, "__file__", None)
         if path:
             dirs.add(os.path.dirname(path))
+    dirs |= {os.path.realpath(d) for d in dirs if d}   # targets are resolved: a symlinked prefix too
     return tuple(sorted(d.rstrip(os.sep) + os.sep for d in dirs if d))
 
 
@@ -183,7 +184,7 @@ class OriginMap:
         if not path.startswith(self.stdlib_dirs) or path.startswith(self._site_dirs) \
                 or path.startswith(self.app_dirs):
             return False
-        if "/site-packages/" in path or "/dist-packages/" in path:
+        if "/site-packages/" in path or "/dist-packages/" in path or path.endswith(("/site-packages", "/dist-packages")):
             return False
         return self._distribution_of(path) is None
 
@@ -307,10 +308,10 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
 
     ``privileged(kind, frame)`` is asked when a privileged stdlib frame is met
     before any actor; when it answers True the act is allowed outright and
-    ``ALLOW`` (None) is returned. When it answers a :class:`Link` (the import
-    system reading a file that is no module: whoever chose the file), that link
-    is the chain when it names a party; code nobody owns (``UNKNOWN``) starts the
-    chain instead, and no privileged frame ends this walk. A privileged frame
+    ``ALLOW`` (None) is returned. When it answers a :class:`Link` (code nobody
+    owns: a callable the import system called, or a file that is no module it
+    was made to read), that link starts the chain and no privileged frame ends
+    this walk. A privileged frame
     met after an actor ends the walk. *inherited* is appended when the walk reaches the bottom of the
     stack (the chain of the code that started this thread).
     """
@@ -339,10 +340,8 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
                 verdict = privileged(origin, frame)
                 if verdict is True:
                     return ALLOW
-                if isinstance(verdict, Link):   # a loader's author or a module's owner answers alone
+                if isinstance(verdict, Link):   # not the privileged frame's act: verdict, then the rest
                     chain.append(verdict)
-                    if verdict.origin != UNKNOWN:
-                        return chain
                     last = verdict.origin
                     looked_through = True
             continue

@@ -188,13 +188,17 @@ class Enforcer:
             # import system's helpers gets no privilege from it. Writes go to bytecode caches only.
             if not self._import_entered(frame):
                 return False
+            planted_site = frame.f_code.co_name in _PLANTED_SITES
             for capability, target, api in checks:
+                if planted_site and capability != FS_READONLY:
+                    return Link(UNKNOWN, "", None, 0)   # a callable planted where it calls others
                 if capability == FS:
                     value = target.get()
                     if not (isinstance(value, str) and _is_pycache(value)):
                         return False
-                elif capability == FS_READONLY and api == "open" and not _import_reads_module(frame, target.get()):
-                    return self._read_chooser(frame)
+                elif capability == FS_READONLY and api == "open" and not _import_reads_module(frame, target.get()) \
+                        and not self._loaded_module_owns(frame, target.get()):
+                    return Link(UNKNOWN, "", None, 0)   # a file a planted finder or a get_data caller chose
             return True
         if kind == LINECACHE:
             # linecache reads Python source for tracebacks, and stats candidate files to find it:
@@ -224,28 +228,17 @@ class Enforcer:
             return True
         return False
 
-    def _read_chooser(self, frame) -> Link:
-        """Who chose the file a loader reads for the import system when it is no module file
-        (``read_chooser`` in ``_core_tamper.h``): the loader's author when a distribution or the
-        application wrote it, else the distribution whose module a standard loader loads, else
-        code nobody owns (a finder, a path hook or a rewritten spec can have pointed a standard
-        loader at the application's ``.env``)."""
-        from .guards.tamper import _loader_author
-
+    def _loaded_module_owns(self, frame, path) -> bool:
+        """Does the distribution whose module the import system is loading own *path*
+        (``loaded_module_owns`` in ``_core_tamper.h``)? The loader is ``self`` of the innermost
+        import-system frame that has one; the distribution, the owner of the loader's ``path``."""
         loader = None
         while frame is not None and loader is None and self.origins.origin(frame.f_code.co_filename) == IMPORT:
             loader = frame.f_locals.get("self")   # get_data's, or exec_module's for a compiled module
             frame = frame.f_back
-        author, filename = _loader_author(loader, self.origins) if loader is not None else (None, None)
-        if author == APP or author in self.policy.distributions:
-            return Link(author, filename or "", None, 0)
-        # A standard loader reads for the distribution whose module it loads (native code reading
-        # its package's data during import); any other owner, the application's too, is nobody's.
-        path = getattr(loader, "__dict__", {}).get("path") if loader is not None else None
-        owner = self.origins.origin(path) if type(path) is str else None
-        if owner in self.policy.distributions:
-            return Link(owner, path, None, 0)
-        return Link(UNKNOWN, "", None, 0)
+        module_path = getattr(loader, "__dict__", {}).get("path") if loader is not None else None
+        owner = self.origins.origin(module_path) if type(module_path) is str else None
+        return owner in self.policy.distributions and isinstance(path, str) and self.origins.owns(owner, path)
 
     _IMPORT_ENTRIES = frozenset({"_find_and_load", "_gcd_import", "_handle_fromlist", "_find_spec", "_load", "_exec"})
 
@@ -575,16 +568,31 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+#: Where the import system calls other parties' callables (``calls_planted`` in ``_core.c``): an
+#: act with one of these frames innermost is a planted builtin, partial or stdlib function's.
+_PLANTED_SITES = frozenset({
+    "_find_spec", "_find_spec_legacy", "module_from_spec", "_load_unlocked", "_load_backward_compatible",
+    "_exec", "_init_module_attrs", "spec_from_loader", "_path_hooks", "_path_importer_cache", "_get_spec",
+    "_legacy_get_spec", "spec_from_file_location", "find_spec", "exec_module", "create_module", "get_code",
+    "invalidate_caches"})
+
 #: What the import system reads as a module: source, bytecode, an extension module (extension
 #: suffixes end in .so or .pyd on every platform CPython builds for).
 _MODULE_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pyw")
 
 
 def _import_reads_module(frame, path) -> bool:
-    """The import system's read privilege covers module files and zipimport's archives (its
-    ``module_file`` twin in ``_core.c``): a planted finder can point a standard loader anywhere."""
-    return frame.f_code.co_filename == "<frozen zipimport>" or (isinstance(path, str)
-                                                                 and path.endswith(_MODULE_SUFFIXES))
+    """The import system's read privilege covers module files and zipimport reading an archive for
+    an import, not for a ``get_data`` caller (``import_reads_module`` in ``_core.c``): a planted
+    finder can point a standard loader anywhere."""
+    zipped = asked = False
+    while frame is not None and frame.f_code.co_filename == "<frozen zipimport>":
+        zipped = True
+        asked = asked or frame.f_code.co_name == "get_data"
+        frame = frame.f_back
+    if zipped:
+        return not asked
+    return isinstance(path, str) and path.endswith(_MODULE_SUFFIXES)
 
 
 def _is_pycache(path: str) -> bool:

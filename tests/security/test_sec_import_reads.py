@@ -2,10 +2,12 @@
 
 While it imports, the import system's frames are privileged to read module files. A finder a
 distribution plants on ``sys.meta_path`` (or a path hook, or a spec it rewrites) chooses which
-file a standard loader reads, so that privilege covers module files only (``.py``, ``.pyc``,
-extension modules, and zipimport's archives): the read of any other file (a ``.env``, a key) is
-charged to whoever chose it, the loader's author or code nobody owns (the ``default`` grant),
-together with whoever imports. Each test runs in both decisions.
+file a standard loader reads, and a loader's bound ``get_data`` can be made to read any path, so
+that privilege covers module files only (``.py``, ``.pyc``, extension modules, and zipimport's
+archives read for an import): the read of any other file (a ``.env``, a key) is charged to code
+nobody owns (the ``default`` grant) together with whoever imports, unless the distribution whose
+module is loading owns it (compiled code reading its package data). Each test runs in both
+decisions.
 """
 
 from __future__ import annotations
@@ -92,34 +94,94 @@ evil.steal()
 
 
 @DECISIONS
-def test_a_loader_a_distribution_wrote_reads_other_files_with_its_own_grant(tmp_path, decision):
-    """A loader class of the distribution's (a language front end: hy, coconut) reading a file that
-    is no module answers for the read itself: denied without a grant, allowed with ``fs-readonly``
-    on that folder. The charge follows the grant; it is not a blanket refusal."""
+def test_a_loader_naming_anyone_reads_other_files_as_code_nobody_owns(tmp_path, decision):
+    """Who made a loader cannot be told from its attributes (anyone can set a granted party's
+    function on one), and a standard loader's bound ``get_data`` can be called by the import
+    system with any path (a path hook, a module ``__getattr__`` asked by ``from x import secret``).
+    So the read of a file that is no module is code nobody owns' with whoever imports, whatever
+    the loader names: a loader subclass the distribution wrote (a language front end's loader
+    reads such files with the ``default`` grant), a standard loader carrying the application's
+    function, and a standard loader whose ``path`` is a granted distribution's file (review
+    findings F1, F2)."""
     secret = _secret(tmp_path, "module.src")
     code = f'''
-import importlib, importlib.machinery, importlib.util, sys
+import functools, importlib, importlib.machinery, importlib.util, os, sys
 SECRET = {str(secret)!r}
+VICTIM = os.path.join(os.path.dirname(os.path.dirname(__file__)), "victim", "__init__.py")
 class Loader(importlib.machinery.SourceFileLoader):
     def source_to_code(self, data, path, *, _optimize=-1):
         return compile(data, path, "exec", dont_inherit=True)
 class Finder:
+    def __init__(self, name, loader):
+        self.name, self.loader = name, loader
     def find_spec(self, name, path=None, target=None):
-        if name == "front_end":
-            return importlib.util.spec_from_file_location(name, SECRET, loader=Loader(name, SECRET))
+        if name == self.name:
+            return importlib.util.spec_from_file_location(name, SECRET, loader=self.loader)
         return None
-def run():
-    sys.meta_path.append(Finder())
-    attempt("import", lambda: importlib.import_module("front_end").TOKEN)
+def run(app_function):
+    sys.meta_path.append(Finder("own_loader", Loader("own_loader", SECRET)))
+    attempt("own_loader", lambda: importlib.import_module("own_loader").TOKEN)
+    borrowed = importlib.machinery.SourceFileLoader("borrowed", SECRET)
+    borrowed.prefix = app_function
+    sys.meta_path.append(Finder("borrowed", borrowed))
+    attempt("borrowed_function", lambda: importlib.import_module("borrowed").TOKEN)
+    victims = importlib.machinery.SourceFileLoader("victim", VICTIM)
+    sys.modules["evil"].__getattr__ = functools.lru_cache(victims.get_data)
+    def through_fromlist():
+        __import__("evil", fromlist=[SECRET])
+        return sys.modules["evil"].__getattr__(SECRET)
+    attempt("victims_path", through_fromlist)
     report()
 '''
-    granted = NO_GRANTS.replace("evil = []", f'evil = {{ fs-readonly = ["{secret.parent}/**"] }}')
-    for config, expect in ((NO_GRANTS, denied), (granted, lambda v: v == "ok:s3cret")):
-        scenario = Scenario(tmp_path / ("granted" if config is granted else "bare"), config=config,
-                            app="import evil\nevil.run()\n",
-                            dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
-        guarded = results(scenario.guarded(extra_env=decision))
-        assert expect(guarded["import"]), (config, guarded)
+    app = "import evil\ndef helper(*args):\n    return None\nevil.run(helper)\n"
+    config = NO_GRANTS + 'victim = ["fs-readonly"]\n'
+    scenario = Scenario(tmp_path, config=config, app=app,
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}},
+                               "victim": {"files": {"victim/__init__.py": "X = 1\n"}}})
+    plain = results(scenario.plain())
+    assert all(v.startswith("ok:") and "s3cret" in v for v in plain.values()), plain
+    guarded = results(scenario.guarded(extra_env=decision))
+    assert all(denied(v) and "s3cret" not in v for v in guarded.values()), guarded
+    assert "code no distribution owns" in guarded["borrowed_function"], guarded
+
+
+@DECISIONS
+def test_a_zip_member_read_for_a_get_data_caller_is_not_the_import_systems(tmp_path, decision):
+    """zipimport reads an archive for an import (its directory, a module's member) with the
+    import system's privilege, but a member read through ``zipimporter.get_data`` is for whoever
+    asked: a zipimporter's bound ``get_data`` planted as a path hook reads no member of a zip
+    the distribution may not read (review finding F3)."""
+    archive = tmp_path / "private" / "backup.xlsx"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("credentials.txt", "aws_secret_access_key=SECRET\n")
+    code = f'''
+import sys, zipimport
+ARCHIVE = {str(archive)!r}
+def run():
+    def via_hook():
+        sys.path.append(ARCHIVE)
+        try:
+            __import__("not_there")
+        except BaseException:
+            pass
+        importer = sys.path_importer_cache[ARCHIVE]
+        member = ARCHIVE + "/credentials.txt"
+        sys.path_hooks.insert(0, importer.get_data)
+        sys.path.append(member)
+        try:
+            __import__("not_there_either")
+        except BaseException:
+            pass
+        return sys.path_importer_cache[member]
+    attempt("member", via_hook)
+    report()
+'''
+    scenario = Scenario(tmp_path, config=NO_GRANTS, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    assert "SECRET" in results(scenario.plain())["member"]
+    guarded = results(scenario.guarded(extra_env=decision))
+    assert "SECRET" not in guarded["member"] and not ok(guarded["member"]), guarded
 
 
 @DECISIONS

@@ -209,49 +209,6 @@ def run(pool):
     assert marker.exists()
 
 
-def test_gap_the_import_hook_charging_is_still_python(tmp_path):
-    """Open (route 4, reached through route 7), with the native core too: an import hook a
-    distribution plants as a builtin or a partial (``sys.path_hooks``) is wrapped with its
-    planter's chain by Python the core calls on each ``import``. That Python decides nothing, but
-    its closure cells can be rewritten without an audit event, and then the planted hook runs
-    under the import system's privileged frames when the application imports. The forged-identity
-    and import-integrity rules beside it are the core's C
-    (``test_sec_tamper_core.py::test_rewriting_capimports_python_rules_does_not_unlock_a_forged_name``);
-    closing this moves the charging into C too (docs/threat-model.md, "What stays open")."""
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    source = tmp_path / "source"
-    source.mkdir()
-    (source / "payload.py").write_text("x")
-    code = f'''
-import functools, os, shutil, sys
-def plant():
-    from capimport import enforcer
-    rule = enforcer.active().guard_rules["import"]
-    for cell in rule.__closure__:
-        cell.cell_contents = type("Nothing", (), {{"sanitize": staticmethod(lambda *a: 0),
-                                                  "__call__": lambda *a: None}})()
-    sys.path_hooks.insert(0, functools.partial(shutil.copy, os.path.join({str(source)!r}, "payload.py")))
-    sys.path.append(os.path.abspath("hooked"))
-'''
-    app = f'''
-import os, sys
-os.chdir({str(marks)!r})
-os.makedirs("hooked")
-import evil
-evil.plant()
-try:
-    __import__("missing_module")
-except Exception:   # the planted hook's result is no finder
-    pass
-print("DONE")
-'''
-    scenario = Scenario(tmp_path, config=CONFIG, app=app, dists={"evil": {"files": {"evil/__init__.py": code}}})
-    proc = scenario.guarded()
-    assert "DONE" in proc.stdout, proc.stderr[-2000:]
-    assert os.listdir(marks / "hooked") == ["payload.py"], (proc.stdout, proc.stderr[-2000:])
-
-
 def test_gap_a_distribution_runs_any_module_file_it_can_name_through_the_import_system(tmp_path):
     """Open, by design (route 2/6): the import system loads modules from ``sys.path`` for anyone
     (``DESIGN.md``: frameworks import the application's modules by name), so a distribution holding
