@@ -1581,7 +1581,8 @@ calls_planted(PyFrameObject *frame)
                                   "_load_backward_compatible", "_exec", "_init_module_attrs", "spec_from_loader",
                                   "_path_hooks", "_path_importer_cache", "_get_spec", "_legacy_get_spec",
                                   "spec_from_file_location", "find_spec", "exec_module", "create_module", "get_code",
-                                  "invalidate_caches", NULL};
+                                  "invalidate_caches", "_handle_fromlist", "_find_and_load_unlocked", "_find_and_load",
+                                  "_recalculate", "_get_parent_path", "_cache_bytecode", NULL};
     PyCodeObject *code = PyFrame_GetCode(frame);
     int found = 0;
     for (int i = 0; sites[i] && !found; i++) {

@@ -574,7 +574,8 @@ _PLANTED_SITES = frozenset({
     "_find_spec", "_find_spec_legacy", "module_from_spec", "_load_unlocked", "_load_backward_compatible",
     "_exec", "_init_module_attrs", "spec_from_loader", "_path_hooks", "_path_importer_cache", "_get_spec",
     "_legacy_get_spec", "spec_from_file_location", "find_spec", "exec_module", "create_module", "get_code",
-    "invalidate_caches"})
+    "invalidate_caches", "_handle_fromlist", "_find_and_load_unlocked", "_find_and_load", "_recalculate",
+    "_get_parent_path", "_cache_bytecode"})
 
 #: What the import system reads as a module: source, bytecode, an extension module (extension
 #: suffixes end in .so or .pyd on every platform CPython builds for).
