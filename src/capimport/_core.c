@@ -1170,16 +1170,15 @@ standard_library_file(PyObject *path)
     if (!any_prefix(path, stdlib_dirs) || any_prefix(path, site_dirs) || any_prefix(path, app_dirs)) {
         return 0;
     }
-    static const char *sites[] = {"/site-packages/", "/dist-packages/", NULL};
+    static const char *sites[] = {"site-packages", "dist-packages", NULL};
     for (int i = 0; sites[i]; i++) {
-        int inside = contains_ascii(path, sites[i]);
-        if (inside == 0) {   /* the folder itself: "/site-packages" at the end */
-            PyObject *folder = PyUnicode_FromStringAndSize(sites[i], (Py_ssize_t)strlen(sites[i]) - 1);
-            inside = folder == NULL ? -1 : PyUnicode_Tailmatch(path, folder, 0, PY_SSIZE_T_MAX, 1) > 0;
-            Py_XDECREF(folder);
-        }
-        if (inside != 0) {
-            return inside < 0 ? -1 : 0;
+        char inside[32], at_end[32];   /* a file inside the folder, or the folder itself */
+        snprintf(inside, sizeof inside, "/%s/", sites[i]);
+        snprintf(at_end, sizeof at_end, "/%s", sites[i]);
+        int found = contains_ascii(path, inside);
+        found = found == 0 ? ends_with_ascii(path, at_end) : found;
+        if (found != 0) {
+            return found < 0 ? -1 : 0;
         }
     }
     return distribution_of(path) < 0;
@@ -1603,13 +1602,12 @@ static int
 privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
 {
     PyObject *base = NULL;
-    int planted_site = 0;
+    int planted_site = -1;   /* calls_planted(frame), asked only for an act that is no read */
     if (kind == O_IMPORT) {
         int entered = import_entered(frame);
         if (entered <= 0) {
             return entered;
         }
-        planted_site = calls_planted(frame);
     }
     if (kind == O_LOGGING) {
         base = handler_base(frame);
@@ -1635,7 +1633,7 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
             return 0;
         }
         if (kind == O_IMPORT) {   /* while importing (import_entered): writes go to bytecode caches only */
-            if (cap != CAP_FS_RO && planted_site) {
+            if (cap != CAP_FS_RO && (planted_site < 0 ? (planted_site = calls_planted(frame)) : planted_site)) {
                 return PRIVILEGE_PLANTED;
             }
             int reads = cap == CAP_FS_RO && str_equal(c->items[i].api, str_open);

@@ -184,7 +184,7 @@ class OriginMap:
         if not path.startswith(self.stdlib_dirs) or path.startswith(self._site_dirs) \
                 or path.startswith(self.app_dirs):
             return False
-        if "/site-packages/" in path or "/dist-packages/" in path or path.endswith(("/site-packages", "/dist-packages")):
+        if "/site-packages/" in path + "/" or "/dist-packages/" in path + "/":   # inside, or the folder
             return False
         return self._distribution_of(path) is None
 
@@ -311,9 +311,9 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
     ``ALLOW`` (None) is returned. When it answers a :class:`Link` (code nobody
     owns: a callable the import system called, or a file that is no module it
     was made to read), that link starts the chain and no privileged frame ends
-    this walk. A privileged frame
-    met after an actor ends the walk. *inherited* is appended when the walk reaches the bottom of the
-    stack (the chain of the code that started this thread).
+    this walk. A privileged frame met after an actor ends the walk.
+    *inherited* is appended when the walk reaches the bottom of the stack (the
+    chain of the code that started this thread).
     """
     chain: list = []
     cache = origins.cache

@@ -196,9 +196,10 @@ class Enforcer:
                     value = target.get()
                     if not (isinstance(value, str) and _is_pycache(value)):
                         return False
-                elif capability == FS_READONLY and api == "open" and not _import_reads_module(frame, target.get()) \
-                        and not self._loaded_module_owns(frame, target.get()):
-                    return Link(UNKNOWN, "", None, 0)   # a file a planted finder or a get_data caller chose
+                elif capability == FS_READONLY and api == "open":
+                    value = target.get()
+                    if not (_import_reads_module(frame, value) or self._loaded_module_owns(frame, value)):
+                        return Link(UNKNOWN, "", None, 0)   # a file a planted finder or a get_data caller chose
             return True
         if kind == LINECACHE:
             # linecache reads Python source for tracebacks, and stats candidate files to find it:
