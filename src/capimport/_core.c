@@ -1566,30 +1566,32 @@ import_reads_module(PyFrameObject *frame, PyObject *path)
 
 #define PRIVILEGE_PLANTED 2  /* privileged_ok: not covered; code nobody owns joins the chain */
 
-/* Where the import system calls other parties' callables: finders, path hooks, loaders and their
- * methods (a class's method can be replaced without an event). Its own acts happen in helpers
- * (get_data, set_data, _path_stat, _fill_cache, _call_with_frames_removed...), so an act with one
- * of these frames innermost (only standard-library frames inside it) is a callable someone
- * planted there: a builtin, a partial or a standard-library function. Apart from reading
- * metadata (_path_importer_cache asks getcwd), it is charged to code nobody owns together with
- * whoever imports. Names of 3.9 to 3.12; a name missed leaves the privilege as it was. */
+/* The import system's own acts other than reads: set_data and _write_atomic writing bytecode to
+ * a cache folder; an extension or builtin module's init while _call_with_frames_removed runs the
+ * _imp function the core has held since install (native code: whatever its Python calls do); a
+ * standard-library module's body run by the held builtins.exec, for ffi only (ctypes opens the
+ * interpreter with dlopen; nothing in the standard library needs more at import, and a planted
+ * finder can have any standard-library file run as "__main__": http.server binding, webbrowser
+ * spawning). Everywhere else the import system calls other parties' callables (finders, path
+ * hooks, loaders and their methods, _imp's functions, any of which can be replaced without an
+ * event) and acts only through them, so an act with one of its frames innermost (only
+ * standard-library frames inside it) is a builtin, partial or standard-library function someone
+ * planted there, or a standard-library body made to run: walk charges it to code nobody owns
+ * together with whoever imports. A frame missed here is a denial, never an allow. */
 static int
-calls_planted(PyFrameObject *frame)
+writes_bytecode(PyFrameObject *frame)
 {
-    static const char *sites[] = {"_find_spec", "_find_spec_legacy", "module_from_spec", "_load_unlocked",
-                                  "_load_backward_compatible", "_exec", "_init_module_attrs", "spec_from_loader",
-                                  "_path_hooks", "_path_importer_cache", "_get_spec", "_legacy_get_spec",
-                                  "spec_from_file_location", "find_spec", "exec_module", "create_module", "get_code",
-                                  "invalidate_caches", "_handle_fromlist", "_find_and_load_unlocked", "_find_and_load",
-                                  "_recalculate", "_get_parent_path", "_cache_bytecode", NULL};
     PyCodeObject *code = PyFrame_GetCode(frame);
-    int found = 0;
-    for (int i = 0; sites[i] && !found; i++) {
-        found = PyUnicode_CompareWithASCIIString(code->co_name, sites[i]) == 0;
-    }
+    int found = PyUnicode_CompareWithASCIIString(code->co_name, "set_data") == 0
+                || PyUnicode_CompareWithASCIIString(code->co_name, "_write_atomic") == 0;
     Py_DECREF(code);
     return found;
 }
+
+/* _call_with_frames_removed running a callable the core holds (_core_tamper.h). */
+static int runs_held_callable(PyFrameObject *frame);
+#define HELD_EXEC 1    /* builtins.exec: a module's body */
+#define HELD_MAKER 2   /* an _imp function making a builtin or extension module */
 
 /* Does the distribution whose module is loading own the file (_core_tamper.h)? */
 static int loaded_module_owns(PyFrameObject *frame, PyObject *path);
@@ -1602,7 +1604,7 @@ static int
 privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
 {
     PyObject *base = NULL;
-    int planted_site = -1;   /* calls_planted(frame), asked only for an act that is no read */
+    int held = -2;   /* runs_held_callable(frame), asked only for an act that is neither read nor write */
     if (kind == O_IMPORT) {
         int entered = import_entered(frame);
         if (entered <= 0) {
@@ -1623,7 +1625,8 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
              * calling a planted loader would read it for the planter. The walk goes on. */
             return 0;
         }
-        if (c->items[i].kind == T_MEMORY) {   /* a process's memory: no privilege covers it */
+        if (c->items[i].kind == T_MEMORY || c->items[i].kind == T_ENVIRON) {
+            /* a process's memory or environment (/proc/<pid>/mem, environ): no privilege covers it */
             if (get_target(c, i) == NULL) {
                 return -1;
             }
@@ -1632,29 +1635,27 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
             }
             return 0;
         }
-        if (kind == O_IMPORT) {   /* while importing (import_entered): writes go to bytecode caches only */
-            if (cap != CAP_FS_RO && (planted_site < 0 ? (planted_site = calls_planted(frame)) : planted_site)) {
-                return PRIVILEGE_PLANTED;
+        if (kind == O_IMPORT) {   /* while importing (import_entered): its own acts only */
+            int reads = cap == CAP_FS_RO;
+            if (reads && !str_equal(c->items[i].api, str_open)) {
+                continue;   /* metadata: stat, listdir, getcwd */
             }
-            int reads = cap == CAP_FS_RO && str_equal(c->items[i].api, str_open);
-            if (cap != CAP_FS && !reads) {
-                continue;
-            }
-            PyObject *v = get_target(c, i);
+            PyObject *v = reads || cap == CAP_FS ? get_target(c, i) : Py_None;
             if (v == NULL) {
                 return -1;
             }
-            if (reads) {
-                int ok = import_reads_module(frame, v);
+            int ok;
+            if (reads) {   /* module files, or the loading distribution's own */
+                ok = import_reads_module(frame, v);
                 ok = ok == 0 ? loaded_module_owns(frame, v) : ok;
-                if (ok <= 0) {
-                    return ok < 0 ? -1 : PRIVILEGE_PLANTED;
-                }
-                continue;
+            } else if (cap == CAP_FS) {
+                ok = writes_bytecode(frame) && PyUnicode_Check(v) ? is_pycache(v) : 0;
+            } else {
+                held = held == -2 ? runs_held_callable(frame) : held;
+                ok = held < 0 ? -1 : held == HELD_MAKER || (held == HELD_EXEC && cap == CAP_FFI);
             }
-            int ok = PyUnicode_Check(v) ? is_pycache(v) : 0;
             if (ok <= 0) {
-                return ok;
+                return ok < 0 ? -1 : PRIVILEGE_PLANTED;
             }
         } else if (kind == O_LINECACHE) {
             if (cap != CAP_FS_RO && cap != CAP_ENV_RO) {

@@ -34,6 +34,7 @@ static const char *TAMPER_EVENTS[] = {"", "compile", "code.__new__", "function._
 static PyObject *t_meta_finder = NULL, *t_real_import = NULL, *t_builtins = NULL, *t_vaults = NULL;
 static PyObject *t_module_class = NULL, *t_ast_file = NULL, *t_file_loaders = NULL, *t_zip_loader = NULL;
 static PyObject *t_labels = NULL, *t_import_error = NULL, *t_py_cache = NULL;
+static PyObject *t_import_callables = NULL;   /* builtins.exec, then _imp's module makers, at install */
 static PyObject *t_loader_classes = NULL;   /* [(class, dict copy at install), ...] */
 static PyObject *t_vault_codes = NULL;      /* the guard vaults' generator code */
 static strmap t_guarded, t_guardable, t_subinterpreters, t_ffi_backends;
@@ -535,6 +536,31 @@ loaded_module_owns(PyFrameObject *frame, PyObject *path)
     Py_XDECREF(module_path);
     PyErr_Clear();
     return owner >= O_FIRST_DIST && PyUnicode_Check(path) ? owns(owner, path) : 0;
+}
+
+/* What _call_with_frames_removed (*frame*) is calling, among the callables the core has held since
+ * install: HELD_EXEC (builtins.exec, running a module's body), HELD_MAKER (an _imp function creating
+ * or running a builtin or extension module), 0 (anything else: the import system looks each up
+ * when it calls it, so anyone can replace it with a builtin or a partial), or -1. By identity. */
+static int
+runs_held_callable(PyFrameObject *frame)
+{
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int helper = PyUnicode_CompareWithASCIIString(code->co_name, "_call_with_frames_removed") == 0;
+    Py_DECREF(code);
+    if (!helper || t_import_callables == NULL) {
+        return 0;
+    }
+    PyObject *callable = frame_local(frame, "f");
+    if (callable == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    int found = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t_import_callables) && !found; i++) {
+        found = PyTuple_GET_ITEM(t_import_callables, i) == callable ? (i == 0 ? HELD_EXEC : HELD_MAKER) : 0;
+    }
+    Py_DECREF(callable);
+    return found;
 }
 
 /* The standard library's file loader (or zipimporter) at the root of *type*, or NULL. */
@@ -1054,9 +1080,11 @@ install_tamper(PyObject *spec)
         return -1;
     }
     static const char *keys[] = {"meta_finder", "real_import", "builtins", "vaults", "module_class", "ast_file",
-                                 "file_loaders", "zip_loader", "labels", "import_error", "py_cache", NULL};
+                                 "file_loaders", "zip_loader", "labels", "import_error", "py_cache",
+                                 "import_callables", NULL};
     PyObject **slots[] = {&t_meta_finder, &t_real_import, &t_builtins, &t_vaults, &t_module_class, &t_ast_file,
-                          &t_file_loaders, &t_zip_loader, &t_labels, &t_import_error, &t_py_cache};
+                          &t_file_loaders, &t_zip_loader, &t_labels, &t_import_error, &t_py_cache,
+                          &t_import_callables};
     
     for (int i = 0; keys[i]; i++) {
         PyObject *v = PyDict_GetItemString(tamper, keys[i]);
@@ -1071,6 +1099,7 @@ install_tamper(PyObject *spec)
             || t_vaults == NULL || !PyTuple_Check(t_vaults) || t_file_loaders == NULL || !PyTuple_Check(t_file_loaders)
             || t_labels == NULL || !PyTuple_Check(t_labels) || PyTuple_GET_SIZE(t_labels) != n_origins
             || t_import_error == NULL || (t_py_cache != NULL && !PyDict_CheckExact(t_py_cache))
+            || t_import_callables == NULL || !PyTuple_CheckExact(t_import_callables)
             || (t_ast_file != NULL && !PyUnicode_CheckExact(t_ast_file))
             || (t_module_class != NULL && !PyType_Check(t_module_class))
             || (t_zip_loader != NULL && !PyType_Check(t_zip_loader))) {

@@ -22,6 +22,7 @@ If deciding fails for any reason, enforce mode denies (fail closed).
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
 import threading
@@ -30,7 +31,7 @@ from typing import Iterable, Optional
 from . import hook as _hook
 from .attribution import (APP, CAPIMPORT, CAPIMPORT_DEPENDENCIES, IMPORT, STDLIB, LINECACHE, LOGGING, UNKNOWN, Link,
                           OriginMap, accountable, walk)
-from .capabilities import CAPABILITIES, FS, FS_READONLY, IMPLIES
+from .capabilities import CAPABILITIES, FFI, FS, FS_READONLY, IMPLIES
 from .errors import CapabilityError, CapabilityImportError
 from .report import Reporter, Violation, describe_target, safe_repr
 from .scopes import scope_allows
@@ -77,6 +78,7 @@ class Enforcer:
         self._resolved: dict = {}
         self.guard_rules: dict = {}  # event -> rule(event, args, frame), from capimport.guards
         self.tamper_spec: dict = {}  # the native core's copy of what the tamper rules compare against
+        self.import_callables = import_callables()  # taken again once the guards replace _imp's
         self.native = False  # True once capimport._core decides the audited acts
         self._core = None    # capimport._core then: the guards' decisions and walks go through it too
         self.no_config = not policy.config.found
@@ -185,21 +187,29 @@ class Enforcer:
             return False
         if kind == IMPORT:
             # Only while importing (import_entered in _core.c): a distribution calling one of the
-            # import system's helpers gets no privilege from it. Writes go to bytecode caches only.
+            # import system's helpers gets no privilege from it; its own acts only (writes_bytecode in _core.c).
             if not self._import_entered(frame):
                 return False
-            planted_site = frame.f_code.co_name in _PLANTED_SITES
+            held = None   # _runs_held_callable(frame), asked only for an act neither read nor write
             for capability, target, api in checks:
-                if planted_site and capability != FS_READONLY:
-                    return Link(UNKNOWN, "", None, 0)   # a callable planted where it calls others
-                if capability == FS:
+                if capability == FS_READONLY and api != "open":
+                    continue   # metadata: stat, listdir, getcwd
+                if capability == ENV_READONLY:   # /proc/<pid>/environ: no privilege covers it
+                    if _hook.skip_target(target.get()):
+                        continue
+                    return False
+                if capability == FS_READONLY:   # module files, or the loading distribution's own
                     value = target.get()
-                    if not (isinstance(value, str) and _is_pycache(value)):
-                        return False
-                elif capability == FS_READONLY and api == "open":
+                    covered = _import_reads_module(frame, value) or self._loaded_module_owns(frame, value)
+                elif capability == FS:
                     value = target.get()
-                    if not (_import_reads_module(frame, value) or self._loaded_module_owns(frame, value)):
-                        return Link(UNKNOWN, "", None, 0)   # a file a planted finder or a get_data caller chose
+                    covered = (frame.f_code.co_name in _WRITES_BYTECODE and isinstance(value, str)
+                               and _is_pycache(value))
+                else:   # a module's init (native), or ffi in a standard-library body (ctypes's dlopen)
+                    held = self._runs_held_callable(frame) if held is None else held
+                    covered = held == _HELD_MAKER or (held == _HELD_EXEC and capability == FFI)
+                if not covered:
+                    return Link(UNKNOWN, "", None, 0)   # planted where it calls others (writes_bytecode in _core.c)
             return True
         if kind == LINECACHE:
             # linecache reads Python source for tracebacks, and stats candidate files to find it:
@@ -240,6 +250,19 @@ class Enforcer:
         module_path = getattr(loader, "__dict__", {}).get("path") if loader is not None else None
         owner = self.origins.origin(module_path) if type(module_path) is str else None
         return owner in self.policy.distributions and isinstance(path, str) and self.origins.owns(owner, path)
+
+    def _runs_held_callable(self, frame) -> int:
+        """What ``_call_with_frames_removed`` (*frame*) calls among the callables held since
+        install (``runs_held_callable`` in ``_core_tamper.h``): ``_HELD_EXEC`` (a module's body),
+        ``_HELD_MAKER`` (``_imp`` making a builtin or extension module), or 0 (anything else:
+        anyone can replace those with a partial)."""
+        if frame.f_code.co_name != "_call_with_frames_removed":
+            return 0
+        callable_ = frame.f_locals.get("f")
+        for index, held in enumerate(self.import_callables):
+            if callable_ is held:
+                return _HELD_EXEC if index == 0 else _HELD_MAKER
+        return 0
 
     _IMPORT_ENTRIES = frozenset({"_find_and_load", "_gcd_import", "_handle_fromlist", "_find_spec", "_load", "_exec"})
 
@@ -569,14 +592,20 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-#: Where the import system calls other parties' callables (``calls_planted`` in ``_core.c``): an
-#: act with one of these frames innermost is a planted builtin, partial or stdlib function's.
-_PLANTED_SITES = frozenset({
-    "_find_spec", "_find_spec_legacy", "module_from_spec", "_load_unlocked", "_load_backward_compatible",
-    "_exec", "_init_module_attrs", "spec_from_loader", "_path_hooks", "_path_importer_cache", "_get_spec",
-    "_legacy_get_spec", "spec_from_file_location", "find_spec", "exec_module", "create_module", "get_code",
-    "invalidate_caches", "_handle_fromlist", "_find_and_load_unlocked", "_find_and_load", "_recalculate",
-    "_get_parent_path", "_cache_bytecode"})
+#: Where the import system writes bytecode (``writes_bytecode`` in ``_core.c``): its only writes.
+_WRITES_BYTECODE = frozenset({"set_data", "_write_atomic"})
+#: What ``_call_with_frames_removed`` runs: a module's body, or ``_imp`` making a module.
+_HELD_EXEC, _HELD_MAKER = 1, 2
+
+
+def import_callables() -> tuple:
+    """What the import system's own acts run through, as they are now: ``builtins.exec`` first (a
+    module's body), then ``_imp``'s makers of builtin and extension modules (the guards' gates once
+    installed). An act inside ``_call_with_frames_removed`` calling anything else is planted."""
+    import _imp
+    makers = ("create_builtin", "exec_builtin", "create_dynamic", "exec_dynamic")
+    return (builtins.__dict__["exec"],) + tuple(getattr(_imp, name) for name in makers if hasattr(_imp, name))
+
 
 #: What the import system reads as a module: source, bytecode, an extension module (extension
 #: suffixes end in .so or .pyd on every platform CPython builds for).

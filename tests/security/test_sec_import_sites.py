@@ -11,9 +11,10 @@ capimport's Python (which also wraps planted entries, ``guards/importhooks.py``)
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
-from sechelp import Scenario
+from sechelp import ATTEMPT, Scenario, ok, results
 
 DECISIONS = pytest.mark.parametrize("decision", [{}, {"CAPIMPORT_PURE_PYTHON": "1"}], ids=["native", "pure"])
 
@@ -108,3 +109,134 @@ def test_a_standard_library_function_planted_as_a_path_hook_is_charged(tmp_path,
     proc = scenario.guarded(extra_env=decision)
     assert "DONE" in proc.stdout, proc.stderr[-2000:]
     assert not (marks / "made").exists(), proc.stderr[-2000:]
+
+
+#: Extension modules the import system loads through ``_imp`` (one not yet loaded is enough).
+EXTENSIONS = "_bisect, _csv, _json, _heapq, _random, _statistics, _contextvars, _queue, _uuid, _zoneinfo"
+#: Builtin modules nothing loads at start-up.
+BUILTINS = "xxsubtype, _symtable, _tracemalloc"
+
+IMP_CONFIG = CONFIG.replace('evil = ["fs-readonly"]', "evil = []")
+
+
+def _imp_scenario(tmp_path, maker: str, payload: str, modules: str):
+    """A distribution puts *payload* where the import system looks ``_imp.<maker>`` up, then
+    imports *modules*: the payload runs inside ``_call_with_frames_removed``."""
+    code = f'''
+import functools, importlib, pty, shutil, sys, time, _imp
+def run():
+    _imp.{maker} = {payload}
+    def go():
+        import {modules}
+    attempt("load", go)
+    time.sleep(1.5)
+    report()
+'''
+    return Scenario(tmp_path, config=IMP_CONFIG, app="import evil\nevil.run()\n",
+                    dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+
+
+@DECISIONS
+@pytest.mark.parametrize("maker, modules", [("exec_dynamic", EXTENSIONS), ("create_dynamic", EXTENSIONS),
+                                            ("exec_builtin", BUILTINS), ("create_builtin", BUILTINS)],
+                         ids=["exec_dynamic", "create_dynamic", "exec_builtin", "create_builtin"])
+def test_a_partial_put_on_imp_runs_without_the_import_systems_privilege(tmp_path, decision, maker, modules):
+    """Was ``test_gap_a_planted_imp_function_runs_as_the_import_system``: ``_call_with_frames_removed``
+    is where the import system's own acts happen (a standard-library module's body, an extension
+    module's init), but only while it calls the callables the core has held since install. A
+    partial of ``pty.spawn`` put on ``_imp`` spawns nothing under capimport."""
+    marker = tmp_path / "spawned"
+    payload = f"functools.partial(pty.spawn, ['touch', {str(marker)!r}])"
+    scenario = _imp_scenario(tmp_path, maker, payload, modules)
+    plain = results(scenario.plain())
+    assert marker.exists(), plain
+    marker.unlink()
+    guarded = results(scenario.guarded(extra_env=decision))
+    assert not marker.exists(), guarded
+
+
+@DECISIONS
+def test_a_partial_put_on_imp_writes_no_bytecode_cache(tmp_path, decision):
+    """The import system may write into ``__pycache__`` folders, from ``set_data`` and
+    ``_write_atomic`` only: a partial of ``shutil.copytree`` on ``_imp.exec_dynamic`` cannot plant
+    bytecode in another package's cache (the application's here) as the import system."""
+    payload_file = _payload(tmp_path)
+    cache = tmp_path / "victim" / "__pycache__"
+    cache.mkdir(parents=True)
+    target = cache / "planted"
+    payload = f"functools.partial(shutil.copytree, {str(payload_file.parent)!r}, {str(target)!r})"
+    scenario = _imp_scenario(tmp_path, "exec_dynamic", payload, EXTENSIONS)
+    plain = results(scenario.plain())
+    assert (target / "payload.py").exists(), plain
+    shutil.rmtree(target)
+    guarded = results(scenario.guarded(extra_env=decision))
+    assert not target.exists(), guarded
+
+
+@DECISIONS
+def test_the_import_systems_own_acts_are_still_its_own(tmp_path, decision):
+    """No false denial: with nothing planted, a standard-library module whose body acts
+    (``ctypes`` opens the interpreter with ``dlopen``), extension and builtin modules, and bytecode
+    written to ``__pycache__`` all load, for the application and for a distribution granted only
+    what its own code does."""
+    code = f'''
+import sys
+def run():
+    assert "ctypes" not in sys.modules
+    def go():
+        import ctypes, {EXTENSIONS}, {BUILTINS}
+        import helper
+        return ctypes.sizeof(ctypes.c_int)
+    attempt("load", go)
+    report()
+'''
+    config = CONFIG.replace('evil = ["fs-readonly"]', 'evil = ["ffi", "env-readonly"]\nhelper = []')  # sysconfig reads HOME
+    scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}},
+                               "helper": {"files": {"helper/__init__.py": "VALUE = 1\n"}}})
+    writes = dict(decision, PYTHONDONTWRITEBYTECODE="")
+    guarded = scenario.guarded(extra_env=writes)
+    assert ok(results(guarded)["load"]), guarded.stderr[-2000:]
+    assert "lacks" not in guarded.stderr, guarded.stderr[-2000:]
+    assert list((scenario.site / "helper" / "__pycache__").glob("__init__.*.pyc")), guarded.stderr[-2000:]
+
+
+@DECISIONS
+def test_a_standard_library_body_a_planted_finder_runs_as_main_acts_without_privilege(tmp_path, decision):
+    """A finder a distribution plants can have the import system run any standard-library file
+    under any name. As ``"__main__"``, ``webbrowser.py`` opens the URL in ``sys.argv`` with the
+    user's ``$BROWSER`` (here ``touch``: it creates a file); ``http.server`` would bind a port.
+    The privilege for a standard-library body covers ``ffi`` only (``ctypes`` opens the
+    interpreter at import): the process is charged to code nobody owns together with the
+    application that imported, and never runs."""
+    marker = tmp_path / "opened"
+    code = f'''
+import importlib.util, os, sys
+class Finder:
+    def find_spec(self, name, path=None, target=None):
+        if name != "innocent":
+            return None
+        browser = os.path.join(os.path.dirname(os.__file__), "webbrowser.py")
+        return importlib.util.spec_from_file_location("__main__", browser)
+def plant():
+    sys.argv[1:] = [{str(marker)!r}]
+    sys.meta_path.insert(0, Finder())
+'''
+    app = '''
+import evil
+evil.plant()
+try:
+    import innocent
+except BaseException as exc:
+    print("RAISED", type(exc).__name__)
+print("DONE")
+'''
+    scenario = Scenario(tmp_path, config=CONFIG, app=app, dists={"evil": {"files": {"evil/__init__.py": code}}})
+    browser = {"BROWSER": "touch"}
+    plain = scenario.plain(extra_env=browser)
+    assert "DONE" in plain.stdout and marker.exists(), plain.stdout + plain.stderr[-2000:]
+    marker.unlink()
+    guarded = scenario.guarded(extra_env=dict(decision, **browser))
+    assert "DONE" in guarded.stdout, guarded.stderr[-2000:]
+    assert not marker.exists(), guarded.stdout
+    assert "code no distribution owns lacks 'process'" in guarded.stderr, guarded.stderr[-2000:]

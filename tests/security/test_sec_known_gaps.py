@@ -241,29 +241,3 @@ def run():
     assert denied(guarded["direct"]), guarded
     assert guarded["through_a_finder"] == "ok:s3cret", guarded
     assert guarded["through_sys_path"] == "ok:s3cret", guarded
-
-
-def test_gap_a_planted_imp_function_runs_as_the_import_system(tmp_path):
-    """Open (route 4 through route 7), native core: the import system looks ``_imp.exec_dynamic``
-    up when it loads an extension module, so a partial of ``pty.spawn`` put there runs inside
-    ``_call_with_frames_removed``, one of the import system's own helpers, with its privilege.
-    Fix: the core checks that callable against the ones it holds from install (a review finding;
-    the pure-Python fallback denies it)."""
-    marker = tmp_path / "spawned"
-    code = f'''
-import functools, importlib, pty, sys, time, _imp
-def run():
-    _imp.exec_dynamic = functools.partial(pty.spawn, ["touch", {str(marker)!r}])
-    def go():
-        import _bisect, _csv, _json, _heapq, _random, _statistics, _contextvars, _queue, _uuid, _zoneinfo
-    attempt("ext", go)
-    time.sleep(1.5)
-    report()
-'''
-    s = Scenario(tmp_path, config=CONFIG.replace('evil = ["fs-readonly"]', "evil = []"), app="import evil\nevil.run()\n",
-                 dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
-    plain = results(s.plain())
-    assert marker.exists(), plain
-    marker.unlink()
-    guarded = results(s.guarded())
-    assert marker.exists(), guarded

@@ -28,7 +28,7 @@ def install(enforcer) -> dict:
         return _installed
     import builtins
 
-    from ..enforcer import _normalise
+    from ..enforcer import _normalise, import_callables
     from ..importguard import POST_IMPORT, GuardFinder
     from . import deferred, environ, filemeta, native, tamper
     from ._base import Guard
@@ -81,6 +81,7 @@ def install(enforcer) -> dict:
     finder = next((f for f in sys.meta_path if isinstance(f, GuardFinder)), None)
     vaults = tuple(result["environ"].get("vaults", ())) + tuple(guard.vault)
     real_import = builtins.__dict__["__import__"]
+    enforcer.import_callables = import_callables()   # _imp's makers are the gates now
     if guard.core is not None:   # the core holds the rules (_core_tamper.h); Python keeps side effects
         enforcer.tamper_spec = tamper.core_spec(guard, vaults, guarded_modules, finder, real_import)
         rules = tamper.native_rules()

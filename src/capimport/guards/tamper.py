@@ -386,6 +386,7 @@ def core_spec(guard, vaults: tuple, guarded_modules: set, meta_finder, real_impo
         "zip_loader": zipimport.zipimporter,
         "import_error": CapabilityImportError,
         "py_cache": enforcer.origins.cache,
+        "import_callables": enforcer.import_callables,
         "strict": bool(enforcer.strict),
         "guarded": tuple(sorted(guarded_modules)),
         "guardable": tuple(MODULES),
