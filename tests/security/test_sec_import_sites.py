@@ -1,11 +1,13 @@
 """Route 4, reached through route 7: callables planted where the import system calls others'.
 
-The import system's frames are privileged while it imports. Where it calls finders, path hooks and
-loaders (``_find_spec``, ``_path_hooks``, ``module_from_spec``, ``_load_unlocked``...), an act with
-that frame innermost is not the import system's: it is a builtin, a ``functools.partial`` or a
-standard-library function someone planted there. The core charges such an act to code nobody owns
-(the ``default`` grant) together with whoever imports (``calls_planted`` in ``_core.c``), whatever
-capimport's Python (which also wraps planted entries, ``guards/importhooks.py``) has been made to do.
+The import system's frames are privileged while it imports, for its own acts only: reading module
+files, writing bytecode from ``set_data``/``_write_atomic``, and inside ``_call_with_frames_removed``
+running a callable held since install (``builtins.exec``, ``_imp``'s module makers). Where it calls
+finders, path hooks, loaders and ``_imp``'s functions, an act with its frame innermost is a builtin,
+a ``functools.partial`` or a standard-library function someone planted there: the core charges it
+to code nobody owns (the ``default`` grant) together with whoever imports (``writes_bytecode`` in
+``_core.c``, ``runs_held_callable`` in ``_core_tamper.h``), whatever capimport's Python (which also
+wraps planted entries, ``guards/importhooks.py``) has been made to do.
 """
 
 from __future__ import annotations
