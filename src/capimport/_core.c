@@ -1565,12 +1565,13 @@ import_reads_module(PyFrameObject *frame, PyObject *path)
 }
 
 #define PRIVILEGE_PLANTED 2  /* privileged_ok: not covered; code nobody owns joins the chain */
+#define PRIVILEGE_ACTING 3   /* privileged_ok: a compiled module's init acts as its file's owner */
 
 /* The import system's own acts other than reads: set_data and _write_atomic writing bytecode to
- * a cache folder; an extension or builtin module's init while _call_with_frames_removed runs the
- * _imp function the core has held since install (native code: whatever its Python calls do); a
- * standard-library module's body run by the held builtins.exec, for ffi only (ctypes opens the
- * interpreter with dlopen; nothing in the standard library needs more at import, and a planted
+ * a cache folder; a builtin or the standard library's extension module's init while
+ * _call_with_frames_removed runs the _imp function the core has held since install (any other
+ * extension's init acts as its file's owner: made_module_acts); a standard-library module's body
+ * run by the held builtins.exec, for ffi only (ctypes opens the interpreter with dlopen; a planted
  * finder can have any standard-library file run as "__main__": http.server binding, webbrowser
  * spawning). Everywhere else the import system calls other parties' callables (finders, path
  * hooks, loaders and their methods, _imp's functions, any of which can be replaced without an
@@ -1590,18 +1591,48 @@ writes_bytecode(PyFrameObject *frame)
 
 /* _call_with_frames_removed running a callable the core holds (_core_tamper.h). */
 static int runs_held_callable(PyFrameObject *frame);
+/* The file of the module a held _imp maker is making or running (_core_tamper.h). */
+static PyObject *made_module_file(PyFrameObject *frame);
 #define HELD_EXEC 1    /* builtins.exec: a module's body */
 #define HELD_MAKER 2   /* an _imp function making a builtin or extension module */
 
 /* Does the distribution whose module is loading own the file (_core_tamper.h)? */
 static int loaded_module_owns(PyFrameObject *frame, PyObject *path);
 
+/* An act inside a held _imp maker is the init of the module it makes or runs: native code with no
+ * frame of its own, acting (as a Python module's body does) as the owner of the module's file. The
+ * interpreter's own (the standard library's extension modules) and capimport's are covered (1);
+ * any other owner acts (PRIVILEGE_ACTING, *acting* and *acting_file* set); with no file to name
+ * one, code nobody owns does (0). -1 error. */
+static int
+made_module_acts(PyFrameObject *frame, int *acting, PyObject **acting_file)
+{
+    PyObject *file = made_module_file(frame);
+    if (file == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    int origin = origin_of(file);
+    if (origin < 0 || origin == O_STDLIB || origin == O_CAPIMPORT) {
+        Py_DECREF(file);
+        return origin < 0 ? -1 : 1;
+    }
+    if (TRANSPARENT(origin)) {   /* no file of anyone's */
+        Py_DECREF(file);
+        return 0;
+    }
+    *acting = origin;
+    *acting_file = file;
+    return PRIVILEGE_ACTING;
+}
+
 /* Enforcer._privileged: may a privileged stdlib frame met before any actor allow the act? 1 yes,
  * 0 no (the walk goes on), PRIVILEGE_PLANTED (not the import system's act: a callable it called,
  * or a read of a file that is no module, which a planted finder or anyone calling get_data can
- * have chosen: walk charges it to code nobody owns and whoever imports), -1 error. */
+ * have chosen: walk charges it to code nobody owns and whoever imports), PRIVILEGE_ACTING (an
+ * extension module's init, native code with no frame of its own: the owner of its file, *acting*
+ * with *acting_file* (new reference), acts, as a Python module's body would), -1 error. */
 static int
-privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
+privileged_ok(int kind, PyFrameObject *frame, checks_t *c, int *acting, PyObject **acting_file)
 {
     PyObject *base = NULL;
     int held = -2;   /* runs_held_callable(frame), asked only for an act that is neither read nor write */
@@ -1644,15 +1675,22 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c)
             if (v == NULL) {
                 return -1;
             }
-            int ok;
+            int ok = 0;
             if (reads) {   /* module files, or the loading distribution's own */
                 ok = import_reads_module(frame, v);
                 ok = ok == 0 ? loaded_module_owns(frame, v) : ok;
             } else if (cap == CAP_FS) {
                 ok = writes_bytecode(frame) && PyUnicode_Check(v) ? is_pycache(v) : 0;
-            } else {
+            }
+            if (ok == 0) {   /* inside _call_with_frames_removed: a module's body or init? */
                 held = held == -2 ? runs_held_callable(frame) : held;
-                ok = held < 0 ? -1 : held == HELD_MAKER || (held == HELD_EXEC && cap == CAP_FFI);
+                ok = held < 0 ? -1 : held == HELD_EXEC && cap == CAP_FFI;
+                if (held == HELD_MAKER) {
+                    ok = made_module_acts(frame, acting, acting_file);
+                    if (ok == PRIVILEGE_ACTING) {
+                        return ok;
+                    }
+                }
             }
             if (ok <= 0) {
                 return ok < 0 ? -1 : PRIVILEGE_PLANTED;
@@ -1756,7 +1794,14 @@ walk(PyFrameObject *start, checks_t *c, chain_t *ch)
                 if (ch->n) {
                     stop = 2;
                 } else if (c != NULL) {
-                    int ok = privileged_ok(origin, frame, c);
+                    int acting = -1;
+                    PyObject *acting_file = NULL;
+                    int ok = privileged_ok(origin, frame, c, &acting, &acting_file);
+                    if (ok == PRIVILEGE_ACTING) {   /* the owner acts; the next privileged frame ends the walk */
+                        ok = chain_append(ch, acting, acting_file, NULL, 0) < 0 ? -1 : 0;
+                        Py_DECREF(acting_file);
+                        last = acting;
+                    }
                     if (ok == PRIVILEGE_PLANTED) {   /* code nobody owns, then whoever imports */
                         PyObject *empty = PyUnicode_FromString("");
                         ok = empty == NULL || chain_append(ch, O_UNKNOWN, empty, NULL, 0) < 0 ? -1 : 0;

@@ -563,6 +563,28 @@ runs_held_callable(PyFrameObject *frame)
     return found;
 }
 
+/* The file of the module the held _imp maker running in *frame* makes (create_*: its spec) or runs
+ * (exec_*: the module, whose __spec__ names it): the spec's origin, from instance dictionaries
+ * only. New reference; NULL with no exception when there is none. */
+static PyObject *
+made_module_file(PyFrameObject *frame)
+{
+    PyObject *args = frame_local(frame, "args");
+    if (args == NULL || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) == 0) {
+        Py_XDECREF(args);
+        return NULL;
+    }
+    PyObject *first = PyTuple_GET_ITEM(args, 0);
+    PyObject *spec = PyModule_Check(first) ? own_attribute(first, "__spec__") : (Py_INCREF(first), first);
+    Py_DECREF(args);
+    PyObject *origin = own_attribute(spec, "origin");
+    Py_XDECREF(spec);
+    if (origin != NULL && !PyUnicode_CheckExact(origin)) {
+        Py_CLEAR(origin);
+    }
+    return origin;
+}
+
 /* The standard library's file loader (or zipimporter) at the root of *type*, or NULL. */
 static PyTypeObject *
 file_loader_root(PyTypeObject *type)

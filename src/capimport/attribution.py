@@ -302,6 +302,17 @@ def _frames(frame, cache):
         frame = frame.f_back
 
 
+class Acting:
+    """``privileged``'s answer when native code with no frame of its own acts for the owner of
+    its file (an extension module's init, run by the import system): *link* acts, as a Python
+    module's body would, and the next privileged frame ends the walk."""
+
+    __slots__ = ("link",)
+
+    def __init__(self, link: Link):
+        self.link = link
+
+
 def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
          inherited: tuple = ()) -> Optional[list]:
     """The chain of acting origins from *frame* outward (innermost first).
@@ -311,7 +322,8 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
     ``ALLOW`` (None) is returned. When it answers a :class:`Link` (code nobody
     owns: a callable the import system called, or a file that is no module it
     was made to read), that link starts the chain and no privileged frame ends
-    this walk. A privileged frame met after an actor ends the walk.
+    this walk; an :class:`Acting` link starts it as an actor would. A
+    privileged frame met after an actor ends the walk.
     *inherited* is appended when the walk reaches the bottom of the stack (the
     chain of the code that started this thread).
     """
@@ -340,7 +352,10 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
                 verdict = privileged(origin, frame)
                 if verdict is True:
                     return ALLOW
-                if isinstance(verdict, Link):   # not the privileged frame's act: verdict, then the rest
+                if isinstance(verdict, Acting):   # an extension's init: its file's owner acts
+                    chain.append(verdict.link)
+                    last = verdict.link.origin
+                elif isinstance(verdict, Link):   # not the privileged frame's act: verdict, then the rest
                     chain.append(verdict)
                     last = verdict.origin
                     looked_through = True

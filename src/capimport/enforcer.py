@@ -26,11 +26,13 @@ import builtins
 import os
 import sys
 import threading
+import types
+from importlib.machinery import ModuleSpec
 from typing import Iterable, Optional
 
 from . import hook as _hook
-from .attribution import (APP, CAPIMPORT, CAPIMPORT_DEPENDENCIES, IMPORT, STDLIB, LINECACHE, LOGGING, UNKNOWN, Link,
-                          OriginMap, accountable, walk)
+from .attribution import (APP, CAPIMPORT, CAPIMPORT_DEPENDENCIES, IMPORT, STDLIB, LINECACHE, LOGGING, TRANSPARENT,
+                          UNKNOWN, Acting, Link, OriginMap, accountable, walk)
 from .capabilities import CAPABILITIES, FFI, FS, FS_READONLY, IMPLIES
 from .errors import CapabilityError, CapabilityImportError
 from .report import Reporter, Violation, describe_target, safe_repr
@@ -198,6 +200,7 @@ class Enforcer:
                     if _hook.skip_target(target.get()):
                         continue
                     return False
+                covered = False
                 if capability == FS_READONLY:   # module files, or the loading distribution's own
                     value = target.get()
                     covered = _import_reads_module(frame, value) or self._loaded_module_owns(frame, value)
@@ -205,9 +208,13 @@ class Enforcer:
                     value = target.get()
                     covered = (frame.f_code.co_name in _WRITES_BYTECODE and isinstance(value, str)
                                and _is_pycache(value))
-                else:   # a module's init (native), or ffi in a standard-library body (ctypes's dlopen)
+                if not covered:   # inside _call_with_frames_removed: a module's body or init?
                     held = self._runs_held_callable(frame) if held is None else held
-                    covered = held == _HELD_MAKER or (held == _HELD_EXEC and capability == FFI)
+                    covered = held == _HELD_EXEC and capability == FFI   # a stdlib body: ctypes's dlopen
+                    if held == _HELD_MAKER:
+                        covered = self._made_module_acts(frame)
+                        if isinstance(covered, Acting):
+                            return covered
                 if not covered:
                     return Link(UNKNOWN, "", None, 0)   # planted where it calls others (writes_bytecode in _core.c)
             return True
@@ -263,6 +270,24 @@ class Enforcer:
             if callable_ is held:
                 return _HELD_EXEC if index == 0 else _HELD_MAKER
         return 0
+
+    def _made_module_acts(self, frame):
+        """An act inside a held ``_imp`` maker is the init of the module it makes or runs
+        (``made_module_acts`` in ``_core.c``): True for the standard library's and capimport's
+        extension modules, an :class:`Acting` link for the owner of any other module's file,
+        False (code nobody owns) when no file names one."""
+        args = frame.f_locals.get("args")
+        first = args[0] if type(args) is tuple and args else None
+        spec = _own_attribute(first, "__spec__") if type(first) is types.ModuleType else first
+        origin_file = _own_attribute(spec, "origin") if type(spec) is ModuleSpec else None
+        if type(origin_file) is not str:
+            return False
+        origin = self.origins.origin(origin_file)
+        if origin in (STDLIB, CAPIMPORT):
+            return True
+        if origin in TRANSPARENT:
+            return False
+        return Acting(Link(origin, origin_file, None, 0))
 
     _IMPORT_ENTRIES = frozenset({"_find_and_load", "_gcd_import", "_handle_fromlist", "_find_spec", "_load", "_exec"})
 
@@ -610,6 +635,12 @@ def import_callables() -> tuple:
 #: What the import system reads as a module: source, bytecode, an extension module (extension
 #: suffixes end in .so or .pyd on every platform CPython builds for).
 _MODULE_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pyw")
+
+
+def _own_attribute(obj, name: str):
+    """*name* from a module's or a spec's own ``__dict__`` (``own_attribute`` in ``_core_tamper.h``)."""
+    own = getattr(obj, "__dict__", None) if type(obj) in (types.ModuleType, ModuleSpec) else None
+    return own.get(name) if type(own) is dict else None
 
 
 def _import_reads_module(frame, path) -> bool:
