@@ -1407,8 +1407,20 @@ static int
 is_pycache(PyObject *path)
 {
     if (pycache_prefix != NULL) {
-        if (str_equal(path, PyTuple_GET_ITEM(pycache_prefix, 0)) || starts_with(path, PyTuple_GET_ITEM(pycache_prefix, 1))) {
-            return 1;
+        PyObject *prefix = PyTuple_GET_ITEM(pycache_prefix, 0), *inside = PyTuple_GET_ITEM(pycache_prefix, 1);
+        if (str_equal(path, prefix) || starts_with(path, inside)
+                || (PyUnicode_GET_LENGTH(path) == PyUnicode_GET_LENGTH(inside) - 1 && starts_with(inside, path))) {
+            return 1;   /* the prefix itself (resolved), or under it */
+        }
+        if (PyUnicode_READ_CHAR(prefix, 0) != '/') {   /* relative: under the working folder of now */
+            PyObject *resolved = cpaths_realpath(prefix);
+            PyObject *inside = resolved ? PyUnicode_FromFormat("%U/", resolved) : NULL;
+            int found = inside ? str_equal(path, resolved) || starts_with(path, inside) : -1;
+            Py_XDECREF(resolved);
+            Py_XDECREF(inside);
+            if (found != 0) {
+                return found;
+            }
         }
     }
     int inside = contains_ascii(path, "/__pycache__/");

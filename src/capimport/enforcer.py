@@ -81,6 +81,7 @@ class Enforcer:
         self.guard_rules: dict = {}  # event -> rule(event, args, frame), from capimport.guards
         self.tamper_spec: dict = {}  # the native core's copy of what the tamper rules compare against
         self.import_callables = import_callables()  # taken again once the guards replace _imp's
+        self.pycache_prefix = sys.pycache_prefix  # as the interpreter started: anyone can set sys's
         self.native = False  # True once capimport._core decides the audited acts
         self._core = None    # capimport._core then: the guards' decisions and walks go through it too
         self.no_config = not policy.config.found
@@ -207,7 +208,7 @@ class Enforcer:
                 elif capability == FS:
                     value = target.get()
                     covered = (frame.f_code.co_name in _WRITES_BYTECODE and isinstance(value, str)
-                               and _is_pycache(value))
+                               and _is_pycache(value, self.pycache_prefix))
                 if not covered:   # inside _call_with_frames_removed: a module's body or init?
                     held = self._runs_held_callable(frame) if held is None else held
                     covered = held == _HELD_EXEC and capability == FFI   # a stdlib body: ctypes's dlopen
@@ -657,10 +658,13 @@ def _import_reads_module(frame, path) -> bool:
     return isinstance(path, str) and path.endswith(_MODULE_SUFFIXES)
 
 
-def _is_pycache(path: str) -> bool:
-    prefix = sys.pycache_prefix
-    if prefix and (path == prefix or path.startswith(os.path.realpath(prefix) + os.sep)):
-        return True
+def _is_pycache(path: str, prefix: Optional[str]) -> bool:
+    """A bytecode cache: inside a ``__pycache__`` folder, or under the cache prefix the interpreter
+    started with (a relative one as the working folder is now, as the import system writes it)."""
+    if prefix:
+        resolved = os.path.realpath(prefix)
+        if path in (prefix, resolved) or path.startswith(resolved + os.sep):
+            return True
     return (os.sep + "__pycache__" + os.sep) in path or path.endswith(os.sep + "__pycache__")
 
 

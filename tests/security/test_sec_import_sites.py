@@ -242,3 +242,25 @@ print("DONE")
     assert "DONE" in guarded.stdout, guarded.stderr[-2000:]
     assert not marker.exists(), guarded.stdout
     assert "code no distribution owns lacks 'process'" in guarded.stderr, guarded.stderr[-2000:]
+
+
+@DECISIONS
+def test_bytecode_under_a_relative_cache_prefix_follows_the_working_folder(tmp_path, decision):
+    """No false denial: with a relative ``PYTHONPYCACHEPREFIX`` the import system writes bytecode
+    under the prefix as seen from the working folder of the moment, so after ``os.chdir`` too
+    (the prefix was resolved once, at start-up, and such writes were charged to code nobody owns)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    app = f'''
+import os
+os.chdir({str(elsewhere)!r})
+import helper
+print("DONE", helper.VALUE)
+'''
+    scenario = Scenario(tmp_path, config=CONFIG, app=app,
+                        dists={"helper": {"files": {"helper/__init__.py": "VALUE = 1\n"}}})
+    env = dict(decision, PYTHONDONTWRITEBYTECODE="", PYTHONPYCACHEPREFIX="relpfx")
+    guarded = scenario.guarded(extra_env=env)
+    assert "DONE 1" in guarded.stdout, guarded.stderr[-2000:]
+    assert "lacks" not in guarded.stderr, guarded.stderr[-2000:]
+    assert list((elsewhere / "relpfx").rglob("__init__.*.pyc")), guarded.stderr[-2000:]
