@@ -1581,9 +1581,9 @@ import_reads_module(PyFrameObject *frame, PyObject *path)
 
 /* The import system's own acts other than reads: set_data and _write_atomic writing bytecode to
  * a cache folder; a builtin or the standard library's extension module's init while
- * _call_with_frames_removed runs the _imp function the core has held since install (any other
- * extension's init acts as its file's owner: made_module_acts); a standard-library module's body
- * run by the held builtins.exec, for ffi only (ctypes opens the interpreter with dlopen; a planted
+ * _call_with_frames_removed runs the _imp function the core has held since install, and a
+ * standard-library module's body run by the held builtins.exec, for ffi only (any other
+ * extension's init acts as its file's owner: made_module_acts) (ctypes opens the interpreter with dlopen; a planted
  * finder can have any standard-library file run as "__main__": http.server binding, webbrowser
  * spawning). Everywhere else the import system calls other parties' callables (finders, path
  * hooks, loaders and their methods, _imp's functions, any of which can be replaced without an
@@ -1605,15 +1605,18 @@ writes_bytecode(PyFrameObject *frame)
 static int runs_held_callable(PyFrameObject *frame);
 /* The file of the module a held _imp maker is making or running (_core_tamper.h). */
 static PyObject *made_module_file(PyFrameObject *frame);
-#define HELD_EXEC 1    /* builtins.exec: a module's body */
-#define HELD_MAKER 2   /* an _imp function making a builtin or extension module */
+#define HELD_EXEC 1      /* builtins.exec: a module's body */
+#define HELD_MAKER 2     /* an _imp function making an extension module */
+#define HELD_BUILTIN 3   /* an _imp function making a builtin module */
 
 /* Does the distribution whose module is loading own the file (_core_tamper.h)? */
 static int loaded_module_owns(PyFrameObject *frame, PyObject *path);
 
 /* An act inside a held _imp maker is the init of the module it makes or runs: native code with no
  * frame of its own, acting (as a Python module's body does) as the owner of the module's file. The
- * interpreter's own (the standard library's extension modules) and capimport's are covered (1);
+ * interpreter's own (the standard library's extension modules) and capimport's answer 1 (privileged
+ * as a standard-library body is: for ffi only, since their inits call module attributes anyone can
+ * replace, _decimal's collections.namedtuple);
  * any other owner acts (PRIVILEGE_ACTING, *acting* and *acting_file* set); with no file to name
  * one, code nobody owns does (0). -1 error. */
 static int
@@ -1696,12 +1699,13 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c, int *acting, PyObject
             }
             if (ok == 0) {   /* inside _call_with_frames_removed: a module's body or init? */
                 held = held == -2 ? runs_held_callable(frame) : held;
-                ok = held < 0 ? -1 : held == HELD_EXEC && cap == CAP_FFI;
+                ok = held < 0 ? -1 : (held == HELD_EXEC || held == HELD_BUILTIN) && cap == CAP_FFI;
                 if (held == HELD_MAKER) {
                     ok = made_module_acts(frame, acting, acting_file);
                     if (ok == PRIVILEGE_ACTING) {
                         return ok;
                     }
+                    ok = ok == 1 ? cap == CAP_FFI : ok;   /* the interpreter's own: as its bodies */
                 }
             }
             if (ok <= 0) {
@@ -3049,6 +3053,7 @@ static PyMethodDef methods[] = {
     {"busy", core_busy, METH_O, "busy(frame): is a call at frame capimport's own work the core is running?"},
     {"gate", (PyCFunction)(void (*)(void))core_gate, METH_VARARGS | METH_KEYWORDS,
      "gate(original, kind, api, ...): original guarded by a decision of the core (_core_gate.h)"},
+    {"gate_ctypes_calls", core_gate_ctypes_calls, METH_O, "gate_ctypes_calls(CFuncPtr): ffi before every foreign call"},
     {"note_guarded", core_note_guarded, METH_O, "note_guarded(name): a guarded C module; loading it again needs ffi"},
     {"_leaf", core_leaf, METH_VARARGS, "_leaf(name, *args): run one leaf function (tests)"},
     {NULL, NULL, 0, NULL},

@@ -816,3 +816,98 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     return (PyObject *)g;
 }
+
+
+/* ------------------------------------------------------------------ ctypes's foreign calls */
+
+/* Calling a ctypes function pointer raises no audit event on 3.11 (ctypes.memmove and memset,
+ * made by ctypes at import from addresses _ctypes exports, and any CFUNCTYPE built from an
+ * address): a distribution granted nothing that can import ctypes could write any memory. The
+ * core gates the call slot of _ctypes.CFuncPtr, of every subclass that inherited it, and its
+ * __call__ (whose slot wrapper calls the original directly), raising ctypes.call_function, the
+ * event CPython documents for it, before each call: ffi of whoever calls. Subclasses made later
+ * inherit the gated slot. */
+static ternaryfunc ctypes_call = NULL;
+static PyTypeObject *ctypes_call_bases[8];   /* CFuncPtr of each _ctypes module made (3.12+: heap types) */
+static int n_ctypes_call_bases = 0;
+
+static PyObject *
+ctypes_call_gate(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    if (PySys_Audit("ctypes.call_function", "OO", self, args != NULL ? args : Py_None) < 0) {
+        return NULL;
+    }
+    return ctypes_call(self, args, kwargs);
+}
+
+static PyObject *
+ctypes_call_method(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    int known = 0;
+    for (int i = 0; i < n_ctypes_call_bases && !known; i++) {
+        known = PyObject_TypeCheck(self, ctypes_call_bases[i]);
+    }
+    if (!known) {
+        PyErr_SetString(PyExc_TypeError, "__call__ needs a ctypes function pointer");
+        return NULL;
+    }
+    return ctypes_call_gate(self, args, kwargs);
+}
+
+static PyMethodDef ctypes_call_def = {"__call__", (PyCFunction)(void (*)(void))ctypes_call_method,
+                                      METH_VARARGS | METH_KEYWORDS, "Call self as a function (gated: ffi)."};
+
+static int
+gate_ctypes_subclasses(PyTypeObject *type)
+{
+    if (type->tp_call == ctypes_call) {
+        type->tp_call = ctypes_call_gate;
+        PyType_Modified(type);
+    }
+    PyObject *subclasses = PyObject_CallMethod((PyObject *)type, "__subclasses__", NULL);
+    if (subclasses == NULL || !PyList_Check(subclasses)) {
+        Py_XDECREF(subclasses);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(subclasses); i++) {
+        if (gate_ctypes_subclasses((PyTypeObject *)PyList_GET_ITEM(subclasses, i)) < 0) {
+            Py_DECREF(subclasses);
+            return -1;
+        }
+    }
+    Py_DECREF(subclasses);
+    return 0;
+}
+
+/* gate_ctypes_calls(CFuncPtr): once, when _ctypes is first imported (or at install). */
+static PyObject *
+core_gate_ctypes_calls(PyObject *module, PyObject *base)
+{
+    if (!PyType_Check(base) || ((PyTypeObject *)base)->tp_call == NULL) {
+        PyErr_SetString(PyExc_TypeError, "gate_ctypes_calls(CFuncPtr): a callable type");
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)base;
+    for (int i = 0; i < n_ctypes_call_bases; i++) {
+        if (ctypes_call_bases[i] == type) {
+            Py_RETURN_NONE;
+        }
+    }
+    if ((ctypes_call != NULL && type->tp_call != ctypes_call) || n_ctypes_call_bases == 8) {
+        PyErr_SetString(PyExc_RuntimeError, "gate_ctypes_calls: a CFuncPtr with another call slot");
+        return NULL;
+    }
+    ctypes_call = type->tp_call;
+    ctypes_call_bases[n_ctypes_call_bases++] = type;
+    Py_INCREF(type);
+    PyObject *method = PyDescr_NewMethod(type, &ctypes_call_def);
+    if (method == NULL || PyDict_SetItemString(type->tp_dict, "__call__", method) < 0) {
+        Py_XDECREF(method);
+        return NULL;
+    }
+    Py_DECREF(method);
+    if (gate_ctypes_subclasses(type) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}

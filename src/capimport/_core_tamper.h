@@ -539,8 +539,9 @@ loaded_module_owns(PyFrameObject *frame, PyObject *path)
 }
 
 /* What _call_with_frames_removed (*frame*) is calling, among the callables the core has held since
- * install: HELD_EXEC (builtins.exec, running a module's body), HELD_MAKER (an _imp function creating
- * or running a builtin or extension module), 0 (anything else: the import system looks each up
+ * install (exec, then _imp's create_builtin, exec_builtin, create_dynamic, exec_dynamic): HELD_EXEC
+ * (running a module's body), HELD_BUILTIN or HELD_MAKER (an _imp function creating or running a
+ * builtin or an extension module), 0 (anything else: the import system looks each up
  * when it calls it, so anyone can replace it with a builtin or a partial), or -1. By identity. */
 static int
 runs_held_callable(PyFrameObject *frame)
@@ -557,7 +558,8 @@ runs_held_callable(PyFrameObject *frame)
     }
     int found = 0;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t_import_callables) && !found; i++) {
-        found = PyTuple_GET_ITEM(t_import_callables, i) == callable ? (i == 0 ? HELD_EXEC : HELD_MAKER) : 0;
+        found = PyTuple_GET_ITEM(t_import_callables, i) != callable ? 0 : i == 0 ? HELD_EXEC : i < 3 ? HELD_BUILTIN
+                : HELD_MAKER;
     }
     Py_DECREF(callable);
     return found;

@@ -211,11 +211,12 @@ class Enforcer:
                                and _is_pycache(value, self.pycache_prefix))
                 if not covered:   # inside _call_with_frames_removed: a module's body or init?
                     held = self._runs_held_callable(frame) if held is None else held
-                    covered = held == _HELD_EXEC and capability == FFI   # a stdlib body: ctypes's dlopen
+                    covered = held in (_HELD_EXEC, _HELD_BUILTIN) and capability == FFI   # ctypes's dlopen
                     if held == _HELD_MAKER:
                         covered = self._made_module_acts(frame)
                         if isinstance(covered, Acting):
                             return covered
+                        covered = covered and capability == FFI   # the interpreter's own: as its bodies
                 if not covered:
                     return Link(UNKNOWN, "", None, 0)   # planted where it calls others (writes_bytecode in _core.c)
             return True
@@ -269,13 +270,13 @@ class Enforcer:
         callable_ = frame.f_locals.get("f")
         for index, held in enumerate(self.import_callables):
             if callable_ is held:
-                return _HELD_EXEC if index == 0 else _HELD_MAKER
+                return _HELD_EXEC if index == 0 else _HELD_BUILTIN if index < 3 else _HELD_MAKER
         return 0
 
     def _made_module_acts(self, frame):
         """An act inside a held ``_imp`` maker is the init of the module it makes or runs
         (``made_module_acts`` in ``_core.c``): True for the standard library's and capimport's
-        extension modules, an :class:`Acting` link for the owner of any other module's file,
+        extension modules (privileged for ffi only, as their bodies are), an :class:`Acting` link for the owner of any other module's file,
         False (code nobody owns) when no file names one."""
         args = frame.f_locals.get("args")
         first = args[0] if type(args) is tuple and args else None
@@ -620,8 +621,9 @@ def _is_ip(host: str) -> bool:
 
 #: Where the import system writes bytecode (``writes_bytecode`` in ``_core.c``): its only writes.
 _WRITES_BYTECODE = frozenset({"set_data", "_write_atomic"})
-#: What ``_call_with_frames_removed`` runs: a module's body, or ``_imp`` making a module.
-_HELD_EXEC, _HELD_MAKER = 1, 2
+#: What ``_call_with_frames_removed`` runs: a module's body, ``_imp`` making an extension or a
+#: builtin module (``HELD_*`` in ``_core.c``).
+_HELD_EXEC, _HELD_MAKER, _HELD_BUILTIN = 1, 2, 3
 
 
 def import_callables() -> tuple:
@@ -630,7 +632,7 @@ def import_callables() -> tuple:
     installed). An act inside ``_call_with_frames_removed`` calling anything else is planted."""
     import _imp
     makers = ("create_builtin", "exec_builtin", "create_dynamic", "exec_dynamic")
-    return (builtins.__dict__["exec"],) + tuple(getattr(_imp, name) for name in makers if hasattr(_imp, name))
+    return (builtins.__dict__["exec"],) + tuple(getattr(_imp, name, None) for name in makers)
 
 
 #: What the import system reads as a module: source, bytecode, an extension module (extension

@@ -264,3 +264,29 @@ print("DONE", helper.VALUE)
     assert "DONE 1" in guarded.stdout, guarded.stderr[-2000:]
     assert "lacks" not in guarded.stderr, guarded.stderr[-2000:]
     assert list((elsewhere / "relpfx").rglob("__init__.*.pyc")), guarded.stderr[-2000:]
+
+
+@DECISIONS
+def test_a_standard_library_extensions_init_calling_a_planted_function_acts_without_privilege(tmp_path, decision):
+    """``_decimal``'s init calls ``collections.namedtuple``, a module attribute anyone can replace:
+    the standard library's extension inits are privileged for ``ffi`` only, as its bodies are, so a
+    partial of ``pty.spawn`` planted there spawns nothing (a review finding: it ran as the import
+    system's act with the native core)."""
+    marker = tmp_path / "spawned"
+    payload = f"functools.partial(pty.spawn, ['touch', {str(marker)!r}])"
+    code = f'''
+import collections, functools, pty, sys, time
+def run():
+    assert "_decimal" not in sys.modules
+    collections.namedtuple = {payload}
+    attempt("load", lambda: __import__("_decimal"))
+    time.sleep(1.5)
+    report()
+'''
+    scenario = Scenario(tmp_path, config=IMP_CONFIG, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    plain = results(scenario.plain())
+    assert marker.exists(), plain
+    marker.unlink()
+    guarded = results(scenario.guarded(extra_env=decision))
+    assert not marker.exists(), guarded

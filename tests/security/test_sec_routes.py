@@ -831,3 +831,37 @@ def run():
     guarded = results(scenario.guarded())
     assert all(denied(v) and "'ffi'" in v for v in guarded.values()), guarded
     assert list(marks.iterdir()) == []
+
+
+def test_calling_a_ctypes_function_pointer_needs_ffi(tmp_path):
+    """Route 8: ``import ctypes`` succeeds for a distribution without ``ffi`` (its use is what is
+    denied), but calling a ready-made function pointer raises no audit event on 3.11:
+    ``ctypes.memmove`` wrote any memory (a review finding; from there a distribution can rewrite
+    its own code objects' file names, or anything else). The core gates the call slot of
+    ``_ctypes.CFuncPtr`` (and of subclasses, and its ``__call__``), raising
+    ``ctypes.call_function`` before each call. Native core only (the fallback cannot reach it)."""
+    code = '''
+def run():
+    import ctypes
+    target = bytes(range(65, 69))
+    offset = target.__sizeof__() - len(target) - 1
+    def write():
+        ctypes.memmove(id(target) + offset, b"ZZZZ", 4)
+        return target.decode()
+    def through_the_slot_wrapper():
+        type(ctypes.memset).__mro__[-3].__call__(ctypes.memset, id(target) + offset, 89, 4)
+        return target.decode()
+    attempt("memmove", write)
+    attempt("slot_wrapper", through_the_slot_wrapper)
+    report()
+'''
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = []\n'
+    scenario = _scenario(tmp_path, code, config=config)
+    plain = results(scenario.plain())
+    assert plain["memmove"] == "ok:ZZZZ" and plain["slot_wrapper"] == "ok:YYYY", plain
+    guarded = results(scenario.guarded())
+    assert denied(guarded["memmove"]) and "'ffi'" in guarded["memmove"], guarded
+    assert denied(guarded["slot_wrapper"]) and "'ffi'" in guarded["slot_wrapper"], guarded
+    granted = config.replace("evil = []", 'evil = ["ffi"]')
+    (scenario.project / "pyproject.toml").write_text(granted)
+    assert results(scenario.guarded())["memmove"] == "ok:ZZZZ"

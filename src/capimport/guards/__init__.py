@@ -70,6 +70,7 @@ def install(enforcer) -> dict:
         else:
             POST_IMPORT.setdefault(name, guard_native)
     native.guard_imp(guard, frozenset(native.MODULES))
+    native.gate_ctypes_calls(guard, sys.modules.get("_ctypes"))   # made before install: now
     result["native"] = sorted(guarded_modules)
     result["filemeta"] = filemeta.install(guard)   # posix's stat family: guarded with native's posix
     result["deferred"] = deferred.install(guard)

@@ -419,6 +419,17 @@ def _exec_gate(guard, api: str) -> dict:
         "api": api, "before": _convert_exec, "after": _exec_rewrite(api, children.child_options(guard.enforcer))})
 
 
+def gate_ctypes_calls(guard, module) -> None:
+    """``_ctypes``, when it is made: every call of a foreign function pointer needs ``ffi``
+    (``core_gate_ctypes_calls`` in ``_core_gate.h``; no audit event covers it on 3.11). The
+    pure-Python fallback cannot reach the call slot: open there."""
+    if guard.core is None or type(module) is not types.ModuleType or module.__dict__.get("__name__") != "_ctypes":
+        return
+    base = module.__dict__.get("CFuncPtr")
+    if isinstance(base, type):
+        guard.core.gate_ctypes_calls(base)
+
+
 def guard_imp(guard, names) -> None:
     """A second copy of a guarded C module is guarded before anyone gets it.
 
@@ -435,6 +446,7 @@ def guard_imp(guard, names) -> None:
     def post_create(module, args):
         if type(module) is types.ModuleType and module.__dict__.get("__name__") in names:
             guard_module(guard, module)
+        gate_ctypes_calls(guard, module)
         return module
 
     def post_exec(result, args):
@@ -442,6 +454,7 @@ def guard_imp(guard, names) -> None:
         module = args[0] if args else None
         if type(module) is types.ModuleType and module.__dict__.get("__name__") in names:
             guard_module(guard, module)
+        gate_ctypes_calls(guard, module)
         return result
 
     def no_check(frame, args, kwargs):
