@@ -1403,19 +1403,26 @@ chain_clear(chain_t *ch)
     ch->n = ch->size = 0;
 }
 
+/* *path* is the folder *inside* names ("<folder>/") or below it: 1, 0. */
+static int
+at_or_under(PyObject *path, PyObject *inside)
+{
+    return starts_with(path, inside)
+           || (PyUnicode_GET_LENGTH(path) == PyUnicode_GET_LENGTH(inside) - 1 && starts_with(inside, path));
+}
+
 static int
 is_pycache(PyObject *path)
 {
     if (pycache_prefix != NULL) {
-        PyObject *prefix = PyTuple_GET_ITEM(pycache_prefix, 0), *inside = PyTuple_GET_ITEM(pycache_prefix, 1);
-        if (str_equal(path, prefix) || starts_with(path, inside)
-                || (PyUnicode_GET_LENGTH(path) == PyUnicode_GET_LENGTH(inside) - 1 && starts_with(inside, path))) {
-            return 1;   /* the prefix itself (resolved), or under it */
+        PyObject *prefix = PyTuple_GET_ITEM(pycache_prefix, 0);
+        if (str_equal(path, prefix) || at_or_under(path, PyTuple_GET_ITEM(pycache_prefix, 1))) {
+            return 1;   /* the prefix (as given or resolved at install), or under it */
         }
         if (PyUnicode_READ_CHAR(prefix, 0) != '/') {   /* relative: under the working folder of now */
             PyObject *resolved = cpaths_realpath(prefix);
             PyObject *inside = resolved ? PyUnicode_FromFormat("%U/", resolved) : NULL;
-            int found = inside ? str_equal(path, resolved) || starts_with(path, inside) : -1;
+            int found = inside ? at_or_under(path, inside) : -1;
             Py_XDECREF(resolved);
             Py_XDECREF(inside);
             if (found != 0) {
@@ -1580,12 +1587,11 @@ import_reads_module(PyFrameObject *frame, PyObject *path)
 #define PRIVILEGE_ACTING 3   /* privileged_ok: a compiled module's init acts as its file's owner */
 
 /* The import system's own acts other than reads: set_data and _write_atomic writing bytecode to
- * a cache folder; a builtin or the standard library's extension module's init while
- * _call_with_frames_removed runs the _imp function the core has held since install, and a
- * standard-library module's body run by the held builtins.exec, for ffi only (any other
- * extension's init acts as its file's owner: made_module_acts) (ctypes opens the interpreter with dlopen; a planted
- * finder can have any standard-library file run as "__main__": http.server binding, webbrowser
- * spawning). Everywhere else the import system calls other parties' callables (finders, path
+ * a cache folder; and, inside _call_with_frames_removed running a callable the core has held since
+ * install, a standard-library module's body (builtins.exec) or a builtin or standard-library
+ * extension module's init (_imp's makers), for ffi only: ctypes opens the interpreter with dlopen,
+ * and a planted finder can have any standard-library file run as "__main__" (http.server binding,
+ * webbrowser spawning). Any other extension's init acts as its file's owner (made_module_acts). Everywhere else the import system calls other parties' callables (finders, path
  * hooks, loaders and their methods, _imp's functions, any of which can be replaced without an
  * event) and acts only through them, so an act with one of its frames innermost (only
  * standard-library frames inside it) is a builtin, partial or standard-library function someone
@@ -1614,11 +1620,10 @@ static int loaded_module_owns(PyFrameObject *frame, PyObject *path);
 
 /* An act inside a held _imp maker is the init of the module it makes or runs: native code with no
  * frame of its own, acting (as a Python module's body does) as the owner of the module's file. The
- * interpreter's own (the standard library's extension modules) and capimport's answer 1 (privileged
- * as a standard-library body is: for ffi only, since their inits call module attributes anyone can
- * replace, _decimal's collections.namedtuple);
- * any other owner acts (PRIVILEGE_ACTING, *acting* and *acting_file* set); with no file to name
- * one, code nobody owns does (0). -1 error. */
+ * interpreter's own (the standard library's extension modules) and capimport's answer 1, which the
+ * caller takes as a standard-library body's privilege, ffi only (their inits call module attributes
+ * anyone can replace: _decimal's collections.namedtuple); any other owner acts (PRIVILEGE_ACTING,
+ * *acting* and *acting_file* set); with no file to name one, code nobody owns does (0). -1 error. */
 static int
 made_module_acts(PyFrameObject *frame, int *acting, PyObject **acting_file)
 {

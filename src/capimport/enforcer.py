@@ -190,7 +190,8 @@ class Enforcer:
             return False
         if kind == IMPORT:
             # Only while importing (import_entered in _core.c): a distribution calling one of the
-            # import system's helpers gets no privilege from it; its own acts only (writes_bytecode in _core.c).
+            # import system's helpers gets no privilege from it. Its own acts only (writes_bytecode
+            # in _core.c); any other is a planted callable's.
             if not self._import_entered(frame):
                 return False
             held = None   # _runs_held_callable(frame), asked only for an act neither read nor write
@@ -263,8 +264,8 @@ class Enforcer:
     def _runs_held_callable(self, frame) -> int:
         """What ``_call_with_frames_removed`` (*frame*) calls among the callables held since
         install (``runs_held_callable`` in ``_core_tamper.h``): ``_HELD_EXEC`` (a module's body),
-        ``_HELD_MAKER`` (``_imp`` making a builtin or extension module), or 0 (anything else:
-        anyone can replace those with a partial)."""
+        ``_HELD_BUILTIN`` or ``_HELD_MAKER`` (``_imp`` making a builtin or an extension module), or
+        0 (anything else: anyone can replace those with a partial)."""
         if frame.f_code.co_name != "_call_with_frames_removed":
             return 0
         callable_ = frame.f_locals.get("f")
@@ -276,8 +277,9 @@ class Enforcer:
     def _made_module_acts(self, frame):
         """An act inside a held ``_imp`` maker is the init of the module it makes or runs
         (``made_module_acts`` in ``_core.c``): True for the standard library's and capimport's
-        extension modules (privileged for ffi only, as their bodies are), an :class:`Acting` link for the owner of any other module's file,
-        False (code nobody owns) when no file names one."""
+        extension modules (which the caller privileges for ffi only, as their bodies), an
+        :class:`Acting` link for the owner of any other module's file, False (code nobody owns)
+        when no file names one."""
         args = frame.f_locals.get("args")
         first = args[0] if type(args) is tuple and args else None
         spec = _own_attribute(first, "__spec__") if type(first) is types.ModuleType else first
