@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -78,7 +79,9 @@ print("TIMES", __import__("json").dumps(out))
 '''
 
 
-def _time(cmd, cwd, env) -> float:
+def _time(cmd, cwd, env, before=None) -> float:
+    if before is not None:
+        before()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
@@ -87,16 +90,17 @@ def _time(cmd, cwd, env) -> float:
     return elapsed
 
 
-def compare(plain, ours, cwd, env, runs, variants=()):
+def compare(plain, ours, cwd, env, runs, variants=(), before=None):
     """Medians and minima of *plain* and *ours* (and of *ours* under each extra environment in
-    *variants*), alternating: ``(median plain, median ours, min plain, min ours, [(median, min)...])``."""
+    *variants*), alternating: ``(median plain, median ours, min plain, min ours, [(median, min)...])``.
+    *before* runs (untimed) before each run."""
     a, b = [], []
     extra = [[] for _ in variants]
     for _ in range(runs):
-        a.append(_time(plain, cwd, env))
-        b.append(_time(ours, cwd, env))
+        a.append(_time(plain, cwd, env, before))
+        b.append(_time(ours, cwd, env, before))
         for store, variant_env in zip(extra, variants):
-            store.append(_time(ours, cwd, variant_env))
+            store.append(_time(ours, cwd, variant_env, before))
     return (statistics.median(a), statistics.median(b), min(a), min(b),
             [(statistics.median(x), min(x)) for x in extra])
 
@@ -182,6 +186,16 @@ def main() -> int:
             rows.append(("import requests, httpx, click, rich, jinja2",
                          *compare([real, "-c", code], [real, "-m", "capimport", "-c", code],
                                   proj, env, args.runs, with_variants(env))))
+            # No bytecode cache at all: every module (the standard library's and capimport's too)
+            # compiled and its cache written, into a prefix emptied before each run. Under
+            # capimport each write is checked by compiling the source again (capimport/bytecode.py).
+            prefix = os.path.join(root, "pycache-prefix")
+            writes = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": prefix}
+            rows.append(("same, no bytecode cache: every module compiled and written",
+                         *compare([real, "-c", code], [real, "-m", "capimport", "-c", code],
+                                  proj, dict(env, **writes), args.runs,
+                                  [dict(variant, **writes) for variant in with_variants(env)],
+                                  before=lambda: shutil.rmtree(prefix, ignore_errors=True))))
         runs = [("plain", [python, "app.py"], env), ("capimport", [python, "-m", "capimport", "app.py"], env)]
         runs += [(title, [python, "-m", "capimport", "app.py"], each_env)
                  for (title, _), each_env in zip(variants, with_variants(env))]

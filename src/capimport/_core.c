@@ -35,6 +35,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <frameobject.h>
+#include <marshal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -223,6 +224,10 @@ static strmap resolved;                       /* host name -> tuple of address s
  * gates then let calls through whose innermost non-stdlib frame is capimport's. C memory: no
  * Python code can set it (see gate_internal in _core_gate.h). */
 static _Thread_local int internal_depth = 0;
+/* The file name object of the compile this thread's core runs to check a bytecode cache
+ * (_core_bytecode.h): a fresh str nothing else holds, so the compile event naming it is the core's
+ * own (tamper_rule does not judge it). */
+static _Thread_local PyObject *b_compiling = NULL;
 static PyObject *str_open = NULL, *str_self = NULL, *str_star = NULL, *str_memory_api = NULL;
 static PyObject *str_environ_api = NULL;
 
@@ -1586,26 +1591,24 @@ import_reads_module(PyFrameObject *frame, PyObject *path)
 #define PRIVILEGE_PLANTED 2  /* privileged_ok: not covered; code nobody owns joins the chain */
 #define PRIVILEGE_ACTING 3   /* privileged_ok: a compiled module's init acts as its file's owner */
 
-/* The import system's own acts other than reads: set_data and _write_atomic writing bytecode to
- * a cache folder; and, inside _call_with_frames_removed running a callable the core has held since
+/* The import system's own acts other than reads: set_data and _write_atomic writing the bytecode
+ * cache of the source get_code compiled, as capimport would have written it (_core_bytecode.h);
+ * and, inside _call_with_frames_removed running a callable the core has held since
  * install, a standard-library module's body (builtins.exec) or a builtin or standard-library
  * extension module's init (_imp's makers), for ffi only: ctypes opens the interpreter with dlopen,
  * and a planted finder can have any standard-library file run as "__main__" (http.server binding,
- * webbrowser spawning). Any other extension's init acts as its file's owner (made_module_acts). Everywhere else the import system calls other parties' callables (finders, path
- * hooks, loaders and their methods, _imp's functions, any of which can be replaced without an
- * event) and acts only through them, so an act with one of its frames innermost (only
- * standard-library frames inside it) is a builtin, partial or standard-library function someone
- * planted there, or a standard-library body made to run: walk charges it to code nobody owns
- * together with whoever imports. A frame missed here is a denial, never an allow. */
-static int
-writes_bytecode(PyFrameObject *frame)
-{
-    PyCodeObject *code = PyFrame_GetCode(frame);
-    int found = PyUnicode_CompareWithASCIIString(code->co_name, "set_data") == 0
-                || PyUnicode_CompareWithASCIIString(code->co_name, "_write_atomic") == 0;
-    Py_DECREF(code);
-    return found;
-}
+ * webbrowser spawning). Any other extension's init acts as its file's owner (made_module_acts).
+ * Everywhere else the import system calls other parties' callables (finders, path hooks, loaders
+ * and their methods, _imp's functions, any of which can be replaced without an event) and acts
+ * only through them, so an act with one of its frames innermost (only standard-library frames
+ * inside it) is a builtin, partial or standard-library function someone planted there, or a
+ * standard-library body made to run: walk charges it to code nobody owns together with whoever
+ * imports. A frame missed here is a denial, never an allow.
+ *
+ * May the import system write there: caching the bytecode of the source it read, where
+ * cache_from_source puts it, and (renaming it into place) holding that source compiled
+ * (_core_bytecode.h)? 1, 0, -1. */
+static int import_writes_bytecode(PyFrameObject *frame, checks_t *c, int i);
 
 /* _call_with_frames_removed running a callable the core holds (_core_tamper.h). */
 static int runs_held_callable(PyFrameObject *frame);
@@ -1700,7 +1703,7 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c, int *acting, PyObject
                 ok = import_reads_module(frame, v);
                 ok = ok == 0 ? loaded_module_owns(frame, v) : ok;
             } else if (cap == CAP_FS) {
-                ok = writes_bytecode(frame) && PyUnicode_Check(v) ? is_pycache(v) : 0;
+                ok = import_writes_bytecode(frame, c, i);
             }
             if (ok == 0) {   /* inside _call_with_frames_removed: a module's body or init? */
                 held = held == -2 ? runs_held_callable(frame) : held;
@@ -2257,6 +2260,7 @@ core_hook(const char *name, PyObject *args, void *data)
 #include "_core_gate.h"
 #include "_core_environ.h"
 #include "_core_tamper.h"
+#include "_core_bytecode.h"
 
 /* ------------------------------------------------------------------ install: policy into C memory */
 
@@ -2647,7 +2651,7 @@ install_spec(PyObject *spec)
         return -1;
     }
     if (install_grants(spec) < 0 || install_relations(spec) < 0 || install_events(spec) < 0
-            || install_callables(spec) < 0 || install_tamper(spec) < 0) {
+            || install_callables(spec) < 0 || install_tamper(spec) < 0 || install_bytecode(spec) < 0) {
         return -1;
     }
     return 0;

@@ -955,8 +955,8 @@ tamper_rule(int kind, PyObject *args, PyFrameObject *frame)
     PyObject *a0 = n > 0 ? PyTuple_GET_ITEM(args, 0) : NULL;
     switch (kind) {
     case TK_COMPILE: {
-        if (n < 2) {
-            return 0;
+        if (n < 2 || (b_compiling != NULL && PyTuple_GET_ITEM(args, 1) == b_compiling)) {
+            return 0;   /* none, or the core compiling a source to check its cache (_core_bytecode.h) */
         }
         if (frame != NULL && t_ast_file != NULL) {
             PyCodeObject *code = PyFrame_GetCode(frame);

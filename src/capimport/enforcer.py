@@ -30,6 +30,7 @@ import types
 from importlib.machinery import ModuleSpec
 from typing import Iterable, Optional
 
+from . import bytecode
 from . import hook as _hook
 from .attribution import (APP, CAPIMPORT, CAPIMPORT_DEPENDENCIES, IMPORT, STDLIB, LINECACHE, LOGGING, TRANSPARENT,
                           UNKNOWN, Acting, Link, OriginMap, accountable, walk)
@@ -81,7 +82,8 @@ class Enforcer:
         self.guard_rules: dict = {}  # event -> rule(event, args, frame), from capimport.guards
         self.tamper_spec: dict = {}  # the native core's copy of what the tamper rules compare against
         self.import_callables = import_callables()  # taken again once the guards replace _imp's
-        self.pycache_prefix = sys.pycache_prefix  # as the interpreter started: anyone can set sys's
+        self.bytecode = bytecode.Held()  # as the interpreter started (the cache prefix: anyone can set sys's)
+        self.compiling: list = []  # name objects of capimport's own compiles (bytecode.matches)
         self.native = False  # True once capimport._core decides the audited acts
         self._core = None    # capimport._core then: the guards' decisions and walks go through it too
         self.no_config = not policy.config.found
@@ -190,12 +192,12 @@ class Enforcer:
             return False
         if kind == IMPORT:
             # Only while importing (import_entered in _core.c): a distribution calling one of the
-            # import system's helpers gets no privilege from it. Its own acts only (writes_bytecode
+            # import system's helpers gets no privilege from it. Its own acts only (privileged_ok
             # in _core.c); any other is a planted callable's.
             if not self._import_entered(frame):
                 return False
             held = None   # _runs_held_callable(frame), asked only for an act neither read nor write
-            for capability, target, api in checks:
+            for index, (capability, target, api) in enumerate(checks):
                 if capability == FS_READONLY and api != "open":
                     continue   # metadata: stat, listdir, getcwd
                 if capability == ENV_READONLY:   # /proc/<pid>/environ: no privilege covers it
@@ -206,10 +208,8 @@ class Enforcer:
                 if capability == FS_READONLY:   # module files, or the loading distribution's own
                     value = target.get()
                     covered = _import_reads_module(frame, value) or self._loaded_module_owns(frame, value)
-                elif capability == FS:
-                    value = target.get()
-                    covered = (frame.f_code.co_name in _WRITES_BYTECODE and isinstance(value, str)
-                               and _is_pycache(value, self.pycache_prefix))
+                elif capability == FS:   # the bytecode cache of the source it compiled (capimport.bytecode)
+                    covered = bytecode.writes_cache(frame, self.bytecode, checks, index, self.compiling)
                 if not covered:   # inside _call_with_frames_removed: a module's body or init?
                     held = self._runs_held_callable(frame) if held is None else held
                     covered = held in (_HELD_EXEC, _HELD_BUILTIN) and capability == FFI   # ctypes's dlopen
@@ -219,7 +219,7 @@ class Enforcer:
                             return covered
                         covered = covered and capability == FFI   # the interpreter's own: as its bodies
                 if not covered:
-                    return Link(UNKNOWN, "", None, 0)   # planted where it calls others (writes_bytecode in _core.c)
+                    return Link(UNKNOWN, "", None, 0)   # planted where it calls others (privileged_ok in _core.c)
             return True
         if kind == LINECACHE:
             # linecache reads Python source for tracebacks, and stats candidate files to find it:
@@ -621,8 +621,6 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-#: Where the import system writes bytecode (``writes_bytecode`` in ``_core.c``): its only writes.
-_WRITES_BYTECODE = frozenset({"set_data", "_write_atomic"})
 #: What ``_call_with_frames_removed`` runs: a module's body, ``_imp`` making an extension or a
 #: builtin module (``HELD_*`` in ``_core.c``).
 _HELD_EXEC, _HELD_MAKER, _HELD_BUILTIN = 1, 2, 3
@@ -660,16 +658,6 @@ def _import_reads_module(frame, path) -> bool:
     if zipped:
         return not asked
     return isinstance(path, str) and path.endswith(_MODULE_SUFFIXES)
-
-
-def _is_pycache(path: str, prefix: Optional[str]) -> bool:
-    """A bytecode cache: inside a ``__pycache__`` folder, or under the cache prefix the interpreter
-    started with (a relative one as the working folder is now, as the import system writes it)."""
-    if prefix:
-        resolved = os.path.realpath(prefix)
-        if path in (prefix, resolved) or path.startswith(resolved + os.sep):
-            return True
-    return (os.sep + "__pycache__" + os.sep) in path or path.endswith(os.sep + "__pycache__")
 
 
 def _toml_names(names: list) -> str:

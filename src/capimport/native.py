@@ -97,7 +97,7 @@ def build_spec(enforcer) -> dict:
     def number(name: str) -> int:
         return index[APP] if name in app_dists else index.get(name, index[NOBODY])
 
-    prefix = sys.pycache_prefix
+    prefix = enforcer.bytecode.prefix   # as the interpreter started
     return {
         "mode": enforcer.mode,
         "origins": names,
@@ -120,6 +120,7 @@ def build_spec(enforcer) -> dict:
         "af_unix": hook._AF_UNIX,
         "proc_dev": hook._PROC_DEV,
         "pycache": (prefix, os.path.realpath(prefix) + os.sep) if prefix else None,
+        "bytecode": enforcer.bytecode.as_spec(),
         "sqlite_always_uri": bool(hook.SQLITE_ALWAYS_URI[0]),
         "report": enforcer.native_report,
         "internal_error": enforcer.reporter.internal_error,

@@ -9,8 +9,6 @@ then fails and must be rewritten as a test that the act has no effect).
 from __future__ import annotations
 
 import os
-import shutil
-import time
 
 import pytest
 from sechelp import ATTEMPT, Scenario, denied, ok, results
@@ -244,84 +242,3 @@ def run():
     assert denied(guarded["direct"]), guarded
     assert guarded["through_a_finder"] == "ok:s3cret", guarded
     assert guarded["through_sys_path"] == "ok:s3cret", guarded
-
-
-NO_GRANTS = '[tool.capimport]\nmode = "enforce"\ndefault = []\n[tool.capimport.packages]\nevil = []\n'
-DECISIONS = pytest.mark.parametrize("decision", [{}, PURE_PYTHON], ids=["native", "pure"])
-
-
-def _tail(proc):
-    return f"rc={proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
-
-
-PLANT_APP = '''
-import importlib._bootstrap as _bootstrap, importlib.machinery as _machinery, importlib.util as _util, os, sys
-def run(victim, marker):
-    sys.dont_write_bytecode = False     # no event
-    evil_source = "import subprocess\\nsubprocess.run(['touch', %r])\\nVALUE = 1\\n" % marker
-    class Loader(_machinery.SourceFileLoader):
-        def source_to_code(self, data, path, *, _optimize=-1):
-            # data: the victim's real source (read by the import system: a module file); the code
-            # returned is the attacker's, compiled under the victim's name (the application's file:
-            # relabelled to evil in this process only).
-            return compile(evil_source, path, "exec", dont_inherit=True)
-    loader = Loader("helper", victim)
-    spec = _util.spec_from_file_location("helper", victim, loader=loader)
-    def go():
-        return _bootstrap._load(spec)
-    attempt("load", go)
-    report()
-'''
-
-APP_TWO_RUNS = '''
-import sys
-sys.path.insert(0, {project!r})
-if sys.argv[1:] == ["plant"]:
-    import evil
-    evil.run({victim!r}, {marker!r})
-else:
-    import helper
-    print("{{\\"imported\\": \\"ok\\"}}")
-'''
-
-
-def _app_victim_scenario(tmp_path):
-    marker = tmp_path / "spawned"
-    project = tmp_path / "project"
-    project.mkdir(parents=True, exist_ok=True)
-    victim = project / "helper.py"
-    victim.write_text("VALUE = 1\n")
-    scenario = Scenario(tmp_path, config=NO_GRANTS,
-                        app=APP_TWO_RUNS.format(project=str(project), victim=str(victim), marker=str(marker)),
-                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + PLANT_APP}}})
-    return scenario, victim, marker
-
-
-@DECISIONS
-def test_gap_bytecode_a_distribution_has_the_import_system_cache_runs_as_its_victim(tmp_path, decision):
-    """Open (route 6 through route 4, both decisions; a review finding): the import system may
-    write bytecode into any ``__pycache__`` from ``set_data``/``_write_atomic``, and nothing checks
-    that the bytes are the compiled source. A distribution granted nothing drives ``_load`` with a
-    ``SourceFileLoader`` subclass whose ``source_to_code`` compiles its own code under the
-    application's file name (other variants: ``get_data`` overridden, ``_code_to_timestamp_pyc``
-    or ``builtins.compile`` rebound): the next run imports the application's module from that cache,
-    and the code runs as the application. Fix: verify the content at the write (recompile the
-    source named by ``get_code`` with the held ``compile`` and compare), or write no bytecode
-    that capimport cannot vouch for."""
-    scenario, victim, marker = _app_victim_scenario(tmp_path)
-    cache = victim.parent / "__pycache__"
-    # plain: run 1 plants, run 2 runs the attacker's code
-    plain = scenario.plain("plant")
-    assert cache.is_dir() and os.listdir(cache), _tail(plain)
-    scenario.plain()
-    time.sleep(0.5)
-    assert marker.exists()
-    marker.unlink()
-    shutil.rmtree(cache)
-    # guarded
-    first = scenario.guarded("plant", extra_env=decision)
-    planted = cache.is_dir() and os.listdir(cache)
-    second = scenario.guarded(extra_env=decision)
-    time.sleep(0.5)
-    assert planted, "bytecode was not written: " + _tail(first)
-    assert marker.exists(), "the planted bytecode did not run as the application: " + _tail(second)

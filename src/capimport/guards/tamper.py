@@ -149,6 +149,8 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
     ast_py = os.path.join(os.path.dirname(os.__file__), "ast.py")
 
     def on_compile(event, args, frame):
+        if len(args) > 1 and any(args[1] is name for name in enforcer.compiling):
+            return  # capimport compiling a source to check its bytecode cache (capimport.bytecode)
         if frame is not None and frame.f_code.co_name == "parse" and frame.f_code.co_filename == ast_py:
             return  # ast.parse makes a tree, not code: no identity to forge (linters parse others' files)
         if len(args) > 1:
