@@ -11,5 +11,6 @@ setup(ext_modules=[
     # The native decision core (docs/decisions.md): without it, the Python hook decides.
     Extension("capimport._core", ["src/capimport/_core.c"], optional=True,
               depends=["src/capimport/_core_paths.h", "src/capimport/_core_match.h", "src/capimport/_core_gate.h", "src/capimport/_core_chains.h",
-                       "src/capimport/_core_environ.h", "src/capimport/_core_tamper.h"]),
+                       "src/capimport/_core_environ.h", "src/capimport/_core_tamper.h",
+                       "src/capimport/_core_bytecode.h"]),
 ])

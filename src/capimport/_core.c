@@ -1618,8 +1618,6 @@ static PyObject *made_module_file(PyFrameObject *frame);
 #define HELD_MAKER 2     /* an _imp function making an extension module */
 #define HELD_BUILTIN 3   /* an _imp function making a builtin module */
 
-/* Does the distribution whose module is loading own the file (_core_tamper.h)? */
-static int loaded_module_owns(PyFrameObject *frame, PyObject *path);
 
 /* An act inside a held _imp maker is the init of the module it makes or runs: native code with no
  * frame of its own, acting (as a Python module's body does) as the owner of the module's file. The
@@ -1646,6 +1644,45 @@ made_module_acts(PyFrameObject *frame, int *acting, PyObject **acting_file)
     *acting = origin;
     *acting_file = file;
     return PRIVILEGE_ACTING;
+}
+
+/* A read the import system's frames make for an extension module's init: native code with no
+ * frame of its own calling the standard library's Python, which reads through a loader's get_data
+ * (black's compiled blib2to3 reading its grammar with pkgutil.get_data). The first
+ * _call_with_frames_removed outward of *frame*, with only the import system's, the standard
+ * library's and capimport's frames between, runs a held _imp maker: the owner of the module it makes acts
+ * (PRIVILEGE_ACTING), reading its own files as a Python module's body would and anything else
+ * only with its grant. Which loader get_data belongs to decides nothing: a loader subclass built
+ * on another distribution's module file reads as whoever drives it. 0 when no such init reads
+ * (the standard library's extensions included), -1 error. */
+static int
+init_reads(PyFrameObject *frame, int *acting, PyObject **acting_file)
+{
+    PyFrameObject *f = frame;
+    Py_INCREF(f);
+    int found = 0;
+    while (f != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        int origin = origin_of(code->co_filename);
+        int helper = origin == O_IMPORT
+                     && PyUnicode_CompareWithASCIIString(code->co_name, "_call_with_frames_removed") == 0;
+        Py_DECREF(code);
+        if (origin < 0) {
+            found = -1;
+            break;
+        }
+        if (helper) {
+            int held = runs_held_callable(f);
+            found = held < 0 ? -1 : held == HELD_MAKER ? made_module_acts(f, acting, acting_file) : 0;
+            break;
+        }
+        if (origin != O_IMPORT && origin != O_STDLIB && origin != O_CAPIMPORT) {   /* capimport's: its _imp gates */
+            break;
+        }
+        Py_SETREF(f, PyFrame_GetBack(f));
+    }
+    Py_XDECREF(f);
+    return found < 0 ? -1 : found == PRIVILEGE_ACTING ? found : 0;
 }
 
 /* Enforcer._privileged: may a privileged stdlib frame met before any actor allow the act? 1 yes,
@@ -1699,9 +1736,12 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c, int *acting, PyObject
                 return -1;
             }
             int ok = 0;
-            if (reads) {   /* module files, or the loading distribution's own */
+            if (reads) {   /* module files, or an extension's init reading (as its owner) */
                 ok = import_reads_module(frame, v);
-                ok = ok == 0 ? loaded_module_owns(frame, v) : ok;
+                ok = ok == 0 ? init_reads(frame, acting, acting_file) : ok;
+                if (ok == PRIVILEGE_ACTING) {
+                    return ok;
+                }
             } else if (cap == CAP_FS) {
                 ok = import_writes_bytecode(frame, c, i);
             }

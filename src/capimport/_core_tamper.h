@@ -503,41 +503,6 @@ loader_author(PyObject *loader, PyObject **where)
     return mro != NULL && PyTuple_GET_SIZE(mro) > 1 ? -1 : O_UNKNOWN;
 }
 
-/* Does the distribution whose module the import system is loading own *path*? The loader is self
- * of the innermost import-system frame that has one (get_data reading, or exec_module running a
- * compiled module through _call_with_frames_removed), the distribution the owner of that loader's
- * own `path`. Native code reading its package's data during import (pkgutil.get_data, as black's
- * compiled blib2to3 does) reads its own files; whoever set the loader's `path` gains nothing
- * from it but that distribution's own installed files. 1, 0, -1. */
-static int
-loaded_module_owns(PyFrameObject *frame, PyObject *path)
-{
-    PyObject *self = NULL;
-    PyFrameObject *f = frame;
-    Py_XINCREF(f);
-    while (f != NULL && self == NULL) {
-        PyCodeObject *code = PyFrame_GetCode(f);
-        int import_frame = origin_of(code->co_filename) == O_IMPORT;
-        Py_DECREF(code);
-        if (!import_frame) {
-            break;
-        }
-        self = frame_local(f, "self");
-        if (self == NULL && PyErr_Occurred()) {
-            Py_DECREF(f);
-            return -1;
-        }
-        Py_SETREF(f, PyFrame_GetBack(f));
-    }
-    Py_XDECREF(f);
-    PyObject *module_path = self == NULL ? NULL : own_attribute(self, "path");
-    Py_XDECREF(self);
-    int owner = module_path != NULL && PyUnicode_CheckExact(module_path) ? origin_of(module_path) : -1;
-    Py_XDECREF(module_path);
-    PyErr_Clear();
-    return owner >= O_FIRST_DIST && PyUnicode_Check(path) ? owns(owner, path) : 0;
-}
-
 /* What _call_with_frames_removed (*frame*) is calling, among the callables the core has held since
  * install (exec, then _imp's create_builtin, exec_builtin, create_dynamic, exec_dynamic): HELD_EXEC
  * (running a module's body), HELD_BUILTIN or HELD_MAKER (an _imp function creating or running a

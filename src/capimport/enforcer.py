@@ -205,9 +205,10 @@ class Enforcer:
                         continue
                     return False
                 covered = False
-                if capability == FS_READONLY:   # module files, or the loading distribution's own
-                    value = target.get()
-                    covered = _import_reads_module(frame, value) or self._loaded_module_owns(frame, value)
+                if capability == FS_READONLY:   # module files, or an extension's init reading (as its owner)
+                    covered = _import_reads_module(frame, target.get()) or self._init_reads(frame)
+                    if isinstance(covered, Acting):
+                        return covered
                 elif capability == FS:   # the bytecode cache of the source it compiled (capimport.bytecode)
                     covered = bytecode.writes_cache(frame, self.bytecode, checks, index, self.compiling)
                 if not covered:   # inside _call_with_frames_removed: a module's body or init?
@@ -249,17 +250,23 @@ class Enforcer:
             return True
         return False
 
-    def _loaded_module_owns(self, frame, path) -> bool:
-        """Does the distribution whose module the import system is loading own *path*
-        (``loaded_module_owns`` in ``_core_tamper.h``)? The loader is ``self`` of the innermost
-        import-system frame that has one; the distribution, the owner of the loader's ``path``."""
-        loader = None
-        while frame is not None and loader is None and self.origins.origin(frame.f_code.co_filename) == IMPORT:
-            loader = frame.f_locals.get("self")   # get_data's, or exec_module's for a compiled module
+    def _init_reads(self, frame):
+        """A read the import system's frames make for an extension module's init (``init_reads``
+        in ``_core.c``): the first ``_call_with_frames_removed`` outward, with only the import
+        system's, the standard library's and capimport's frames between, runs a held ``_imp`` maker. Then an
+        :class:`Acting` link for the owner of the module it makes; else False. Which loader's
+        ``get_data`` reads decides nothing (anyone can build one on another's module file)."""
+        while frame is not None:
+            origin = self.origins.origin(frame.f_code.co_filename)
+            if origin == IMPORT and frame.f_code.co_name == "_call_with_frames_removed":
+                if self._runs_held_callable(frame) != _HELD_MAKER:
+                    return False
+                acts = self._made_module_acts(frame)
+                return acts if isinstance(acts, Acting) else False
+            if origin not in (IMPORT, STDLIB, CAPIMPORT):   # capimport's: its gates on _imp's makers
+                return False
             frame = frame.f_back
-        module_path = getattr(loader, "__dict__", {}).get("path") if loader is not None else None
-        owner = self.origins.origin(module_path) if type(module_path) is str else None
-        return owner in self.policy.distributions and isinstance(path, str) and self.origins.owns(owner, path)
+        return False
 
     def _runs_held_callable(self, frame) -> int:
         """What ``_call_with_frames_removed`` (*frame*) calls among the callables held since

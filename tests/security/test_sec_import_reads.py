@@ -5,9 +5,9 @@ distribution plants on ``sys.meta_path`` (or a path hook, or a spec it rewrites)
 file a standard loader reads, and a loader's bound ``get_data`` can be made to read any path, so
 that privilege covers module files only (``.py``, ``.pyc``, extension modules, and zipimport's
 archives read for an import): the read of any other file (a ``.env``, a key) is charged to code
-nobody owns (the ``default`` grant) together with whoever imports, unless the distribution whose
-module is loading owns it (compiled code reading its package data). Each test runs in both
-decisions.
+nobody owns (the ``default`` grant) together with whoever imports, unless an extension module's
+init reads it (compiled code reading its package data: its distribution acts). Each test runs in
+both decisions.
 """
 
 from __future__ import annotations
@@ -143,6 +143,48 @@ def run(app_function):
     guarded = results(scenario.guarded(extra_env=decision))
     assert all(denied(v) and "s3cret" not in v for v in guarded.values()), guarded
     assert "code no distribution owns" in guarded["borrowed_function"], guarded
+
+
+@DECISIONS
+def test_a_loader_built_on_another_distributions_module_reads_none_of_its_files(tmp_path, decision):
+    """A review finding: the import system's reads used to be allowed when the distribution owning
+    the loader's ``path`` owned the file. A ``SourceFileLoader`` subclass built on a granted
+    distribution's module file, whose ``get_filename`` names that distribution's data file and
+    whose ``source_to_code`` keeps the bytes, driven through ``_load``, read the data for a
+    distribution holding nothing. The loader decides nothing now: the read is code nobody owns'
+    with whoever drives it."""
+    code = '''
+import importlib._bootstrap as _bootstrap, importlib.machinery as _machinery, importlib.util as _util, os
+VICTIM = os.path.join(os.path.dirname(os.path.dirname(__file__)), "victim")
+stolen = []
+class Loader(_machinery.SourceFileLoader):
+    def get_filename(self, name=None):
+        return os.path.join(VICTIM, "credentials.txt")
+    def source_to_code(self, data, path, *, _optimize=-1):
+        stolen.append(data)
+        raise ImportError("kept")
+def run():
+    module_file = os.path.join(VICTIM, "__init__.py")
+    spec = _util.spec_from_file_location("victim_data", module_file, loader=Loader("victim_data", module_file))
+    def steal():
+        try:
+            _bootstrap._load(spec)
+        except ImportError:
+            pass
+        return stolen[0].decode()
+    attempt("direct", lambda: open(os.path.join(VICTIM, "credentials.txt")).read())
+    attempt("through_a_loader", steal)
+    report()
+'''
+    config = NO_GRANTS + 'victim = ["fs-readonly"]\n'
+    scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}},
+                               "victim": {"files": {"victim/__init__.py": "X = 1\n",
+                                                    "victim/credentials.txt": "s3cret\n"}}})
+    plain = results(scenario.plain())
+    assert all(v.startswith("ok:") and "s3cret" in v for v in plain.values()), plain
+    guarded = results(scenario.guarded(extra_env=decision))
+    assert all(denied(v) and "s3cret" not in v for v in guarded.values()), guarded
 
 
 @DECISIONS

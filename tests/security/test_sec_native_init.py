@@ -139,3 +139,71 @@ def test_granting_the_distribution_lets_its_extensions_init_act(tmp_path, decisi
     assert "RESULT ok ok" in guarded.stdout, guarded.stdout + guarded.stderr[-2000:]
     assert made.is_dir() and ran.exists()
     assert "lacks" not in guarded.stderr, guarded.stderr[-2000:]
+
+
+#: An extension in package ``natpkg`` whose init reads data with ``pkgutil.get_data``, as black's
+#: compiled ``blib2to3`` reads its grammar: its own package's, and another distribution's.
+READER = r'''
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+static int
+record(PyObject *module, const char *name, PyObject *result)
+{
+    const char *outcome = result == NULL ? (PyErr_ExceptionMatches(PyExc_PermissionError) ? "denied" : "failed")
+                          : PyBytes_Check(result) && PyBytes_GET_SIZE(result) ? "ok" : "empty";
+    PyErr_Clear();
+    Py_XDECREF(result);
+    return PyModule_AddStringConstant(module, name, outcome);
+}
+
+static struct PyModuleDef definition = {PyModuleDef_HEAD_INIT, "_reader", NULL, -1, NULL};
+PyMODINIT_FUNC
+PyInit__reader(void)
+{
+    PyObject *module = PyModule_Create(&definition);
+    PyObject *pkgutil = module ? PyImport_ImportModule("pkgutil") : NULL;
+    if (pkgutil == NULL) {
+        Py_XDECREF(module);
+        return NULL;
+    }
+    int rc = record(module, "own", PyObject_CallMethod(pkgutil, "get_data", "ss", "natpkg", "data.txt"));
+    rc = rc < 0 ? rc : record(module, "other", PyObject_CallMethod(pkgutil, "get_data", "ss", "victim", "secret.txt"));
+    Py_DECREF(pkgutil);
+    if (rc < 0) {
+        Py_CLEAR(module);
+    }
+    return module;
+}
+'''
+
+
+@DECISIONS
+def test_an_extensions_init_reads_its_own_package_data_and_others_only_with_a_grant(tmp_path, decision):
+    """No false denial: an extension's init reading its own package's data through
+    ``pkgutil.get_data`` needs no grant (a distribution reads its own files), as black's compiled
+    grammar loading does. Another distribution's data, read the same way, is the extension's
+    distribution's act: denied without ``fs-readonly``, whichever loader ``get_data`` belongs to
+    (before: allowed, because the victim's own loader read it)."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()
+    if shutil.which(compiler[0]) is None:
+        pytest.skip("no C compiler to build a test extension")
+    name = "_reader" + sysconfig.get_config_var("EXT_SUFFIX")
+    (tmp_path / "reader.c").write_text(READER)
+    subprocess.run(compiler + ["-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
+                               str(tmp_path / "reader.c"), "-o", str(tmp_path / name)], check=True, capture_output=True)
+    config = ('[tool.capimport]\nmode = "enforce"\ndefault = []\n[tool.capimport.packages]\n'
+              'native = []\nvictim = ["fs-readonly"]\n')
+    app = "import natpkg._reader as r\nprint('RESULT', r.own, r.other)\n"
+    scenario = Scenario(tmp_path, config=config, app=app,
+                        dists={"native": {"files": {"natpkg/__init__.py": "", "natpkg/data.txt": "grammar\n"}},
+                               "victim": {"files": {"victim/__init__.py": "", "victim/secret.txt": "s3cret\n"}}})
+    shutil.copy(tmp_path / name, scenario.site / "natpkg" / name)
+    record = next(scenario.site.glob("native-*.dist-info")) / "RECORD"
+    record.write_text(record.read_text() + f"natpkg/{name},,\n")
+    plain = scenario.plain()
+    assert "RESULT ok ok" in plain.stdout, plain.stdout + plain.stderr[-2000:]
+    guarded = scenario.guarded(extra_env=decision)
+    assert "RESULT ok denied" in guarded.stdout, guarded.stdout + guarded.stderr[-2000:]
+    assert "'native' 1.0 lacks 'fs-readonly'" in guarded.stderr, guarded.stderr[-2000:]
+    assert "secret.txt" in guarded.stderr and "data.txt" not in guarded.stderr, guarded.stderr[-2000:]
