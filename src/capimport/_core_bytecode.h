@@ -20,6 +20,11 @@
  */
 
 static PyObject *b_get_code = NULL;    /* SourceLoader.get_code's code object, at install */
+static PyObject *b_compile = NULL;     /* builtins.compile, at install */
+/* The last compile this thread ran through cache_compile for the import system: the source bytes
+ * (an immutable copy), the file name and the code. What compiling those bytes under that name
+ * gives, made by the real compile: a cache holding it needs no second compile. */
+static _Thread_local PyObject *b_last_source = NULL, *b_last_name = NULL, *b_last_code = NULL;
 static PyObject *b_cache_tag = NULL;   /* sys.implementation.cache_tag at install, or NULL: no caches */
 static long b_optimize = 0;            /* sys.flags.optimize */
 
@@ -270,11 +275,17 @@ bytecode_matches(PyObject *source, PyObject *written)
     if (name == NULL || PyUnicode_CopyCharacters(name, 0, source, 0, PyUnicode_GET_LENGTH(source)) < 0) {
         goto done;
     }
-    PyCompilerFlags flags = _PyCompilerFlags_INIT;
-    flags.cf_flags = PyCF_SOURCE_IS_UTF8;   /* as builtins.compile sets them */
-    b_compiling = name;
-    expected = Py_CompileStringObject(PyBytes_AS_STRING(text), name, Py_file_input, &flags, -1);
-    b_compiling = NULL;
+    if (b_last_code != NULL && str_equal(b_last_name, source) && PyBytes_GET_SIZE(b_last_source) == PyBytes_GET_SIZE(text)
+            && memcmp(PyBytes_AS_STRING(b_last_source), PyBytes_AS_STRING(text), (size_t)PyBytes_GET_SIZE(text)) == 0) {
+        expected = b_last_code;   /* the import system's own compile of these very bytes (cache_compile) */
+        Py_INCREF(expected);
+    } else {
+        PyCompilerFlags flags = _PyCompilerFlags_INIT;
+        flags.cf_flags = PyCF_SOURCE_IS_UTF8;   /* as builtins.compile sets them */
+        b_compiling = name;
+        expected = Py_CompileStringObject(PyBytes_AS_STRING(text), name, Py_file_input, &flags, -1);
+        b_compiling = NULL;
+    }
     found = expected ? PyMarshal_ReadObjectFromString((const char *)head + 16, PyBytes_GET_SIZE(cached) - 16) : NULL;
     same = found ? same_code(expected, found) : 0;
 done:
@@ -282,6 +293,9 @@ done:
         PyErr_Clear();   /* a syntax error, malformed data, no memory: unverified, never allowed */
         same = 0;
     }
+    Py_CLEAR(b_last_source);
+    Py_CLEAR(b_last_name);
+    Py_CLEAR(b_last_code);
     Py_XDECREF(text);
     Py_XDECREF(cached);
     Py_XDECREF(name);
@@ -347,7 +361,51 @@ import_writes_bytecode(PyFrameObject *frame, checks_t *c, int i)
     return ok;
 }
 
-/* The spec's "bytecode": (SourceLoader.get_code's code, sys.implementation.cache_tag, sys.flags.optimize). */
+/* cache_compile(*args, **kwargs): builtins.compile, which capimport sets as the import system's
+ * `compile` (importlib._bootstrap_external's global): source_to_code compiles a module's source
+ * through it. For the call source_to_code makes (bytes, a file name, "exec", dont_inherit=True,
+ * optimize=-1) it keeps the bytes, the name and the code for this thread, so that checking the
+ * cache get_code then writes needs no second compile (bytecode_matches). Whoever calls it, or
+ * rebinds the global back, gains nothing: the code kept is what the real compile made of the
+ * bytes kept, and the check still requires those bytes to be the file on disk. */
+static PyObject *
+core_cache_compile(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    if (b_compile == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "capimport._core: not installed");
+        return NULL;
+    }
+    PyObject *code = PyObject_Call(b_compile, args, kwargs);
+    if (code == NULL || !PyCode_Check(code) || PyTuple_GET_SIZE(args) != 3 || kwargs == NULL) {
+        return code;
+    }
+    PyObject *data = PyTuple_GET_ITEM(args, 0), *name = PyTuple_GET_ITEM(args, 1);
+    PyObject *inherit = PyDict_GetItemString(kwargs, "dont_inherit");
+    PyObject *optimize = PyDict_GetItemString(kwargs, "optimize");
+    Py_ssize_t expected_keys = 1 + (optimize != NULL);
+    if (!PyUnicode_CheckExact(name) || !PyUnicode_Check(PyTuple_GET_ITEM(args, 2))
+            || PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(args, 2), "exec") != 0
+            || inherit != Py_True || PyDict_GET_SIZE(kwargs) != expected_keys
+            || (optimize != NULL && !(PyLong_CheckExact(optimize) && PyLong_AsLong(optimize) == -1))
+            || !(PyBytes_Check(data) || PyByteArray_Check(data) || PyMemoryView_Check(data))) {
+        PyErr_Clear();
+        return code;
+    }
+    PyObject *copy = PyBytes_CheckExact(data) ? (Py_INCREF(data), data) : PyBytes_FromObject(data);
+    if (copy == NULL) {
+        PyErr_Clear();
+        return code;
+    }
+    Py_XSETREF(b_last_source, copy);
+    Py_INCREF(name);
+    Py_XSETREF(b_last_name, name);
+    Py_INCREF(code);
+    Py_XSETREF(b_last_code, code);
+    return code;
+}
+
+/* The spec's "bytecode": (SourceLoader.get_code's code, sys.implementation.cache_tag,
+ * sys.flags.optimize, builtins.compile). */
 static int
 install_bytecode(PyObject *spec)
 {
@@ -355,10 +413,11 @@ install_bytecode(PyObject *spec)
     if (v == NULL) {
         return -1;
     }
-    if (PyTuple_GET_SIZE(v) != 3 || !PyCode_Check(PyTuple_GET_ITEM(v, 0))
+    if (PyTuple_GET_SIZE(v) != 4 || !PyCode_Check(PyTuple_GET_ITEM(v, 0))
             || (PyTuple_GET_ITEM(v, 1) != Py_None && !PyUnicode_CheckExact(PyTuple_GET_ITEM(v, 1)))
-            || !PyLong_CheckExact(PyTuple_GET_ITEM(v, 2))) {
-        PyErr_SetString(PyExc_TypeError, "capimport._core.install: bytecode is (code, cache tag or None, int)");
+            || !PyLong_CheckExact(PyTuple_GET_ITEM(v, 2)) || !PyCFunction_Check(PyTuple_GET_ITEM(v, 3))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "capimport._core.install: bytecode is (code, cache tag or None, int, builtins.compile)");
         return -1;
     }
     b_optimize = PyLong_AsLong(PyTuple_GET_ITEM(v, 2));
@@ -366,6 +425,8 @@ install_bytecode(PyObject *spec)
         return -1;
     }
     b_get_code = PyTuple_GET_ITEM(v, 0);
+    b_compile = PyTuple_GET_ITEM(v, 3);
+    Py_INCREF(b_compile);
     b_cache_tag = PyTuple_GET_ITEM(v, 1) == Py_None ? NULL : PyTuple_GET_ITEM(v, 1);
     Py_INCREF(b_get_code);
     Py_XINCREF(b_cache_tag);

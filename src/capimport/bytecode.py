@@ -41,7 +41,17 @@ class Held:
 
     def as_spec(self) -> tuple:
         """The native core's ``bytecode`` entry (``install_bytecode``)."""
-        return (self.get_code, self.cache_tag, self.optimize)
+        import builtins
+        return (self.get_code, self.cache_tag, self.optimize, builtins.compile)
+
+
+def compile_through(cache_compile) -> None:
+    """Have the import system compile sources through the native core's ``cache_compile`` (set as
+    ``importlib._bootstrap_external``'s global ``compile``, which ``source_to_code`` calls): it keeps
+    the import system's own compile of a source, so that checking the cache written next needs no
+    second compile. Nothing depends on it staying there: without it the check compiles again."""
+    import importlib._bootstrap_external as external
+    external.compile = cache_compile
 
 
 def source_of(frame, held: Held) -> Optional[str]:

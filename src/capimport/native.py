@@ -48,6 +48,8 @@ def install(enforcer) -> bool:
     if module is None:
         return False
     module.install(build_spec(enforcer))
+    from .bytecode import compile_through
+    compile_through(module.cache_compile)
     return True
 
 

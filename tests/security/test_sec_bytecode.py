@@ -287,3 +287,18 @@ def run(victim):
     assert ok(results(guarded)["load"]), _tail(guarded)
     assert "lacks 'fs' for os.rename" in guarded.stderr, _tail(guarded)
     assert not list(project.rglob("*.pyc")), _tail(guarded)
+
+
+@DECISIONS
+def test_bytecode_is_checked_without_the_import_systems_kept_compile(tmp_path, decision):
+    """The native core keeps the import system's own compile of each source (``cache_compile``,
+    set as ``importlib._bootstrap_external.compile``) so that the check needs no second compile.
+    With that global removed, the check compiles again: ordinary caches are still written, and a
+    lying loader's still are not."""
+    scenario, lib = _modules_scenario(tmp_path)
+    app = scenario.project / "app.py"
+    app.write_text("import importlib._bootstrap_external as e\ne.__dict__.pop('compile', None)\n" + app.read_text())
+    guarded = scenario.guarded(extra_env=dict(decision, **WRITES))
+    assert "IMPORTED 3 café 1 2" in guarded.stdout, _tail(guarded)
+    assert "lacks" not in guarded.stderr, _tail(guarded)
+    assert len(_caches(scenario, lib)) == 7, _caches(scenario, lib)
