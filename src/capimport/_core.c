@@ -42,6 +42,8 @@
 #include <netdb.h>
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <ctype.h>
 
 #include "_core_paths.h"
 #include "_core_match.h"
@@ -1605,10 +1607,12 @@ import_reads_module(PyFrameObject *frame, PyObject *path)
  * standard-library body made to run: walk charges it to code nobody owns together with whoever
  * imports. A frame missed here is a denial, never an allow.
  *
- * May the import system write there: caching the bytecode of the source it read, where
- * cache_from_source puts it, and (renaming it into place) holding that source compiled
- * (_core_bytecode.h)? 1, 0, -1. */
+ * May the import system write there: the folders of the cache of the source it read, where
+ * cache_from_source puts it (_core_bytecode.h; the cache itself the core writes)? 1, 0, -1. */
 static int import_writes_bytecode(PyFrameObject *frame, checks_t *c, int i);
+/* The import system creating a bytecode cache's temporary file: the core writes the cache itself
+ * (_core_bytecode.h). 0 not this act, -1 handled (an exception set). */
+static int bytecode_write(PyFrameObject *frame, PyObject *args);
 
 /* _call_with_frames_removed running a callable the core holds (_core_tamper.h). */
 static int runs_held_callable(PyFrameObject *frame);
@@ -2267,6 +2271,9 @@ core_hook(const char *name, PyObject *args, void *data)
     }
     PyFrameObject *frame = PyEval_GetFrame();   /* borrowed: the code that raised the event */
     PyObject *event = e->pyname;
+    if (e->cap == CAP_OPEN && bytecode_write(frame, args) < 0) {
+        return -1;   /* the core wrote the import system's bytecode cache itself (_core_bytecode.h) */
+    }
     if (e->tamper && tamper_rule(e->tamper, args, frame) < 0) {
         return -1;
     }

@@ -5,19 +5,19 @@
  * The import system caches a module's bytecode (SourceLoader.get_code, _cache_bytecode, set_data,
  * _write_atomic), and the next run executes that cache as the module's own code without compiling
  * anything. So a write into someone's __pycache__ decides what runs as them later. The import
- * system's privilege covers such a write only when it is the cache capimport itself would have
- * written: the file cache_from_source names for the source get_code read (with the tag,
- * optimization level and prefix the interpreter started with), holding the code that compiling
- * that source gives. A SourceFileLoader subclass whose source_to_code or get_data lies, a rebound
- * _code_to_timestamp_pyc or compile, or a loader naming one file and caching under another's name
- * all fail one of the two, and the write is charged as a planted callable's act (PRIVILEGE_PLANTED):
- * the import goes on without a cache.
+ * system never writes a cache under capimport: when _write_atomic creates the temporary file of
+ * the cache cache_from_source names (with the tag, optimization level and prefix the interpreter
+ * started with) for the source the standard get_code read, and what it is writing is that source
+ * compiled, the core writes the cache itself (its own compile of the file on disk, or the import
+ * system's kept for the same bytes; its own header; plain syscalls with the GIL held, so no
+ * descriptor of it is ever in Python's hands) and refuses the import system's write with a quiet
+ * OSError, which set_data takes as "no cache". A SourceFileLoader subclass whose source_to_code
+ * or get_data lies, a rebound _code_to_timestamp_pyc or compile, a loader naming one file and
+ * caching under another's name: their writes are charged as planted acts (PRIVILEGE_PLANTED).
+ * Only set_data's folders for such a cache are the import system's own writes.
  *
- * What is compared is the file as written, read back from disk when it is renamed into place (the
- * moment it becomes the cache), so nothing that changes the bytes between the check and the write
- * matters. The source is compiled here (the compile event of that one call is the core's own and
- * is not judged: b_compiling), once per bytecode write; reading a cache costs nothing.
- */
+ * Cost: reading the source again and, when the kept compile is not there, compiling it, per cache
+ * written; reading a cache costs nothing. */
 
 static PyObject *b_get_code = NULL;    /* SourceLoader.get_code's code object, at install */
 static PyObject *b_compile = NULL;     /* builtins.compile, at install */
@@ -31,9 +31,9 @@ static long b_optimize = 0;            /* sys.flags.optimize */
 /* The source get_code read, when *frame* (set_data or _write_atomic) runs inside the standard
  * SourceLoader.get_code (its code object, held since install) with only the import system's
  * frames between: get_code's source_path (new reference). NULL when there is none (an exception
- * only on error). */
+ * only on error). *get_code*, when given, receives that frame (new reference). */
 static PyObject *
-bytecode_source(PyFrameObject *frame)
+bytecode_source(PyFrameObject *frame, PyFrameObject **get_code)
 {
     PyFrameObject *f = frame;
     Py_INCREF(f);
@@ -45,6 +45,10 @@ bytecode_source(PyFrameObject *frame)
         Py_DECREF(code);
         if (found) {
             source = frame_local(f, "source_path");
+            if (get_code != NULL) {
+                Py_INCREF(f);
+                *get_code = f;
+            }
             break;
         }
         if (origin != O_IMPORT) {   /* anyone else's frame between: not the import system's write */
@@ -173,41 +177,94 @@ is_cache_file(PyObject *target, PyObject *folder, PyObject *name, int tmp)
     return found;
 }
 
-/* The whole of a file as bytes (new reference), read with plain stdio (no audit event: this is
- * the core's own read), or NULL with no exception when it cannot be read. */
+/* The whole of a source file (new reference) and its modification time, read through one
+ * descriptor with plain syscalls (no audit event: the core's own read), or NULL with no exception
+ * when it cannot be read. */
 static PyObject *
-read_whole(PyObject *path)
+read_source(PyObject *path, long long *mtime)
 {
     PyObject *encoded = PyUnicode_EncodeFSDefault(path);
-    if (encoded == NULL) {
+    int fd = encoded ? open(PyBytes_AS_STRING(encoded), O_RDONLY | O_CLOEXEC) : -1;
+    Py_XDECREF(encoded);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 30)) {
+        if (fd >= 0) {
+            close(fd);
+        }
         PyErr_Clear();
         return NULL;
     }
-    FILE *fp = fopen(PyBytes_AS_STRING(encoded), "rb");
-    Py_DECREF(encoded);
-    if (fp == NULL) {
-        return NULL;
-    }
-    PyObject *out = PyBytes_FromStringAndSize(NULL, 65536);
+    *mtime = (long long)st.st_mtime;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)st.st_size + 1);
     Py_ssize_t used = 0;
-    while (out != NULL) {
-        size_t got = fread(PyBytes_AS_STRING(out) + used, 1, (size_t)(PyBytes_GET_SIZE(out) - used), fp);
-        used += (Py_ssize_t)got;
-        if (used < PyBytes_GET_SIZE(out)) {
+    while (out != NULL) {   /* to the end: exactly the size fstat gave, or the file is changing now */
+        ssize_t got = read(fd, PyBytes_AS_STRING(out) + used, (size_t)(PyBytes_GET_SIZE(out) - used));
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0 || (got == 0 && used != (Py_ssize_t)st.st_size) || used + got > (Py_ssize_t)st.st_size) {
+            Py_CLEAR(out);
+        }
+        if (got == 0) {
             break;
         }
-        if (_PyBytes_Resize(&out, PyBytes_GET_SIZE(out) * 2) < 0) {
-            out = NULL;
-        }
+        used += got;
     }
-    int failed = ferror(fp);
-    fclose(fp);
-    if (out == NULL || failed || _PyBytes_Resize(&out, used) < 0) {
-        Py_XDECREF(out);
+    close(fd);
+    if (out == NULL || _PyBytes_Resize(&out, used) < 0) {
         PyErr_Clear();
         return NULL;
     }
     return out;
+}
+
+/* The encoding a source declares (a coding line in its first two lines, PEP 263) is one the
+ * tokenizer decodes without the codec registry: none, UTF-8, Latin-1 or ASCII. Anyone can put a
+ * codec in the registry (encodings._cache is a plain dict), so a source decoded through it is
+ * not what the file holds, and compiling it again would decode it the same wrong way. 1, 0. */
+static int
+decodes_without_registry(const char *text, Py_ssize_t n)
+{
+    static const char *plain[] = {"utf-8", "utf8", "latin-1", "latin1", "iso-8859-1", "iso8859-1", "iso-latin-1",
+                                  "ascii", NULL};
+    static const char *families[] = {"utf-8-", "latin-1-", "iso-8859-1-", "iso-latin-1-", NULL};
+    Py_ssize_t at = 0;
+    for (int line = 0; line < 2 && at < n; line++) {
+        Py_ssize_t end = at;
+        while (end < n && text[end] != '\n' && text[end] != '\r') {
+            end++;
+        }
+        const char *hash = memchr(text + at, '#', (size_t)(end - at));
+        for (const char *p = hash; p != NULL && p + 7 <= text + end; p++) {
+            if (memcmp(p, "coding", 6) != 0 || (p[6] != ':' && p[6] != '=')) {
+                continue;
+            }
+            const char *q = p + 7;
+            while (q < text + end && (*q == ' ' || *q == '\t')) {
+                q++;
+            }
+            char name[32];
+            size_t k = 0;
+            while (q < text + end && k < sizeof(name) - 1 && (isalnum((unsigned char)*q) || *q == '-' || *q == '_' || *q == '.')) {
+                name[k++] = *q == '_' ? '-' : (char)tolower((unsigned char)*q);
+                q++;
+            }
+            name[k] = '\0';
+            for (int i = 0; plain[i]; i++) {
+                if (strcmp(name, plain[i]) == 0) {
+                    return 1;
+                }
+            }
+            for (int i = 0; families[i]; i++) {
+                if (strncmp(name, families[i], strlen(families[i])) == 0) {
+                    return 1;
+                }
+            }
+            return 0;
+        }
+        at = end + (end < n && text[end] == '\r' && end + 1 < n && text[end + 1] == '\n' ? 2 : 1);
+    }
+    return 1;
 }
 
 /* Two code trees are the same code: equal as code objects compare (instructions, constants by
@@ -251,109 +308,208 @@ same_code(PyObject *a, PyObject *b)
     return same;
 }
 
-/* The bytecode file *written* holds what compiling *source* gives, as the import system compiles
- * it (compile(data, path, "exec", dont_inherit=True)), behind this interpreter's magic number.
- * 1, 0 (a source that does not compile, a file that does not unmarshal: nothing to vouch for). */
-static int
-bytecode_matches(PyObject *source, PyObject *written)
+/* What compiling *text* (the source file's bytes) under *source* gives, as source_to_code
+ * compiles it (compile(data, path, "exec", dont_inherit=True)): the import system's own compile
+ * when cache_compile kept it for these very bytes and this name, else compiled here (the compile
+ * event of that one call names a fresh str only the core holds, and is not judged). New
+ * reference, or NULL with no exception (a syntax error, a NUL byte, a registry codec). */
+static PyObject *
+expected_code(PyObject *source, PyObject *text)
 {
-    PyObject *text = read_whole(source);
-    PyObject *cached = text ? read_whole(written) : NULL;
-    PyObject *name = NULL, *expected = NULL, *found = NULL;
-    int same = 0;
-    if (cached == NULL || PyBytes_GET_SIZE(cached) <= 16
-            || memchr(PyBytes_AS_STRING(text), 0, (size_t)PyBytes_GET_SIZE(text)) != NULL) {
-        goto done;
-    }
-    const unsigned char *head = (const unsigned char *)PyBytes_AS_STRING(cached);
-    unsigned long magic = (unsigned long)PyImport_GetMagicNumber();
-    if ((head[0] | (head[1] << 8) | (head[2] << 16) | ((unsigned long)head[3] << 24)) != magic) {
-        goto done;
-    }
-    /* A fresh copy of the name: the compile event naming this very object is the core's own. */
-    name = PyUnicode_New(PyUnicode_GET_LENGTH(source), PyUnicode_MAX_CHAR_VALUE(source));
-    if (name == NULL || PyUnicode_CopyCharacters(name, 0, source, 0, PyUnicode_GET_LENGTH(source)) < 0) {
-        goto done;
+    PyObject *code = NULL;
+    if (memchr(PyBytes_AS_STRING(text), 0, (size_t)PyBytes_GET_SIZE(text)) != NULL
+            || !decodes_without_registry(PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text))) {
+        return NULL;
     }
     if (b_last_code != NULL && str_equal(b_last_name, source) && PyBytes_GET_SIZE(b_last_source) == PyBytes_GET_SIZE(text)
             && memcmp(PyBytes_AS_STRING(b_last_source), PyBytes_AS_STRING(text), (size_t)PyBytes_GET_SIZE(text)) == 0) {
-        expected = b_last_code;   /* the import system's own compile of these very bytes (cache_compile) */
-        Py_INCREF(expected);
-    } else {
+        code = b_last_code;
+        Py_INCREF(code);
+        return code;
+    }
+    PyObject *name = PyUnicode_New(PyUnicode_GET_LENGTH(source), PyUnicode_MAX_CHAR_VALUE(source));
+    if (name != NULL && PyUnicode_CopyCharacters(name, 0, source, 0, PyUnicode_GET_LENGTH(source)) >= 0) {
         PyCompilerFlags flags = _PyCompilerFlags_INIT;
         flags.cf_flags = PyCF_SOURCE_IS_UTF8;   /* as builtins.compile sets them */
         b_compiling = name;
-        expected = Py_CompileStringObject(PyBytes_AS_STRING(text), name, Py_file_input, &flags, -1);
+        code = Py_CompileStringObject(PyBytes_AS_STRING(text), name, Py_file_input, &flags, -1);
         b_compiling = NULL;
     }
-    found = expected ? PyMarshal_ReadObjectFromString((const char *)head + 16, PyBytes_GET_SIZE(cached) - 16) : NULL;
-    same = found ? same_code(expected, found) : 0;
-done:
-    if (same <= 0) {
-        PyErr_Clear();   /* a syntax error, malformed data, no memory: unverified, never allowed */
-        same = 0;
-    }
-    Py_CLEAR(b_last_source);
-    Py_CLEAR(b_last_name);
-    Py_CLEAR(b_last_code);
-    Py_XDECREF(text);
-    Py_XDECREF(cached);
     Py_XDECREF(name);
-    Py_XDECREF(expected);
-    Py_XDECREF(found);
+    PyErr_Clear();
+    return code;
+}
+
+/* The import system is writing *expected*: get_code's code_object is the very code kept for it,
+ * or the bytes _write_atomic was handed (exact bytes or bytearray only: nothing of anyone's runs
+ * here) unmarshal, after their header, to the same code. 1, 0. */
+static int
+writes_expected(PyFrameObject *writer, PyFrameObject *get_code, PyObject *expected)
+{
+    PyObject *compiled = frame_local(get_code, "code_object");
+    int same = compiled != NULL && compiled == expected;
+    Py_XDECREF(compiled);
+    PyObject *data = same ? NULL : frame_local(writer, "data");
+    if (data != NULL && (PyBytes_CheckExact(data) || PyByteArray_CheckExact(data))) {
+        const char *bytes = PyBytes_CheckExact(data) ? PyBytes_AS_STRING(data) : PyByteArray_AS_STRING(data);
+        Py_ssize_t n = PyBytes_CheckExact(data) ? PyBytes_GET_SIZE(data) : PyByteArray_GET_SIZE(data);
+        PyObject *copy = n > 16 ? PyBytes_FromStringAndSize(bytes + 16, n - 16) : NULL;
+        PyObject *found = copy ? PyMarshal_ReadObjectFromString(PyBytes_AS_STRING(copy), PyBytes_GET_SIZE(copy)) : NULL;
+        same = found != NULL && same_code(expected, found) > 0;
+        Py_XDECREF(copy);
+        Py_XDECREF(found);
+    }
+    Py_XDECREF(data);
+    PyErr_Clear();
     return same;
 }
 
-/* The import system's privilege for write check *i* at *frame* (set_data or _write_atomic): the
- * write is part of caching the bytecode of the source get_code read, where cache_from_source puts
- * it: the folders set_data makes for it, _write_atomic's temporary file (created, or removed after
- * a failure), and the rename that puts it in place, once the file renamed holds that source's
- * compiled code. 1 covered, 0 not, -1 error. */
+/* Write *code* as the cache file *path* (via *tmp*, created here), behind a timestamp header
+ * made from the source as read (*mtime*, *size*): plain syscalls with the GIL held throughout,
+ * so no Python code, in this thread or any other, ever holds a descriptor of it. 1 written, 0. */
+static int
+write_cache(PyObject *tmp, PyObject *path, PyObject *code, long long mtime, Py_ssize_t size, int mode)
+{
+    PyObject *body = PyMarshal_WriteObjectToString(code, Py_MARSHAL_VERSION);
+    PyObject *tmp_bytes = body ? PyUnicode_EncodeFSDefault(tmp) : NULL;
+    PyObject *path_bytes = tmp_bytes ? PyUnicode_EncodeFSDefault(path) : NULL;
+    int written = 0;
+    if (path_bytes != NULL) {
+        unsigned char head[16];
+        unsigned long fields[4] = {(unsigned long)PyImport_GetMagicNumber(), 0,
+                                   (unsigned long)(mtime & 0xFFFFFFFF), (unsigned long)(size & 0xFFFFFFFF)};
+        for (int f = 0; f < 4; f++) {
+            for (int b = 0; b < 4; b++) {
+                head[f * 4 + b] = (unsigned char)((fields[f] >> (8 * b)) & 0xFF);
+            }
+        }
+        int fd = open(PyBytes_AS_STRING(tmp_bytes), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd >= 0) {
+            const char *parts[2] = {(const char *)head, PyBytes_AS_STRING(body)};
+            Py_ssize_t sizes[2] = {16, PyBytes_GET_SIZE(body)};
+            int ok = 1;
+            for (int part = 0; part < 2 && ok; part++) {
+                Py_ssize_t done = 0;
+                while (ok && done < sizes[part]) {
+                    ssize_t n = write(fd, parts[part] + done, (size_t)(sizes[part] - done));
+                    ok = n > 0 || (n < 0 && errno == EINTR);
+                    done += n > 0 ? n : 0;
+                }
+            }
+            ok = close(fd) == 0 && ok;
+            written = ok && rename(PyBytes_AS_STRING(tmp_bytes), PyBytes_AS_STRING(path_bytes)) == 0;
+            if (!written) {
+                unlink(PyBytes_AS_STRING(tmp_bytes));
+            }
+        }
+    }
+    Py_XDECREF(body);
+    Py_XDECREF(tmp_bytes);
+    Py_XDECREF(path_bytes);
+    PyErr_Clear();
+    return written;
+}
+
+/* The open event of _write_atomic creating its temporary file for the cache of the source the
+ * standard get_code read, where cache_from_source puts it: the core writes that cache itself,
+ * from its own compile of the file on disk (or the import system's, kept for the same bytes),
+ * behind a header it makes, and the import system's own write is refused with a quiet OSError
+ * (set_data gives up without a word). Only when what the import system was writing is that same
+ * code: a loader whose source_to_code or get_data lies, a rebound serialiser or compile, or a
+ * source decoded through the codec registry gets no cache, and the first two are judged as
+ * planted acts (decide: reported). Nothing is renamed into place by the import system, so no
+ * descriptor it hands to Python code (a rebound _io, a dup by another thread) ever reaches a
+ * cache. 0: not this act (decide as usual); -1: handled, an exception set. */
+static int
+bytecode_write(PyFrameObject *frame, PyObject *args)
+{
+    if (frame == NULL || PyTuple_GET_SIZE(args) < 3) {
+        return 0;
+    }
+    PyCodeObject *fcode = PyFrame_GetCode(frame);
+    int writer = PyUnicode_CompareWithASCIIString(fcode->co_name, "_write_atomic") == 0
+                 && origin_of(fcode->co_filename) == O_IMPORT;
+    Py_DECREF(fcode);
+    PyObject *flags = PyTuple_GET_ITEM(args, 2), *path = PyTuple_GET_ITEM(args, 0);
+    long want = O_CREAT | O_EXCL | O_WRONLY;
+    if (!writer || !PyLong_Check(flags) || (PyLong_AsLong(flags) & want) != want || !PyUnicode_Check(path)
+            || import_entered(frame) <= 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyFrameObject *get_code = NULL;
+    PyObject *source = bytecode_source(frame, &get_code);
+    PyObject *folder = NULL, *name = NULL, *target = NULL, *text = NULL, *expected = NULL;
+    int rc = 0;
+    if (source == NULL || ends_with_ascii(source, ".py") <= 0 || cache_location(source, &folder, &name) <= 0
+            || (target = path_target(path, NULL)) == NULL || !PyUnicode_Check(target)
+            || is_cache_file(target, folder, name, 1) <= 0) {
+        goto done;   /* not the cache of the source get_code read: decide as usual */
+    }
+    long long mtime = 0;
+    text = read_source(source, &mtime);
+    expected = text ? expected_code(source, text) : NULL;
+    int quiet = expected == NULL;   /* nothing to vouch for: no cache, no report */
+    if (expected != NULL && writes_expected(frame, get_code, expected)) {
+        PyObject *cache = PyUnicode_FromFormat("%U/%U", folder, name);
+        struct stat st;
+        PyObject *encoded = cache ? PyUnicode_EncodeFSDefault(source) : NULL;
+        int mode = encoded && stat(PyBytes_AS_STRING(encoded), &st) == 0 ? (int)((st.st_mode | 0200) & 0666) : 0666;
+        Py_XDECREF(encoded);
+        if (cache != NULL) {
+            write_cache(target, cache, expected, mtime, PyBytes_GET_SIZE(text), mode);
+        }
+        Py_XDECREF(cache);
+        quiet = 1;
+    }
+    if (quiet) {
+        PyErr_SetString(PyExc_OSError, "capimport writes this bytecode cache itself");
+        rc = -1;
+    }
+done:
+    Py_CLEAR(b_last_source);
+    Py_CLEAR(b_last_name);
+    Py_CLEAR(b_last_code);
+    if (rc == 0) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(get_code);
+    Py_XDECREF(source);
+    Py_XDECREF(folder);
+    Py_XDECREF(name);
+    Py_XDECREF(target);
+    Py_XDECREF(text);
+    Py_XDECREF(expected);
+    return rc;
+}
+
+/* The import system's privilege for write check *i* at *frame* (set_data): the folders it makes
+ * for the cache of the source get_code read (the cache folder, or under a prefix a folder above
+ * it). Every other write there is not its own: the cache itself the core writes (bytecode_write).
+ * 1 covered, 0 not, -1 error. */
 static int
 import_writes_bytecode(PyFrameObject *frame, checks_t *c, int i)
 {
     PyCodeObject *code = PyFrame_GetCode(frame);
-    int writer = PyUnicode_CompareWithASCIIString(code->co_name, "set_data") == 0
-                 || PyUnicode_CompareWithASCIIString(code->co_name, "_write_atomic") == 0;
+    int maker = PyUnicode_CompareWithASCIIString(code->co_name, "set_data") == 0;
     Py_DECREF(code);
-    PyObject *target = writer ? get_target(c, i) : NULL;
-    if (target == NULL || !PyUnicode_Check(target)) {
-        return writer && target == NULL ? -1 : 0;
+    if (!maker || PyUnicode_CompareWithASCIIString(c->items[i].api, "os.mkdir") != 0) {
+        return 0;
     }
-    PyObject *source = bytecode_source(frame);
+    PyObject *target = get_target(c, i);
+    if (target == NULL || !PyUnicode_Check(target)) {
+        return target == NULL ? -1 : 0;
+    }
+    PyObject *source = bytecode_source(frame, NULL);
     if (source == NULL) {
         return PyErr_Occurred() ? -1 : 0;
     }
     PyObject *folder = NULL, *name = NULL;
     int ok = ends_with_ascii(source, ".py") > 0 ? cache_location(source, &folder, &name) : 0;
-    PyObject *api = c->items[i].api;
-    if (ok <= 0) {
-        /* no cache this interpreter would write */
-    } else if (PyUnicode_CompareWithASCIIString(api, "os.mkdir") == 0) {
-        /* the cache folder, or (under a prefix) a folder above it */
+    if (ok > 0) {
         PyObject *inside = PyUnicode_FromFormat("%U/", target);
         ok = inside == NULL ? -1 : (str_equal(target, folder) || starts_with(folder, inside)) && is_pycache(target) > 0;
         Py_XDECREF(inside);
-    } else if (str_equal(api, str_open) || PyUnicode_CompareWithASCIIString(api, "os.remove") == 0) {
-        ok = is_cache_file(target, folder, name, 1);
-    } else if (PyUnicode_CompareWithASCIIString(api, "os.rename") == 0) {
-        /* src: the temporary file; dst: the cache, once the temporary file is the compiled source */
-        ok = is_cache_file(target, folder, name, 1);
-        int dst = ok == 0 ? is_cache_file(target, folder, name, 0) : 0;
-        for (int k = 0; dst > 0 && k < c->n; k++) {
-            PyObject *other = k != i && str_equal(c->items[k].api, api) ? get_target(c, k) : Py_None;
-            if (other == NULL) {
-                ok = -1;
-                break;
-            }
-            if (PyUnicode_Check(other) && is_cache_file(other, folder, name, 1) > 0) {
-                ok = bytecode_matches(source, other);
-                break;
-            }
-        }
-        ok = ok < 0 || dst < 0 ? -1 : ok;
-    } else {
-        ok = 0;
     }
     Py_DECREF(source);
     Py_XDECREF(folder);
@@ -365,7 +521,7 @@ import_writes_bytecode(PyFrameObject *frame, checks_t *c, int i)
  * `compile` (importlib._bootstrap_external's global): source_to_code compiles a module's source
  * through it. For the call source_to_code makes (bytes, a file name, "exec", dont_inherit=True,
  * optimize=-1) it keeps the bytes, the name and the code for this thread, so that checking the
- * cache get_code then writes needs no second compile (bytecode_matches). Whoever calls it, or
+ * cache get_code then writes needs no second compile (expected_code). Whoever calls it, or
  * rebinds the global back, gains nothing: the code kept is what the real compile made of the
  * bytes kept, and the check still requires those bytes to be the file on disk. */
 static PyObject *

@@ -10,14 +10,17 @@ that source gives. A ``SourceFileLoader`` subclass whose ``source_to_code`` or `
 rebound ``_code_to_timestamp_pyc`` or ``compile``, a loader naming one file and caching under
 another's name: each fails one test, and the write is charged as a planted callable's act.
 
-This is the pure-Python twin of ``_core_bytecode.h``. The core compares the file as written,
-read back when it is renamed into place; this fallback compares the bytes ``_write_atomic`` was
-handed (its own reads would be judged by this same walk), so a second thread changing those bytes
-between the check and the write is a documented limit of the fallback only.
+capimport writes such a cache itself (the import system's own write is refused with
+:class:`CacheWritten`, which ``set_data`` takes as "no cache"), from its own compile of the file on
+disk and behind its own header, so no descriptor the import system hands to Python code ever
+reaches a cache. This is the pure-Python twin of ``_core_bytecode.h``; unlike the core, its own
+write runs Python with the GIL released between calls, so another thread guessing the new
+descriptor's number could write through it: a limit of the fallback only.
 """
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Optional
 
@@ -118,29 +121,6 @@ def same_code(a, b) -> bool:
                if type(x) is code or type(y) is code)
 
 
-def matches(source: str, data, compiling: list) -> bool:
-    """*data* (a cache's bytes) holds what compiling *source* gives, as the import system compiles
-    it, behind this interpreter's magic number. *compiling* is where the name object of this
-    compile is put while it runs, so that its compile event is known as capimport's own."""
-    import marshal
-    from importlib.util import MAGIC_NUMBER
-    if not isinstance(data, (bytes, bytearray)) or len(data) <= 16 or bytes(data[:4]) != MAGIC_NUMBER:
-        return False
-    try:
-        with open(source, "rb") as file:
-            text = file.read()
-        name = (source + "\0")[:-1]   # a fresh str: nothing else holds this object
-        compiling.append(name)
-        try:
-            expected = compile(text, name, "exec", dont_inherit=True)
-        finally:
-            compiling.remove(name)
-        found = marshal.loads(bytes(data[16:]))
-    except Exception:
-        return False
-    return same_code(expected, found)
-
-
 def is_pycache(path: str, prefix: Optional[str]) -> bool:
     """A bytecode cache: inside a ``__pycache__`` folder, or under the cache prefix the interpreter
     started with (a relative one as the working folder is now, as the import system writes it)."""
@@ -151,33 +131,142 @@ def is_pycache(path: str, prefix: Optional[str]) -> bool:
     return (os.sep + "__pycache__" + os.sep) in path or path.endswith(os.sep + "__pycache__")
 
 
-def writes_cache(frame, held: Held, checks: list, index: int, compiling: list) -> bool:
-    """May the import system make write check *index* at *frame* (``import_writes_bytecode`` in
-    ``_core_bytecode.h``): the cache of the source ``get_code`` read, where ``cache_from_source``
-    puts it (the folders ``set_data`` makes, the temporary file, the rename into place once the
-    bytes written are that source compiled)?"""
-    if frame.f_code.co_name not in ("set_data", "_write_atomic"):
+class CacheWritten(OSError):
+    """Raised at the import system's own write of a cache capimport wrote itself: ``set_data``
+    takes any ``OSError`` as "no cache" and goes on."""
+
+
+_CODING = re.compile(rb"#.*?coding[:=][ \t]*([-\w.]+)")
+_PLAIN = ("utf-8", "utf8", "latin-1", "latin1", "iso-8859-1", "iso8859-1", "iso-latin-1", "ascii")
+_FAMILIES = ("utf-8-", "latin-1-", "iso-8859-1-", "iso-latin-1-")
+
+
+def decodes_without_registry(text: bytes) -> bool:
+    """The source's declared encoding (PEP 263) is one the tokenizer decodes without the codec
+    registry, which anyone can fill (``decodes_without_registry`` in ``_core_bytecode.h``)."""
+    for line in text.splitlines()[:2]:
+        found = _CODING.search(line)
+        if found:
+            name = found.group(1).decode("ascii", "replace").lower().replace("_", "-")
+            return name in _PLAIN or name.startswith(_FAMILIES)
+    return True
+
+
+def _read(source: str) -> Optional[tuple]:
+    """(bytes, mtime) of the source through one descriptor, or None."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        chunks, size = [], 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return (b"".join(chunks), int(st.st_mtime)) if size == st.st_size else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def expected_code(source: str, text: bytes, compiling: list):
+    """What compiling the source file's bytes gives, as ``source_to_code`` compiles them; None
+    when nothing can be vouched for (a syntax error, a NUL byte, a registry codec). *compiling*
+    holds the name object of this compile while it runs: its compile event is capimport's own."""
+    if b"\0" in text or not decodes_without_registry(text):
+        return None
+    name = (source + "\0")[:-1]   # a fresh str: nothing else holds this object
+    compiling.append(name)
+    try:
+        return compile(text, name, "exec", dont_inherit=True)
+    except Exception:
+        return None
+    finally:
+        compiling.remove(name)
+
+
+def writes_expected(writer, expected) -> bool:
+    """The bytes ``_write_atomic`` was handed (exact ``bytes`` or ``bytearray`` only: no code of
+    anyone's runs inside a decision) unmarshal, after their header, to *expected*."""
+    import marshal
+    data = writer.f_locals.get("data")
+    if type(data) not in (bytes, bytearray) or len(data) <= 16:
         return False
-    _, target, api = checks[index]
-    value = target.get()
+    try:
+        return same_code(expected, marshal.loads(bytes(data[16:])))
+    except Exception:
+        return False
+
+
+def write_cache(tmp: str, path: str, code, mtime: int, size: int, mode: int) -> bool:
+    """*code* as the cache file *path*, through *tmp*, behind a timestamp header of its own."""
+    import marshal
+    from importlib.util import MAGIC_NUMBER
+    body = MAGIC_NUMBER + (0).to_bytes(4, "little") + (mtime & 0xFFFFFFFF).to_bytes(4, "little") \
+        + (size & 0xFFFFFFFF).to_bytes(4, "little") + marshal.dumps(code)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    except OSError:
+        return False
+    try:
+        with open(fd, "wb", closefd=True) as file:
+            file.write(body)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
+
+
+def write_instead(frame, held: Held, checks: list, compiling: list) -> bool:
+    """The open of ``_write_atomic``'s temporary file for the cache of the source the standard
+    ``get_code`` read (``bytecode_write`` in ``_core_bytecode.h``): when what the import system is
+    writing is that source compiled, capimport writes the cache itself and raises
+    :class:`CacheWritten` in place of the import system's write; with nothing to vouch for, it
+    raises it too (no cache). False: not this act, or other code being written (a planted act)."""
+    if frame.f_code.co_name != "_write_atomic" or len(checks) != 1 or checks[0][2] != "open":
+        return False
+    value = checks[0][1].get()
     source = source_of(frame, held)
     if not isinstance(value, str) or source is None or not source.endswith(".py"):
         return False
     where = cache_location(source, held)
+    if where is None or not is_cache_file(value, where[0], where[1], True):
+        return False
+    read = _read(source)
+    expected = expected_code(source, read[0], compiling) if read else None
+    if expected is not None:
+        if not writes_expected(frame, expected):
+            return False
+        try:
+            mode = (os.stat(source).st_mode | 0o200) & 0o666
+        except OSError:
+            mode = 0o666
+        write_cache(value, where[0] + "/" + where[1], expected, read[1], len(read[0]), mode)
+    raise CacheWritten("capimport writes this bytecode cache itself")
+
+
+def writes_cache(frame, held: Held, checks: list, index: int, compiling: list) -> bool:
+    """May the import system make write check *index* at *frame* (``import_writes_bytecode`` in
+    ``_core_bytecode.h``): the folders ``set_data`` makes for the cache of the source ``get_code``
+    read. The cache itself capimport writes (:func:`write_instead`)."""
+    if frame.f_code.co_name != "set_data":
+        return False
+    _, target, api = checks[index]
+    value = target.get()
+    source = source_of(frame, held)
+    if api != "os.mkdir" or not isinstance(value, str) or source is None or not source.endswith(".py"):
+        return False
+    where = cache_location(source, held)
     if where is None:
         return False
-    folder, name = where
-    if api == "os.mkdir":
-        return (value == folder or folder.startswith(value + "/")) and is_pycache(value, held.prefix)
-    if api in ("open", "os.remove"):
-        return is_cache_file(value, folder, name, True)
-    if api == "os.rename":
-        if is_cache_file(value, folder, name, True):
-            return True
-        if not is_cache_file(value, folder, name, False):
-            return False
-        sources = [other.get() for k, (_, other, other_api) in enumerate(checks) if k != index and other_api == api]
-        if not any(isinstance(s, str) and is_cache_file(s, folder, name, True) for s in sources):
-            return False
-        return matches(source, frame.f_locals.get("data"), compiling)
-    return False
+    folder = where[0]
+    return (value == folder or folder.startswith(value + "/")) and is_pycache(value, held.prefix)

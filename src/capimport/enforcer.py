@@ -210,6 +210,7 @@ class Enforcer:
                     if isinstance(covered, Acting):
                         return covered
                 elif capability == FS:   # the bytecode cache of the source it compiled (capimport.bytecode)
+                    bytecode.write_instead(frame, self.bytecode, checks, self.compiling)   # raises when it did
                     covered = bytecode.writes_cache(frame, self.bytecode, checks, index, self.compiling)
                 if not covered:   # inside _call_with_frames_removed: a module's body or init?
                     held = self._runs_held_callable(frame) if held is None else held
@@ -378,7 +379,7 @@ class Enforcer:
         self._depth[tid] = depth + 1
         try:
             self._decide(checks, frame, describe, import_name, chain)
-        except (CapabilityError, CapabilityImportError):
+        except (CapabilityError, CapabilityImportError, bytecode.CacheWritten):
             raise
         except Exception as exc:  # fail closed
             api = checks[0][2] if checks else "?"
