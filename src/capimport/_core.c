@@ -1609,7 +1609,7 @@ import_reads_module(PyFrameObject *frame, PyObject *path)
  *
  * May the import system write there: the folders of the cache of the source it read, where
  * cache_from_source puts it (_core_bytecode.h; the cache itself the core writes)? 1, 0, -1. */
-static int import_writes_bytecode(PyFrameObject *frame, checks_t *c, int i);
+static int import_makes_cache_folder(PyFrameObject *frame, checks_t *c, int i);
 /* The import system creating a bytecode cache's temporary file: the core writes the cache itself
  * (_core_bytecode.h). 0 not this act, -1 handled (an exception set). */
 static int bytecode_write(PyFrameObject *frame, PyObject *args);
@@ -1747,7 +1747,7 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c, int *acting, PyObject
                     return ok;
                 }
             } else if (cap == CAP_FS) {
-                ok = import_writes_bytecode(frame, c, i);
+                ok = import_makes_cache_folder(frame, c, i);
             }
             if (ok == 0) {   /* inside _call_with_frames_removed: a module's body or init? */
                 held = held == -2 ? runs_held_callable(frame) : held;

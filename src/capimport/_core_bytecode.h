@@ -130,9 +130,9 @@ cache_location(PyObject *source, PyObject **folder, PyObject **name)
     PyObject *raw = NULL;
     if (*name != NULL && pycache_prefix != NULL) {
         /* join(prefix, (head if absolute else join(getcwd(), head)).lstrip("/"), name) */
-        PyObject *cwd = PyUnicode_GET_LENGTH(head) && PyUnicode_READ_CHAR(head, 0) == '/' ? NULL : cpaths__getcwd();
-        PyObject *absolute = PyUnicode_GET_LENGTH(head) && PyUnicode_READ_CHAR(head, 0) == '/'
-                             ? (Py_INCREF(head), head) : cwd ? join_parts(cwd, head, NULL) : NULL;
+        int rooted = PyUnicode_GET_LENGTH(head) && PyUnicode_READ_CHAR(head, 0) == '/';
+        PyObject *cwd = rooted ? NULL : cpaths__getcwd();
+        PyObject *absolute = rooted ? (Py_INCREF(head), head) : cwd ? join_parts(cwd, head, NULL) : NULL;
         Py_XDECREF(cwd);
         Py_ssize_t start = 0;
         while (absolute && start < PyUnicode_GET_LENGTH(absolute) && PyUnicode_READ_CHAR(absolute, start) == '/') {
@@ -157,19 +157,18 @@ cache_location(PyObject *source, PyObject **folder, PyObject **name)
     return 1;
 }
 
-/* *target* is folder + "/" + name, followed (*tmp*) by "." and digits (_write_atomic's temporary
- * file): 1, 0. */
+/* *target* is folder + "/" + name + "." + digits: _write_atomic's temporary file for that cache.
+ * 1, 0, -1. */
 static int
-is_cache_file(PyObject *target, PyObject *folder, PyObject *name, int tmp)
+is_temporary_file(PyObject *target, PyObject *folder, PyObject *name)
 {
-    PyObject *whole = PyUnicode_FromFormat("%U/%U", folder, name);
+    PyObject *whole = PyUnicode_FromFormat("%U/%U.", folder, name);
     if (whole == NULL) {
         return -1;
     }
     Py_ssize_t n = PyUnicode_GET_LENGTH(whole), m = PyUnicode_GET_LENGTH(target);
-    int found = tmp ? m > n + 1 && starts_with(target, whole) && PyUnicode_READ_CHAR(target, n) == '.'
-                    : str_equal(target, whole);
-    for (Py_ssize_t i = n + 1; tmp && found && i < m; i++) {
+    int found = m > n && starts_with(target, whole);
+    for (Py_ssize_t i = n; found && i < m; i++) {
         Py_UCS4 ch = PyUnicode_READ_CHAR(target, i);
         found = ch >= '0' && ch <= '9';
     }
@@ -177,11 +176,11 @@ is_cache_file(PyObject *target, PyObject *folder, PyObject *name, int tmp)
     return found;
 }
 
-/* The whole of a source file (new reference) and its modification time, read through one
- * descriptor with plain syscalls (no audit event: the core's own read), or NULL with no exception
- * when it cannot be read. */
+/* The whole of a source file (new reference), its modification time and the mode its cache gets
+ * (as _calc_mode: writable by the owner), read through one descriptor with plain syscalls (no
+ * audit event: the core's own read), or NULL with no exception when it cannot be read. */
 static PyObject *
-read_source(PyObject *path, long long *mtime)
+read_source(PyObject *path, long long *mtime, int *mode)
 {
     PyObject *encoded = PyUnicode_EncodeFSDefault(path);
     int fd = encoded ? open(PyBytes_AS_STRING(encoded), O_RDONLY | O_CLOEXEC) : -1;
@@ -195,6 +194,7 @@ read_source(PyObject *path, long long *mtime)
         return NULL;
     }
     *mtime = (long long)st.st_mtime;
+    *mode = (int)((st.st_mode | 0200) & 0666);
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)st.st_size + 1);
     Py_ssize_t used = 0;
     while (out != NULL) {   /* to the end: exactly the size fstat gave, or the file is changing now */
@@ -443,19 +443,16 @@ bytecode_write(PyFrameObject *frame, PyObject *args)
     int rc = 0;
     if (source == NULL || ends_with_ascii(source, ".py") <= 0 || cache_location(source, &folder, &name) <= 0
             || (target = path_target(path, NULL)) == NULL || !PyUnicode_Check(target)
-            || is_cache_file(target, folder, name, 1) <= 0) {
+            || is_temporary_file(target, folder, name) <= 0) {
         goto done;   /* not the cache of the source get_code read: decide as usual */
     }
     long long mtime = 0;
-    text = read_source(source, &mtime);
+    int mode = 0666;
+    text = read_source(source, &mtime, &mode);
     expected = text ? expected_code(source, text) : NULL;
     int quiet = expected == NULL;   /* nothing to vouch for: no cache, no report */
     if (expected != NULL && writes_expected(frame, get_code, expected)) {
         PyObject *cache = PyUnicode_FromFormat("%U/%U", folder, name);
-        struct stat st;
-        PyObject *encoded = cache ? PyUnicode_EncodeFSDefault(source) : NULL;
-        int mode = encoded && stat(PyBytes_AS_STRING(encoded), &st) == 0 ? (int)((st.st_mode | 0200) & 0666) : 0666;
-        Py_XDECREF(encoded);
         if (cache != NULL) {
             write_cache(target, cache, expected, mtime, PyBytes_GET_SIZE(text), mode);
         }
@@ -488,7 +485,7 @@ done:
  * it). Every other write there is not its own: the cache itself the core writes (bytecode_write).
  * 1 covered, 0 not, -1 error. */
 static int
-import_writes_bytecode(PyFrameObject *frame, checks_t *c, int i)
+import_makes_cache_folder(PyFrameObject *frame, checks_t *c, int i)
 {
     PyCodeObject *code = PyFrame_GetCode(frame);
     int maker = PyUnicode_CompareWithASCIIString(code->co_name, "set_data") == 0;

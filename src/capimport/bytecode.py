@@ -24,7 +24,6 @@ import re
 import sys
 from typing import Optional
 
-_EXTERNAL = "<frozen importlib._bootstrap_external>"
 _ALSO = ("co_filename", "co_qualname", "co_varnames", "co_cellvars", "co_freevars", "co_nlocals",
          "co_stacksize")
 
@@ -97,13 +96,12 @@ def cache_location(source: str, held: Held) -> Optional[tuple]:
     return path_target(folder), name
 
 
-def is_cache_file(target: str, folder: str, name: str, tmp: bool) -> bool:
-    """*target* is the cache (or, *tmp*, ``_write_atomic``'s temporary file beside it)."""
-    whole = folder + "/" + name
-    if not tmp:
-        return target == whole
-    return target.startswith(whole + ".") and target[len(whole) + 1:].isdigit() \
-        and target[len(whole) + 1:].isascii()
+def is_temporary_file(target: str, folder: str, name: str) -> bool:
+    """*target* is ``_write_atomic``'s temporary file for the cache *folder*/*name* (its name and
+    ``"."`` and digits)."""
+    whole = folder + "/" + name + "."
+    rest = target[len(whole):]
+    return target.startswith(whole) and rest.isdigit() and rest.isascii()
 
 
 def same_code(a, b) -> bool:
@@ -153,7 +151,7 @@ def decodes_without_registry(text: bytes) -> bool:
 
 
 def _read(source: str) -> Optional[tuple]:
-    """(bytes, mtime) of the source through one descriptor, or None."""
+    """(bytes, mtime, the cache's mode) of the source through one descriptor, or None."""
     try:
         fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -167,7 +165,8 @@ def _read(source: str) -> Optional[tuple]:
                 break
             chunks.append(chunk)
             size += len(chunk)
-        return (b"".join(chunks), int(st.st_mtime)) if size == st.st_size else None
+        return ((b"".join(chunks), int(st.st_mtime), (st.st_mode | 0o200) & 0o666)
+                if size == st.st_size else None)
     except OSError:
         return None
     finally:
@@ -239,23 +238,19 @@ def write_instead(frame, held: Held, checks: list, compiling: list) -> bool:
     if not isinstance(value, str) or source is None or not source.endswith(".py"):
         return False
     where = cache_location(source, held)
-    if where is None or not is_cache_file(value, where[0], where[1], True):
+    if where is None or not is_temporary_file(value, where[0], where[1]):
         return False
     read = _read(source)
     expected = expected_code(source, read[0], compiling) if read else None
     if expected is not None:
         if not writes_expected(frame, expected):
             return False
-        try:
-            mode = (os.stat(source).st_mode | 0o200) & 0o666
-        except OSError:
-            mode = 0o666
-        write_cache(value, where[0] + "/" + where[1], expected, read[1], len(read[0]), mode)
+        write_cache(value, where[0] + "/" + where[1], expected, read[1], len(read[0]), read[2])
     raise CacheWritten("capimport writes this bytecode cache itself")
 
 
-def writes_cache(frame, held: Held, checks: list, index: int, compiling: list) -> bool:
-    """May the import system make write check *index* at *frame* (``import_writes_bytecode`` in
+def makes_cache_folder(frame, held: Held, checks: list, index: int) -> bool:
+    """May the import system make write check *index* at *frame* (``import_makes_cache_folder`` in
     ``_core_bytecode.h``): the folders ``set_data`` makes for the cache of the source ``get_code``
     read. The cache itself capimport writes (:func:`write_instead`)."""
     if frame.f_code.co_name != "set_data":

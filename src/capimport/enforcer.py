@@ -83,7 +83,7 @@ class Enforcer:
         self.tamper_spec: dict = {}  # the native core's copy of what the tamper rules compare against
         self.import_callables = import_callables()  # taken again once the guards replace _imp's
         self.bytecode = bytecode.Held()  # as the interpreter started (the cache prefix: anyone can set sys's)
-        self.compiling: list = []  # name objects of capimport's own compiles (bytecode.matches)
+        self.compiling: list = []  # name objects of capimport's own compiles (bytecode.expected_code)
         self.native = False  # True once capimport._core decides the audited acts
         self._core = None    # capimport._core then: the guards' decisions and walks go through it too
         self.no_config = not policy.config.found
@@ -211,7 +211,7 @@ class Enforcer:
                         return covered
                 elif capability == FS:   # the bytecode cache of the source it compiled (capimport.bytecode)
                     bytecode.write_instead(frame, self.bytecode, checks, self.compiling)   # raises when it did
-                    covered = bytecode.writes_cache(frame, self.bytecode, checks, index, self.compiling)
+                    covered = bytecode.makes_cache_folder(frame, self.bytecode, checks, index)
                 if not covered:   # inside _call_with_frames_removed: a module's body or init?
                     held = self._runs_held_callable(frame) if held is None else held
                     covered = held in (_HELD_EXEC, _HELD_BUILTIN) and capability == FFI   # ctypes's dlopen

