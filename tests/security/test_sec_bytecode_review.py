@@ -172,17 +172,7 @@ CODEC_NESTED = CODEC.replace("    return evil_source, len(data)", """    calls.a
 
 @DECISIONS
 def test_review_a_codec_runs_inside_the_check_and_acts_there(tmp_path, decision):
-    scenario, victim, marker = _plant_scenario(tmp_path, CODEC_NESTED, b"# -*- coding: cp1252 -*-\nVALUE = 1\n")
-    plain = results(scenario.plain("plant", extra_env=WRITES))
-    assert any(ok(v) for k, v in plain.items() if k.startswith("spawn")), plain
-    for leftover in tmp_path.glob("spawned.nested*"):
-        leftover.unlink()
-    shutil.rmtree(victim.parent / "__pycache__")
-    proc = scenario.guarded("plant", extra_env=dict(decision, **WRITES))
-    guarded = results(proc)
-    spawned = sorted(p.name for p in tmp_path.glob("spawned.nested*"))
-    assert not spawned and all(denied(v) for k, v in guarded.items() if k.startswith("spawn")), \
-        f"ESCAPE: {spawned} {guarded}\n" + _tail(proc)
+    _nothing_spawns_inside_the_check(tmp_path, decision, CODEC_NESTED, b"# -*- coding: cp1252 -*-\nVALUE = 1\n")
 
 
 #: No codec needed: the fallback's check takes ``data`` from _write_atomic's frame and calls len()
