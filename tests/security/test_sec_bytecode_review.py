@@ -150,7 +150,8 @@ def encode(text, errors="strict"):
 def nothing(name):
     return None
 codecs.register(nothing)
-codecs.unregister(nothing)   # clears the interpreter's codec cache
+if hasattr(codecs, "unregister"):   # 3.10+: clears the interpreter's codec cache
+    codecs.unregister(nothing)
 encodings._cache["cp1252"] = codecs.CodecInfo(encode, decode, name="cp1252")
 sys.path.insert(0, os.path.dirname(victim))
 attempt("load", lambda: __import__("helper").VALUE)
