@@ -426,14 +426,17 @@ bytecode_write(PyFrameObject *frame, PyObject *args)
     if (frame == NULL || PyTuple_GET_SIZE(args) < 3) {
         return 0;
     }
+    PyObject *flags = PyTuple_GET_ITEM(args, 2), *path = PyTuple_GET_ITEM(args, 0);
+    long want = O_CREAT | O_EXCL | O_WRONLY;
+    if (!PyLong_Check(flags) || (PyLong_AsLong(flags) & want) != want || !PyUnicode_Check(path)) {
+        PyErr_Clear();
+        return 0;   /* every read, and most writes, stop here: no frame is looked at */
+    }
     PyCodeObject *fcode = PyFrame_GetCode(frame);
     int writer = PyUnicode_CompareWithASCIIString(fcode->co_name, "_write_atomic") == 0
                  && origin_of(fcode->co_filename) == O_IMPORT;
     Py_DECREF(fcode);
-    PyObject *flags = PyTuple_GET_ITEM(args, 2), *path = PyTuple_GET_ITEM(args, 0);
-    long want = O_CREAT | O_EXCL | O_WRONLY;
-    if (!writer || !PyLong_Check(flags) || (PyLong_AsLong(flags) & want) != want || !PyUnicode_Check(path)
-            || import_entered(frame) <= 0) {
+    if (!writer || import_entered(frame) <= 0) {
         PyErr_Clear();
         return 0;
     }

@@ -13,16 +13,29 @@ another's name: each fails one test, and the write is charged as a planted calla
 capimport writes such a cache itself (the import system's own write is refused with
 :class:`CacheWritten`, which ``set_data`` takes as "no cache"), from its own compile of the file on
 disk and behind its own header, so no descriptor the import system hands to Python code ever
-reaches a cache. This is the pure-Python twin of ``_core_bytecode.h``; unlike the core, its own
-write runs Python with the GIL released between calls, so another thread guessing the new
-descriptor's number could write through it: a limit of the fallback only.
+reaches a cache. This is the pure-Python twin of ``_core_bytecode.h``. The core writes with the
+GIL held and no Python code running; this twin's write is Python, so it writes only when no other
+Python code can run while its descriptor is open (:func:`write_cache`): no other thread, signals
+blocked, the cyclic collector (finalizers) off.
 """
 from __future__ import annotations
 
+import _thread
+import gc
 import os
 import re
+import signal
 import sys
 from typing import Optional
+
+#: Bound at import, before any distribution runs: the cache write calls nothing a distribution can
+#: rebind (``os.open`` replaced by a function that hands the descriptor to a thread of its own).
+_OPEN, _WRITE, _CLOSE, _REPLACE, _UNLINK = os.open, os.write, os.close, os.replace, os.unlink
+_THREADS = _thread._count
+_GC_ENABLED, _GC_DISABLE, _GC_ENABLE = gc.isenabled, gc.disable, gc.enable
+_SIGMASK = getattr(signal, "pthread_sigmask", None)   # not on Windows
+_SIG_BLOCK, _SIG_SETMASK = getattr(signal, "SIG_BLOCK", 0), getattr(signal, "SIG_SETMASK", 2)
+_ALL_SIGNALS = signal.valid_signals() if _SIGMASK is not None else ()
 
 _ALSO = ("co_filename", "co_qualname", "co_varnames", "co_cellvars", "co_freevars", "co_nlocals",
          "co_stacksize")
@@ -203,23 +216,54 @@ def writes_expected(writer, expected) -> bool:
 
 
 def write_cache(tmp: str, path: str, code, mtime: int, size: int, mode: int) -> bool:
-    """*code* as the cache file *path*, through *tmp*, behind a timestamp header of its own."""
+    """*code* as the cache file *path*, through *tmp*, behind a timestamp header of its own.
+
+    Python code that runs while the temporary file's descriptor is open could copy it (``os.dup``
+    raises no event) and write through the copy after the rename. So the write happens only when
+    none can: no other Python thread exists (none to be switched to while ``os.write`` releases
+    the GIL; with one, no cache: the import compiles again next run), signals are blocked (no
+    handler runs in this thread), the cyclic collector is off (no finalizer runs), and every
+    function called was bound before any distribution ran."""
+    if _THREADS():
+        return False
     import marshal
     from importlib.util import MAGIC_NUMBER
     body = MAGIC_NUMBER + (0).to_bytes(4, "little") + (mtime & 0xFFFFFFFF).to_bytes(4, "little") \
         + (size & 0xFFFFFFFF).to_bytes(4, "little") + marshal.dumps(code)
+    # pthread_sigmask runs the handlers of signals already pending, and raises what they raise:
+    # the first call changes nothing, so the mask to restore is known before anything is blocked.
+    mask = _SIGMASK(_SIG_BLOCK, ()) if _SIGMASK is not None else None
+    collecting = _GC_ENABLED()
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+        if mask is not None:
+            _SIGMASK(_SIG_BLOCK, _ALL_SIGNALS)
+        _GC_DISABLE()
+        return _write_alone(tmp, path, body, mode)
+    finally:
+        if collecting:
+            _GC_ENABLE()
+        if mask is not None:
+            _SIGMASK(_SIG_SETMASK, mask)
+
+
+def _write_alone(tmp: str, path: str, body: bytes, mode: int) -> bool:
+    """*body* into the new file *tmp*, renamed to *path*; False (and no file) on any error."""
+    try:
+        fd = _OPEN(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     except OSError:
         return False
     try:
-        with open(fd, "wb", closefd=True) as file:
-            file.write(body)
-        os.replace(tmp, path)
+        try:
+            done = 0
+            while done < len(body):
+                done += _WRITE(fd, body[done:])
+        finally:
+            _CLOSE(fd)
+        _REPLACE(tmp, path)
         return True
     except OSError:
         try:
-            os.unlink(tmp)
+            _UNLINK(tmp)
         except OSError:
             pass
         return False

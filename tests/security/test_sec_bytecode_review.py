@@ -3,8 +3,8 @@ capimport writes the import system's caches itself (``_core_bytecode.h``, ``capi
 
 Each probe runs the act without capimport first (it must work, so no probe passes vacuously), then
 under ``python -m capimport`` in both decisions (native core, CAPIMPORT_PURE_PYTHON=1). The tests
-assert the secure outcome. Still open (docs/threat-model.md): the thread race in the fallback;
-the zip directory read through the import system (member names, sizes and CRCs).
+assert the secure outcome. Still open (docs/threat-model.md): the zip directory read through the
+import system (member names, sizes and CRCs).
 
 The attacker is the distribution ``evil``, granted nothing (``evil = []``, ``default = []``). The
 victim is the application's ``helper.py``: a planted cache runs as it in the next run, which spawns
@@ -267,9 +267,98 @@ RESULTS["grabbed"] = len(grabbed)
 '''
 
 
-@pytest.mark.parametrize("decision", [{}], ids=["native"])   # the fallback writes with Python: a documented limit
+@DECISIONS
 def test_review_a_thread_dups_the_temporary_files_descriptor(tmp_path, decision):
     first, second, ran = _poisoning(tmp_path, decision, RACE)
+    assert not ran, "ESCAPE: the planted cache ran as the application\n" + _tail(first) + _tail(second)
+
+
+#: Code that runs in the importing thread itself, at moments the distribution does not choose:
+#: every new descriptor it sees is dup'ed; once the import is done the attacker's bytecode goes,
+#: behind an unchecked-hash header, through each copy still writable (the cache renamed into
+#: place). A loader subclass with a new mtime each load has the cache rewritten until one is caught.
+GRAB = '''
+import stat
+seen, grabbed = set(), []
+for n in range(3, 64):
+    try:
+        st = os.fstat(n)
+        seen.add((st.st_dev, st.st_ino))
+    except OSError:
+        pass
+def grab():
+    for n in range(3, 64):
+        try:
+            st = os.fstat(n)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            try:
+                grabbed.append(os.dup(n))
+            except OSError:
+                pass
+class Loader(_machinery.SourceFileLoader):
+    stale = [0]
+    def path_stats(self, path):
+        return {"mtime": self.stale[0], "size": None}
+def writable(d):
+    try:
+        os.pwrite(d, b"", 0)
+        return True
+    except OSError:
+        return False
+def load_until_caught(stop, loads):
+    for i in range(loads):
+        Loader.stale[0] = i + 1
+        spec = _util.spec_from_file_location("helper", victim, loader=Loader("helper", victim))
+        attempt("load", lambda: _bootstrap._load(spec).VALUE)
+        if any(writable(d) for d in grabbed):
+            break
+    stop()
+    header = _util.MAGIC_NUMBER + b"\\1\\0\\0\\0" + b"\\0" * 8
+    evil = bytes(header) + marshal.dumps(compile(evil_source, __file__, "exec", dont_inherit=True))
+    written = [d for d in grabbed if writable(d)]
+    for d in written:
+        os.pwrite(d, evil, 0)
+    RESULTS["caught"] = len(written)
+'''
+
+#: A finalizer that runs at every collection (it makes the next cycle as it dies) with the
+#: collector asked to run at every allocation: it runs inside whatever allocates, capimport's own
+#: cache write included (no event for gc.set_threshold, os.fstat or os.dup).
+FINALIZER = GRAB + '''
+import gc
+class Cycle:
+    def __del__(self):
+        grab()
+        make()
+def make():
+    cycle = Cycle()
+    cycle.self = cycle
+gc.set_threshold(1)
+make()
+load_until_caught(lambda: gc.set_threshold(700, 10, 10), 20)   # caught in the first load
+'''
+
+#: A signal handler run every millisecond of the importing thread, between any two bytecodes.
+SIGNAL = GRAB + '''
+import signal
+signal.signal(signal.SIGALRM, lambda number, frame: grab())
+signal.setitimer(signal.ITIMER_REAL, 1e-3, 1e-3)
+load_until_caught(lambda: signal.setitimer(signal.ITIMER_REAL, 0), 400)
+'''
+
+
+@DECISIONS
+def test_review_a_finalizer_dups_the_cache_descriptor_inside_the_write(tmp_path, decision):
+    first, second, ran = _poisoning(tmp_path, decision, FINALIZER)
+    assert not ran, "ESCAPE: the planted cache ran as the application\n" + _tail(first) + _tail(second)
+
+
+@DECISIONS
+def test_review_a_signal_handler_dups_the_cache_descriptor_inside_the_write(tmp_path, decision):
+    first, second, ran = _poisoning(tmp_path, decision, SIGNAL)
     assert not ran, "ESCAPE: the planted cache ran as the application\n" + _tail(first) + _tail(second)
 
 
@@ -355,6 +444,35 @@ def test_review_false_denial_run_as_module(tmp_path, decision):
     guarded = subprocess_run(scenario, True, lib, env)
     assert "RAN sub" in guarded.stdout, _tail(guarded)
     assert _cached(scenario) == ["__init__", "mod", "sub"] and "lacks" not in guarded.stderr, "FALSE DENIAL\n" + _tail(guarded)
+
+
+THREADED_APP = '''
+import sys, threading
+sys.path.insert(0, "lib")
+sys.dont_write_bytecode = False
+stop = threading.Event()
+worker = threading.Thread(target=stop.wait)
+worker.start()
+import bom, crlf
+stop.set()
+worker.join()
+import feed
+print("IMPORTED", bom.VALUE, crlf.VALUE, feed.VALUE)
+'''
+
+
+@DECISIONS
+def test_review_imports_while_another_thread_runs(tmp_path, decision):
+    """No false denial with a second thread alive. The core writes those caches as any other
+    (GIL held, no Python code runs). The fallback writes with Python, so it writes none while
+    another thread could copy its descriptor: those modules compile again next run, quietly; the
+    one imported after the thread ended is cached."""
+    scenario = _false_scenario(tmp_path, THREADED_APP)
+    guarded = scenario.guarded(extra_env=dict(decision, **WRITES))
+    assert "IMPORTED bom crlf feed" in guarded.stdout, _tail(guarded)
+    assert "lacks" not in guarded.stderr and "bytecode" not in guarded.stderr, _tail(guarded)
+    expected = ["feed"] if decision else ["bom", "crlf", "feed"]
+    assert _cached(scenario) == expected, _cached(scenario)
 
 
 def subprocess_run(scenario, guarded, cwd, env):
