@@ -39,6 +39,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <stddef.h>
+#include <limits.h>
+#include <unistd.h>
 #include <netdb.h>
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -430,7 +434,7 @@ origin_of(PyObject *filename)
 
 /* ------------------------------------------------------------------ checks and their targets */
 
-enum { T_NONE, T_PATH, T_ADDR, T_HOSTPORT, T_PROGRAM, T_ENV, T_GLOB, T_ENVIRON, T_VALUE, T_MEMORY };
+enum { T_NONE, T_PATH, T_ADDR, T_HOSTPORT, T_PROGRAM, T_ENV, T_GLOB, T_ENVIRON, T_VALUE, T_MEMORY, T_FD_FILE, T_FD_PEER };
 
 typedef struct {
     int cap;
@@ -438,7 +442,8 @@ typedef struct {
     PyObject *a, *b;     /* inputs (new references or NULL) */
     PyObject *value;     /* the target once computed (new reference; Py_None for "no target") */
     int done;
-    int skip;            /* the check does not apply (an open that is not of an environ file) */
+    int skip;            /* the check does not apply (an open that is not of an environ file, a
+                            descriptor of another kind than the check's) */
     int companion;       /* T_ENVIRON, T_MEMORY: the index of the check holding the opened path */
     PyObject *api;       /* new reference (a check may outlive the tuple it was read from) */
 } check_t;
@@ -854,6 +859,87 @@ on_proc_fs(PyObject *raw)
     return on_proc;
 }
 
+/* T_FD_FILE: the file a descriptor read or written through (os.read, os.write) is open on,
+ * resolved as the open of that descriptor would be; *skip* for a descriptor that is no file
+ * (a pipe, a socket, a terminal, anonymous memory from memfd_create) or none at all (the call
+ * fails). A deleted file gives Py_None: only an fs grant answers for it. */
+static PyObject *
+fd_file_target(PyObject *fd_obj, int *skip)
+{
+    long fd = PyLong_AsLong(fd_obj);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    struct stat st;
+    if (fd < 0 || fd > INT_MAX || fstat((int)fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+        *skip = 1;
+        Py_RETURN_NONE;
+    }
+    char linkpath[sizeof("/proc/self/fd/") + 3 * sizeof(long) + 2], head[8];
+    snprintf(linkpath, sizeof(linkpath), "/proc/self/fd/%ld", fd);
+    ssize_t n = readlink(linkpath, head, sizeof(head));
+    if (n >= 7 && memcmp(head, "/memfd:", 7) == 0) {
+        *skip = 1;
+        Py_RETURN_NONE;
+    }
+    return path_target(fd_obj, NULL);
+}
+
+/* T_FD_PEER: the address at the other end of a connected socket a descriptor is, as the
+ * socket.connect event shows it (addr_target); *skip* for a descriptor that is no connected
+ * socket, or one of an unnamed socketpair. */
+static PyObject *
+fd_peer_target(PyObject *fd_obj, int *skip)
+{
+    long fd = PyLong_AsLong(fd_obj);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    struct stat st;
+    struct sockaddr_storage peer;
+    socklen_t size = sizeof(peer);
+    memset(&peer, 0, sizeof(peer));
+    if (fd < 0 || fd > INT_MAX || fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode)
+            || getpeername((int)fd, (struct sockaddr *)&peer, &size) != 0) {
+        *skip = 1;
+        Py_RETURN_NONE;
+    }
+    char host[INET6_ADDRSTRLEN];
+    PyObject *addr = NULL;
+    if (peer.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&peer;
+        addr = inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host))
+               ? Py_BuildValue("(si)", host, (int)ntohs(in->sin_port)) : NULL;
+    } else if (peer.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&peer;
+        addr = inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host))
+               ? Py_BuildValue("(si)", host, (int)ntohs(in6->sin6_port)) : NULL;
+    } else if (peer.ss_family == AF_UNIX) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&peer;
+        Py_ssize_t length = (Py_ssize_t)size - (Py_ssize_t)offsetof(struct sockaddr_un, sun_path);
+        if (length <= 0) {
+            *skip = 1;   /* an unnamed socket: a socketpair, free as socketpair() is */
+            Py_RETURN_NONE;
+        }
+        if (un->sun_path[0] != '\0') {
+            length = (Py_ssize_t)strnlen(un->sun_path, (size_t)length);
+        }
+        addr = PyUnicode_DecodeFSDefaultAndSize(un->sun_path, length);
+    } else {
+        *skip = 1;   /* netlink, packet, ...: creating them was decided */
+        Py_RETURN_NONE;
+    }
+    if (addr == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetFromErrno(PyExc_OSError);
+        }
+        return NULL;
+    }
+    PyObject *out = addr_target(addr);
+    Py_DECREF(addr);
+    return out;
+}
+
 /* The target of check i, computed once (most checks never need it). Borrowed; Py_None: no target. */
 static PyObject *
 get_target(checks_t *c, int i)
@@ -872,6 +958,8 @@ get_target(checks_t *c, int i)
     case T_PROGRAM: v = program_target(k->a, k->b); break;
     case T_ENV: v = name_text(k->a); break;
     case T_GLOB: v = glob_target(k->a); break;
+    case T_FD_FILE: v = fd_file_target(k->a, &k->skip); break;
+    case T_FD_PEER: v = fd_peer_target(k->a, &k->skip); break;
     case T_ENVIRON:
     case T_MEMORY: {
         int is_proc_file = proc_file(k->a, c, k->companion, k->kind == T_MEMORY);
@@ -1718,6 +1806,17 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c, int *acting, PyObject
             /* No privilege covers an environment variable: linecache calling a planted loader's
              * get_source, a logging handler running a planted filter, or the import system
              * calling a planted loader would read it for the planter. The walk goes on. */
+            return 0;
+        }
+        if (c->items[i].kind == T_FD_FILE || c->items[i].kind == T_FD_PEER) {
+            /* no privilege reads or writes through a descriptor: none of the import system,
+             * linecache or logging does (their files are file objects), a planted builtin would */
+            if (get_target(c, i) == NULL) {
+                return -1;
+            }
+            if (c->items[i].skip) {
+                continue;
+            }
             return 0;
         }
         if (c->items[i].kind == T_MEMORY || c->items[i].kind == T_ENVIRON) {

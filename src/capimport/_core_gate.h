@@ -27,9 +27,9 @@
  * Before install() completes, a gate only calls its original: nothing is enforced yet.
  */
 
-enum { G_PATH, G_CWD, G_PROCESS, G_DBM, G_FORK_EXEC, G_REWRITE, G_POST, G_WRAP, G_OPEN_AT, G_COUNT };
+enum { G_PATH, G_CWD, G_PROCESS, G_DBM, G_FORK_EXEC, G_REWRITE, G_POST, G_WRAP, G_OPEN_AT, G_FD, G_COUNT };
 static const char *GATE_KINDS[G_COUNT] = {"path", "cwd", "process", "dbm", "fork_exec", "rewrite", "post", "wrap",
-                                          "open_at"};
+                                          "open_at", "fd"};
 
 /* G_WRAP's flags */
 #define WRAP_FRAMELESS 1   /* only a callable with no Python frame of its own (a module attribute) */
@@ -41,8 +41,10 @@ typedef struct {
     PyObject *original;
     int kind;
     int cap;               /* the capability checked (G_PATH; G_DBM picks fs or fs-readonly by flag) */
-    int index;             /* position of the path argument, -1 for none */
-    PyObject *names;       /* tuple of str: the keyword names of the path argument */
+    int index;             /* position of the path argument (G_FD: of the descriptor written), -1 for none */
+    int read_index;        /* G_FD: position of the descriptor read from, -1 for none */
+    PyObject *names;       /* tuple of str: the keyword names of the path argument (G_FD: of the
+                              descriptor written, then of the one read) */
     PyObject *fallback;    /* str: the path when the argument is absent or None (readline), or NULL */
     PyObject *api;         /* str: the name in messages ("os.stat") */
     PyObject *before;      /* callable(args, kwargs) -> (args, kwargs), run as the caller, or NULL */
@@ -192,8 +194,8 @@ gate_open_at(gate_t *g, PyObject **args, PyObject **kwargs)
 static int
 gate_convert(gate_t *g, PyObject **args, PyObject **kwargs)
 {
-    if (g->kind == G_WRAP) {
-        return 0;   /* its index names a callable, not a path */
+    if (g->kind == G_WRAP || g->kind == G_FD) {
+        return 0;   /* its index names a callable or a descriptor, not a path */
     }
     PyObject *kwname;
     PyObject *value = gate_path_arg(g, *args, *kwargs, &kwname);
@@ -419,6 +421,35 @@ gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject *
         *shown = flag ? PyTuple_Pack(2, path, flag) : PyTuple_Pack(1, path);
         return *shown && add_check(c, readonly ? CAP_FS_RO : CAP_FS, T_PATH, path, NULL, g->api) ? 0 : -1;
     }
+    case G_FD: {
+        int where[2] = {g->index, g->read_index}, caps[2] = {CAP_FS, CAP_FS_RO};
+        PyObject *fds[2] = {NULL, NULL};
+        for (int w = 0; w < 2; w++) {
+            if (where[w] < 0) {
+                continue;
+            }
+            if (PyTuple_GET_SIZE(args) > where[w]) {
+                fds[w] = PyTuple_GET_ITEM(args, where[w]);
+            } else if (kwargs != NULL && g->names != NULL && PyTuple_GET_SIZE(g->names) > w) {
+                fds[w] = PyDict_GetItemWithError(kwargs, PyTuple_GET_ITEM(g->names, w));
+                if (fds[w] == NULL && PyErr_Occurred()) {
+                    return -1;
+                }
+            }
+            if (fds[w] == NULL) {
+                continue;   /* the original refuses the call */
+            }
+            if (!PyLong_CheckExact(fds[w])) {   /* an __index__ of the caller's would run after the decision */
+                return gate_type_error(g, "takes an int file descriptor here");
+            }
+            if (add_check(c, caps[w], T_FD_FILE, fds[w], NULL, g->api) == NULL
+                    || add_check(c, CAP_NET, T_FD_PEER, fds[w], NULL, g->api) == NULL) {
+                return -1;
+            }
+        }
+        *shown = fds[0] && fds[1] ? PyTuple_Pack(2, fds[0], fds[1]) : PyTuple_Pack(1, fds[0] ? fds[0] : fds[1]);
+        return *shown ? 0 : -1;
+    }
     case G_FORK_EXEC: {
         if ((kwargs && PyDict_GET_SIZE(kwargs)) || PyTuple_GET_SIZE(args) < 6) {
             return gate_type_error(g, "takes its arguments positionally");
@@ -587,10 +618,10 @@ gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
         goto done;
     }
     PyFrameObject *frame = PyEval_GetFrame();   /* the caller's frame: a gate is C, it has none */
-    /* capimport's own work only ever reads metadata (getcwd, stat, readlink): nothing else passes
-     * undecided, whatever frame is innermost (a callback that capimport's Python reaches through a
+    /* capimport's own work only ever reads metadata (getcwd, stat, readlink) or writes its log
+     * through the descriptor it opened: nothing else passes undecided, whatever frame is innermost (a callback that capimport's Python reaches through a
      * dunder, a finalizer or a describe callable has no frame of its own). */
-    int may_be_own = g->kind == G_CWD || (g->kind == G_PATH && g->cap == CAP_FS_RO);
+    int may_be_own = g->kind == G_CWD || (g->kind == G_PATH && g->cap == CAP_FS_RO) || g->kind == G_FD;
     int own = may_be_own ? gate_is_internal(frame) : 0;
     if (own < 0) {
         fail_with_current("cannot tell who calls", g->api);
@@ -733,20 +764,20 @@ attr_or_none(PyObject *obj, const char *name, PyObject *fallback)
 }
 
 /* gate(original, kind, api, *, capability=None, index=-1, names=(), default=None, before=None,
- *      after=None, name=None): a guard for *original* decided by the core. Making one grants
+ *      after=None, name=None, frameless=False, always=False, read_index=-1): a guard for *original* decided by the core. Making one grants
  * nothing: a gate only adds a decision in front of the function it is given. */
 static PyObject *
 core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"original", "kind", "api", "capability", "index", "names", "default", "before",
-                               "after", "name", "frameless", "always", NULL};
+                               "after", "name", "frameless", "always", "read_index", NULL};
     PyObject *original, *api, *capability = Py_None, *names = NULL, *fallback = Py_None, *before = Py_None;
     PyObject *after = Py_None, *name = Py_None;
     const char *kind;
-    int index = -1, frameless = 0, always = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsU|$OiO!OOOOpp:gate", keywords, &original, &kind, &api,
+    int index = -1, frameless = 0, always = 0, read_index = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsU|$OiO!OOOOppi:gate", keywords, &original, &kind, &api,
                                      &capability, &index, &PyTuple_Type, &names, &fallback, &before, &after,
-                                     &name, &frameless, &always)) {
+                                     &name, &frameless, &always, &read_index)) {
         return NULL;
     }
     int k = 0;
@@ -755,6 +786,7 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     int cap = cap_named(capability);   /* -1 for None */
     if (k == G_COUNT || !PyCallable_Check(original) || (k == G_PATH && cap < 0)
+            || (k == G_FD && index < 0 && read_index < 0)
             || (fallback != Py_None && !PyUnicode_CheckExact(fallback))
             || (before != Py_None && !PyCallable_Check(before)) || (after != Py_None && !PyCallable_Check(after))
             || (names != NULL && !seq_of(names, is_exact_str))) {
@@ -796,6 +828,7 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
     g->kind = k;
     g->cap = cap;
     g->index = index;
+    g->read_index = read_index;
     g->names = names;
     g->fallback = fallback == Py_None ? NULL : fallback;
     g->api = api;

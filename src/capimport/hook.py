@@ -322,8 +322,54 @@ def _environ_target(raw, path_lazy: Lazy):
 
 
 def skip_target(target) -> bool:
-    """True when a check's target says the check does not apply (not an environ file)."""
+    """True when a check's target says the check does not apply (not an environ file, a
+    descriptor of another kind than the check's)."""
     return target is _ENVIRON_SKIP
+
+
+def fd_file_target(fd: int):
+    """The file a descriptor read or written through (``os.read``, ``os.write``) is open on,
+    resolved as the open of that descriptor is; skip for a descriptor that is no file (a pipe,
+    a socket, a terminal, ``memfd_create``'s anonymous memory) or none at all (the call fails).
+    A deleted file gives None: only an ``fs`` grant answers for it (``fd_file_target`` in
+    ``_core.c``)."""
+    import stat
+    try:
+        mode = os.fstat(fd).st_mode
+    except (OSError, OverflowError, ValueError):
+        return _ENVIRON_SKIP
+    if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
+        return _ENVIRON_SKIP
+    try:
+        if os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"):
+            return _ENVIRON_SKIP
+    except OSError:
+        pass
+    return path_target(fd)
+
+
+def fd_peer_target(fd: int):
+    """``(host, port)`` at the other end of the connected socket a descriptor is, as the
+    ``socket.connect`` event shows it; skip for a descriptor that is no connected socket or one
+    of an unnamed socket pair (``fd_peer_target`` in ``_core.c``)."""
+    import stat
+    try:
+        if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+            return _ENVIRON_SKIP
+        sock = _socket.socket(fileno=fd)
+    except (OSError, OverflowError, ValueError):
+        return _ENVIRON_SKIP
+    try:
+        peer, family = sock.getpeername(), sock.family
+    except OSError:
+        return _ENVIRON_SKIP
+    finally:
+        sock.detach()
+    if family == _AF_UNIX:
+        return addr_target(peer) if peer else _ENVIRON_SKIP
+    if family not in (_socket.AF_INET, getattr(_socket, "AF_INET6", -1)):
+        return _ENVIRON_SKIP
+    return addr_target(peer)
 
 
 # ----------------------------------------------------------------------------- installation

@@ -30,7 +30,7 @@ def install(enforcer) -> dict:
 
     from ..enforcer import _normalise, import_callables
     from ..importguard import POST_IMPORT, GuardFinder
-    from . import deferred, environ, filemeta, native, tamper
+    from . import deferred, descriptors, environ, filemeta, native, tamper
     from ._base import Guard
 
     from ..native import core
@@ -73,6 +73,7 @@ def install(enforcer) -> dict:
     native.gate_ctypes_calls(guard, sys.modules.get("_ctypes"))   # made before install: now
     result["native"] = sorted(guarded_modules)
     result["filemeta"] = filemeta.install(guard)   # posix's stat family: guarded with native's posix
+    result["descriptors"] = descriptors.install(guard)   # os.read/os.write and kin: the same
     result["deferred"] = deferred.install(guard)
     result["aliases"] = native.sweep()   # one pass for every alias the guards above replaced
     tamper.patch_threading_trace(guard)

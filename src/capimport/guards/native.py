@@ -343,8 +343,9 @@ def guard_module(guard, module) -> dict:
         # descriptor's /proc link instead, which the hook resolves to where it really is.
         put("open", ("open_at", {"api": "os.open", "index": 0, "names": ("path",)}), lambda: _open_at_checker,
             _path_converter(0, ("path",)))
-        from . import filemeta
+        from . import descriptors, filemeta
         filemeta.guard_posix(guard, module, put)
+        descriptors.guard_posix(guard, put)
     elif name == "readline":
         history = os.path.expanduser("~/.python_history")
         for attr, capability, index in (("write_history_file", FS, 0), ("append_history_file", FS, 1),
