@@ -8,8 +8,9 @@ Measures, each as a ratio against plain Python measured in the same run
 1. startup: ``-c pass``;
 2. importing heavy real packages (requests, httpx, click, rich, jinja2) in the
    real-package venv (``benchmarks/realvenv.py``; skipped when it cannot be built);
-3. a granted distribution doing many ``open``/``os.stat``/``os.listdir`` calls
-   (and the same from the application's own code), timed inside the process.
+3. a granted distribution doing many ``open``/``os.stat``/``os.listdir`` calls, and
+   descriptor I/O (``os.pread`` of a file, ``os.write``/``os.read`` of a pipe), each also
+   from the application's own code, timed inside the process.
 
 ``--pure-python`` adds a column: ``python -m capimport`` with
 ``CAPIMPORT_PURE_PYTHON=1`` (the Python audit hook and decision, no C walk),
@@ -58,6 +59,20 @@ def work(folder, n, depth=0):
         os.listdir(folder)
         return time.perf_counter() - t0
     return _deep(depth, body)
+
+def fdio(folder, n):
+    # descriptor I/O (route 3's fd gates): a file's descriptor read, a pipe written and read
+    fd = os.open(os.path.join(folder, sorted(os.listdir(folder))[0]), os.O_RDONLY)
+    r, w = os.pipe()
+    t0 = time.perf_counter()
+    for i in range(n):
+        os.pread(fd, 16, 0)
+        os.write(w, b"x")
+        os.read(r, 1)
+    elapsed = time.perf_counter() - t0
+    for each in (fd, r, w):
+        os.close(each)
+    return elapsed
 '''
 
 APP = '''
@@ -75,6 +90,15 @@ for i in range(n):
         f.read(16)
     os.stat(path)
 out["app"] = time.perf_counter() - t0
+out["dist-fd"] = busyfs.fdio(folder, n)
+fd = os.open(os.path.join(folder, names[0]), os.O_RDONLY)
+r, w = os.pipe()
+t0 = time.perf_counter()
+for i in range(n):
+    os.pread(fd, 16, 0)
+    os.write(w, b"x")
+    os.read(r, 1)
+out["app-fd"] = time.perf_counter() - t0
 print("TIMES", __import__("json").dumps(out))
 '''
 
@@ -210,7 +234,9 @@ def main() -> int:
                 times[label].append(json.loads(line[6:]))
         for key, title in (("dist", "granted dist: open+read+stat x N"),
                            ("dist-deep", "same, 20 frames deeper"),
-                           ("app", "application code: open+read+stat x N")):
+                           ("app", "application code: open+read+stat x N"),
+                           ("dist-fd", "granted dist: os.pread + pipe os.write/os.read x N"),
+                           ("app-fd", "application code: os.pread + pipe os.write/os.read x N")):
             column = {label: [t[key] for t in times[label]] for label in times}
             rows.append((f"{title} (N={args.calls})",
                          statistics.median(column["plain"]), statistics.median(column["capimport"]),
