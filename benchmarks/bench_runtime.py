@@ -41,6 +41,23 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 import realvenv  # noqa: E402
 from distbuilder import make_dist, write_config  # noqa: E402
 
+#: Descriptor I/O (route 3's fd gates): a file's descriptor read, a pipe written and read. Both the
+#: distribution and the application define it, so each times its own code.
+FDIO = '''
+def fdio(folder, n):
+    fd = os.open(os.path.join(folder, sorted(os.listdir(folder))[0]), os.O_RDONLY)
+    r, w = os.pipe()
+    t0 = time.perf_counter()
+    for i in range(n):
+        os.pread(fd, 16, 0)
+        os.write(w, b"x")
+        os.read(r, 1)
+    elapsed = time.perf_counter() - t0
+    for each in (fd, r, w):
+        os.close(each)
+    return elapsed
+'''
+
 BUSY = '''
 import os, time
 
@@ -59,30 +76,16 @@ def work(folder, n, depth=0):
         os.listdir(folder)
         return time.perf_counter() - t0
     return _deep(depth, body)
-
-def fdio(folder, n):
-    # descriptor I/O (route 3's fd gates): a file's descriptor read, a pipe written and read
-    fd = os.open(os.path.join(folder, sorted(os.listdir(folder))[0]), os.O_RDONLY)
-    r, w = os.pipe()
-    t0 = time.perf_counter()
-    for i in range(n):
-        os.pread(fd, 16, 0)
-        os.write(w, b"x")
-        os.read(r, 1)
-    elapsed = time.perf_counter() - t0
-    for each in (fd, r, w):
-        os.close(each)
-    return elapsed
-'''
+''' + FDIO
 
 APP = '''
-import sys, time, busyfs
+import os, sys, time, busyfs
+''' + FDIO + '''
 folder, n = sys.argv[1], int(sys.argv[2])
 out = {}
 out["dist"] = busyfs.work(folder, n)
 out["dist-deep"] = busyfs.work(folder, n, depth=20)
 t0 = time.perf_counter()
-import os
 names = sorted(os.listdir(folder))
 for i in range(n):
     path = os.path.join(folder, names[i % len(names)])
@@ -91,14 +94,7 @@ for i in range(n):
     os.stat(path)
 out["app"] = time.perf_counter() - t0
 out["dist-fd"] = busyfs.fdio(folder, n)
-fd = os.open(os.path.join(folder, names[0]), os.O_RDONLY)
-r, w = os.pipe()
-t0 = time.perf_counter()
-for i in range(n):
-    os.pread(fd, 16, 0)
-    os.write(w, b"x")
-    os.read(r, 1)
-out["app-fd"] = time.perf_counter() - t0
+out["app-fd"] = fdio(folder, n)
 print("TIMES", __import__("json").dumps(out))
 '''
 
