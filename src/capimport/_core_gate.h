@@ -447,6 +447,9 @@ gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject *
                 return -1;
             }
         }
+        if (fds[0] == NULL && fds[1] == NULL) {
+            return 0;   /* no descriptor given: the original refuses the call */
+        }
         *shown = fds[0] && fds[1] ? PyTuple_Pack(2, fds[0], fds[1]) : PyTuple_Pack(1, fds[0] ? fds[0] : fds[1]);
         return *shown ? 0 : -1;
     }
@@ -619,8 +622,9 @@ gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
     }
     PyFrameObject *frame = PyEval_GetFrame();   /* the caller's frame: a gate is C, it has none */
     /* capimport's own work only ever reads metadata (getcwd, stat, readlink) or writes its log
-     * through the descriptor it opened: nothing else passes undecided, whatever frame is innermost (a callback that capimport's Python reaches through a
-     * dunder, a finalizer or a describe callable has no frame of its own). */
+     * through the descriptor it opened: nothing else passes undecided, whatever frame is
+     * innermost (a callback that capimport's Python reaches through a dunder, a finalizer or a
+     * describe callable has no frame of its own). */
     int may_be_own = g->kind == G_CWD || (g->kind == G_PATH && g->cap == CAP_FS_RO) || g->kind == G_FD;
     int own = may_be_own ? gate_is_internal(frame) : 0;
     if (own < 0) {
@@ -764,8 +768,9 @@ attr_or_none(PyObject *obj, const char *name, PyObject *fallback)
 }
 
 /* gate(original, kind, api, *, capability=None, index=-1, names=(), default=None, before=None,
- *      after=None, name=None, frameless=False, always=False, read_index=-1): a guard for *original* decided by the core. Making one grants
- * nothing: a gate only adds a decision in front of the function it is given. */
+ *      after=None, name=None, frameless=False, always=False, read_index=-1): a guard for
+ * *original* decided by the core. Making one grants nothing: a gate only adds a decision in
+ * front of the function it is given. */
 static PyObject *
 core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
 {

@@ -162,7 +162,8 @@ def test_a_distributions_own_descriptors_and_the_applications_are_not_denied(tmp
 
 
 def test_a_descriptor_that_is_no_int_is_refused_before_the_decision(tmp_path):
-    """``os.write`` converts its descriptor with ``__index__``: an object whose ``__index__``
+    """A call with no descriptor at all fails as the original fails.
+    ``os.write`` converts its descriptor with ``__index__``: an object whose ``__index__``
     answers differently the second time would be decided on one descriptor and write another."""
     code = ATTEMPT + '''
 import os
@@ -171,12 +172,18 @@ class Shifty:
         return 1
 def run():
     attempt("write", os.write, Shifty(), b"")
+    attempt("no_descriptor", os.write)
+    attempt("sendfile_no_descriptor", lambda: os.sendfile(count=1))
     report()
 '''
     config = '[tool.capimport]\nmode = "enforce"\ndefault = []\n[tool.capimport.packages]\nevil = []\n'
     scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
                         dists={"evil": {"files": {"evil/__init__.py": code}}})
-    assert ok(results(scenario.plain())["write"])
+    plain = results(scenario.plain())
+    assert ok(plain["write"]), plain
     for decision in ({}, {"CAPIMPORT_PURE_PYTHON": "1"}):
-        outcome = results(scenario.guarded(extra_env=decision))["write"]
-        assert outcome.startswith("denied:TypeError") and "file descriptor" in outcome, outcome
+        guarded = results(scenario.guarded(extra_env=decision))
+        assert guarded["write"].startswith("denied:TypeError") and "file descriptor" in guarded["write"], guarded
+        # no descriptor at all: the original's own TypeError, as without capimport
+        assert guarded["no_descriptor"] == plain["no_descriptor"], (guarded, plain)
+        assert guarded["sendfile_no_descriptor"] == plain["sendfile_no_descriptor"], (guarded, plain)
