@@ -863,15 +863,28 @@ on_proc_fs(PyObject *raw)
  * resolved as the open of that descriptor would be; *skip* for a descriptor that is no file
  * (a pipe, a socket, a terminal, anonymous memory from memfd_create) or none at all (the call
  * fails). A deleted file gives Py_None: only an fs grant answers for it. */
+/* fstat of the descriptor *fd_obj* into *st* (its number into *fd*): 1, 0 when there is no such
+ * descriptor (the call it guards fails), -1 on error. */
+static int
+fd_stat(PyObject *fd_obj, long *fd, struct stat *st)
+{
+    *fd = PyLong_AsLong(fd_obj);
+    if (*fd == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return *fd >= 0 && *fd <= INT_MAX && fstat((int)*fd, st) == 0;
+}
+
 static PyObject *
 fd_file_target(PyObject *fd_obj, int *skip)
 {
-    long fd = PyLong_AsLong(fd_obj);
-    if (fd == -1 && PyErr_Occurred()) {
+    long fd;
+    struct stat st;
+    int found = fd_stat(fd_obj, &fd, &st);
+    if (found < 0) {
         return NULL;
     }
-    struct stat st;
-    if (fd < 0 || fd > INT_MAX || fstat((int)fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+    if (!found || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
         *skip = 1;
         Py_RETURN_NONE;
     }
@@ -891,16 +904,16 @@ fd_file_target(PyObject *fd_obj, int *skip)
 static PyObject *
 fd_peer_target(PyObject *fd_obj, int *skip)
 {
-    long fd = PyLong_AsLong(fd_obj);
-    if (fd == -1 && PyErr_Occurred()) {
+    long fd;
+    struct stat st;
+    int found = fd_stat(fd_obj, &fd, &st);
+    if (found < 0) {
         return NULL;
     }
-    struct stat st;
     struct sockaddr_storage peer;
     socklen_t size = sizeof(peer);
     memset(&peer, 0, sizeof(peer));
-    if (fd < 0 || fd > INT_MAX || fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode)
-            || getpeername((int)fd, (struct sockaddr *)&peer, &size) != 0) {
+    if (!found || !S_ISSOCK(st.st_mode) || getpeername((int)fd, (struct sockaddr *)&peer, &size) != 0) {
         *skip = 1;
         Py_RETURN_NONE;
     }

@@ -188,72 +188,6 @@ def test_review_a_bytearray_subclass_runs_inside_the_fallbacks_check(tmp_path, d
     _nothing_spawns_inside_the_check(tmp_path, decision, SNEAKY)
 
 
-#: No global rebound: a second thread dups every new descriptor while the import system writes
-#: the cache (sys.setswitchinterval makes it run between any two of _write_atomic's bytecodes; no
-#: event for os.dup, os.fstat or os.pwrite), then writes the attacker's bytecode through the copy
-#: of the temporary file's descriptor once the honest bytes have been checked and renamed. A
-#: loader subclass whose path_stats reports a new mtime each time makes the standard get_code
-#: rewrite the cache as often as the race needs; the bytes written last carry an unchecked-hash
-#: header, so the next run takes them whatever the source's mtime.
-RACE = '''
-import threading
-sys.setswitchinterval(1e-6)
-grabbed, seen, done = [], set(), []
-def grab():
-    while not done:
-        for n in range(3, 64):
-            try:
-                st = os.fstat(n)
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) not in seen:
-                try:
-                    grabbed.append(os.dup(n))
-                    seen.add((st.st_dev, st.st_ino))
-                except OSError:
-                    pass
-baseline = set()
-for n in range(3, 64):
-    try:
-        st = os.fstat(n)
-        seen.add((st.st_dev, st.st_ino))
-    except OSError:
-        pass
-class Loader(_machinery.SourceFileLoader):
-    stale = [0]
-    def path_stats(self, path):      # no stat of its own: a new mtime each time, so each load rewrites
-        return {"mtime": self.stale[0], "size": None}
-def writable(d):
-    try:
-        os.pwrite(d, b"", 0)
-        return True
-    except OSError:
-        return False
-thread = threading.Thread(target=grab)
-thread.start()
-caught = None
-for i in range(1000):
-    Loader.stale[0] = i
-    before = len(grabbed)
-    spec = _util.spec_from_file_location("helper", victim, loader=Loader("helper", victim))
-    attempt("load", lambda: _bootstrap._load(spec).VALUE)
-    new = [d for d in grabbed[before:] if writable(d)]
-    if new:
-        caught = new[-1]
-        break
-done.append(1)
-thread.join()
-header = _util.MAGIC_NUMBER + b"\\1\\0\\0\\0" + b"\\0" * 8     # unchecked hash-based: never compared with the source
-evil = bytes(header) + marshal.dumps(compile(evil_source, __file__, "exec", dont_inherit=True))
-written = 0
-if caught is not None:
-    os.pwrite(caught, evil, 0)
-    written = i
-RESULTS["written"] = written
-RESULTS["grabbed"] = len(grabbed)
-'''
-
-
 #: Code that runs in the importing thread itself, at moments the distribution does not choose:
 #: every new descriptor it sees is dup'ed; once the import is done the attacker's bytecode goes,
 #: behind an unchecked-hash header, through each copy still writable (the cache renamed into
@@ -328,6 +262,22 @@ import signal
 signal.signal(signal.SIGALRM, lambda number, frame: grab())
 signal.setitimer(signal.ITIMER_REAL, 1e-3, 1e-3)
 load_until_caught(lambda: signal.setitimer(signal.ITIMER_REAL, 0), 400)
+'''
+
+
+#: No global rebound: a second thread dups every new descriptor while the import system writes
+#: the cache (sys.setswitchinterval makes it run between any two of _write_atomic's bytecodes; no
+#: event for os.dup, os.fstat or os.pwrite).
+RACE = GRAB + '''
+import threading
+sys.setswitchinterval(1e-6)
+done = []
+def keep_grabbing():
+    while not done:
+        grab()
+thread = threading.Thread(target=keep_grabbing)
+thread.start()
+load_until_caught(lambda: (done.append(1), thread.join()), 1000)
 '''
 
 
