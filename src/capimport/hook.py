@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import _socket
+import stat
 import sys
 from typing import Callable, Optional
 
@@ -289,7 +290,9 @@ def checks_for(event: str, args: tuple) -> list:
     return out
 
 
-_ENVIRON_SKIP = object()
+#: A target saying its check does not apply (an open that is not of an environ file, a descriptor
+#: of another kind than the check's): see skip_target.
+_SKIP = object()
 
 
 def _proc_dev() -> Optional[int]:
@@ -309,22 +312,22 @@ def _environ_target(raw, path_lazy: Lazy):
     symlinks, ``/dev/fd``, ``..``); only then is the path resolved and matched.
     """
     if _PROC_DEV is None or isinstance(raw, int):
-        return _ENVIRON_SKIP
+        return _SKIP
     try:
         if os.stat(raw).st_dev != _PROC_DEV:
-            return _ENVIRON_SKIP
+            return _SKIP
     except (OSError, ValueError, TypeError):
-        return _ENVIRON_SKIP  # nothing there to read (the open itself will fail)
+        return _SKIP  # nothing there to read (the open itself will fail)
     path = path_lazy.get()
     if isinstance(path, str) and _ENVIRON_FILE.match(path):
         return "*"  # the whole environment: only an env-readonly grant covering every name allows it
-    return _ENVIRON_SKIP
+    return _SKIP
 
 
 def skip_target(target) -> bool:
     """True when a check's target says the check does not apply (not an environ file, a
     descriptor of another kind than the check's)."""
-    return target is _ENVIRON_SKIP
+    return target is _SKIP
 
 
 def fd_file_target(fd: int):
@@ -333,16 +336,15 @@ def fd_file_target(fd: int):
     a socket, a terminal, ``memfd_create``'s anonymous memory) or none at all (the call fails).
     A deleted file gives None: only an ``fs`` grant answers for it (``fd_file_target`` in
     ``_core.c``)."""
-    import stat
     try:
         mode = os.fstat(fd).st_mode
     except (OSError, OverflowError, ValueError):
-        return _ENVIRON_SKIP
+        return _SKIP
     if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
-        return _ENVIRON_SKIP
+        return _SKIP
     try:
         if os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"):
-            return _ENVIRON_SKIP
+            return _SKIP
     except OSError:
         pass
     return path_target(fd)
@@ -352,23 +354,22 @@ def fd_peer_target(fd: int):
     """``(host, port)`` at the other end of the connected socket a descriptor is, as the
     ``socket.connect`` event shows it; skip for a descriptor that is no connected socket or one
     of an unnamed socket pair (``fd_peer_target`` in ``_core.c``)."""
-    import stat
     try:
         if not stat.S_ISSOCK(os.fstat(fd).st_mode):
-            return _ENVIRON_SKIP
+            return _SKIP
         sock = _socket.socket(fileno=fd)
     except (OSError, OverflowError, ValueError):
-        return _ENVIRON_SKIP
+        return _SKIP
     try:
         peer, family = sock.getpeername(), sock.family
     except OSError:
-        return _ENVIRON_SKIP
+        return _SKIP
     finally:
         sock.detach()
     if family == _AF_UNIX:
-        return addr_target(peer) if peer else _ENVIRON_SKIP
+        return addr_target(peer) if peer else _SKIP
     if family not in (_socket.AF_INET, getattr(_socket, "AF_INET6", -1)):
-        return _ENVIRON_SKIP
+        return _SKIP
     return addr_target(peer)
 
 
