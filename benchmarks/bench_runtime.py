@@ -9,8 +9,9 @@ Measures, each as a ratio against plain Python measured in the same run
 2. importing heavy real packages (requests, httpx, click, rich, jinja2) in the
    real-package venv (``benchmarks/realvenv.py``; skipped when it cannot be built);
 3. a granted distribution doing many ``open``/``os.stat``/``os.listdir`` calls, and
-   descriptor I/O (``os.pread`` of a file, ``os.write``/``os.read`` of a pipe), each also
-   from the application's own code, timed inside the process.
+   descriptor I/O (``os.pread`` of a file, ``os.write``/``os.read`` of a pipe) and calls
+   that reach a file's descriptor otherwise (``mmap``, ``fcntl.ioctl``, ``os.dup2``), each
+   also from the application's own code, timed inside the process.
 
 ``--pure-python`` adds a column: ``python -m capimport`` with
 ``CAPIMPORT_PURE_PYTHON=1`` (the Python audit hook and decision, no C walk),
@@ -56,6 +57,19 @@ def fdio(folder, n):
     for each in (fd, r, w):
         os.close(each)
     return elapsed
+
+def fdmap(folder, n):
+    import fcntl, mmap, termios
+    fd = os.open(os.path.join(folder, sorted(os.listdir(folder))[0]), os.O_RDONLY)
+    spare, size = os.dup(fd), bytearray(4)
+    t0 = time.perf_counter()
+    for i in range(n):
+        mmap.mmap(fd, 0, access=mmap.ACCESS_READ).close()
+        fcntl.ioctl(fd, termios.FIONREAD, size)
+        os.dup2(fd, spare)
+    elapsed = time.perf_counter() - t0
+    os.close(fd), os.close(spare)
+    return elapsed
 '''
 
 BUSY = '''
@@ -95,6 +109,8 @@ for i in range(n):
 out["app"] = time.perf_counter() - t0
 out["dist-fd"] = busyfs.fdio(folder, n)
 out["app-fd"] = fdio(folder, n)
+out["dist-map"] = busyfs.fdmap(folder, n)
+out["app-map"] = fdmap(folder, n)
 print("TIMES", __import__("json").dumps(out))
 '''
 
@@ -232,7 +248,9 @@ def main() -> int:
                            ("dist-deep", "same, 20 frames deeper"),
                            ("app", "application code: open+read+stat x N"),
                            ("dist-fd", "granted dist: os.pread + pipe os.write/os.read x N"),
-                           ("app-fd", "application code: os.pread + pipe os.write/os.read x N")):
+                           ("app-fd", "application code: os.pread + pipe os.write/os.read x N"),
+                           ("dist-map", "granted dist: mmap + ioctl(FIONREAD) + os.dup2 of a file x N"),
+                           ("app-map", "application code: mmap + ioctl(FIONREAD) + os.dup2 of a file x N")):
             column = {label: [t[key] for t in times[label]] for label in times}
             rows.append((f"{title} (N={args.calls})",
                          statistics.median(column["plain"]), statistics.median(column["capimport"]),

@@ -47,6 +47,7 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <ctype.h>
 
 #include "_core_paths.h"
@@ -65,9 +66,9 @@ enum { O_APP, O_UNKNOWN, O_STDLIB, O_CAPIMPORT, O_DYNAMIC, O_IMPORT, O_LINECACHE
 #define PRIVILEGED(o) ((o) == O_IMPORT || (o) == O_LINECACHE || (o) == O_LOGGING)
 
 /* Scope kinds of the event table (capimport/table/events.py). */
-enum { S_PATH, S_ADDR, S_HOSTPORT, S_PROGRAM, S_SHELL, S_ENV, S_SOCKET, S_GLOB, S_SQLITE };
+enum { S_PATH, S_ADDR, S_HOSTPORT, S_PROGRAM, S_SHELL, S_ENV, S_SOCKET, S_GLOB, S_SQLITE, S_MMAP, S_IOCTL };
 static const char *SCOPE_NAMES[] = {"path", "addr", "hostport", "program", "shell", "env", "socket", "glob",
-                                    "sqlite", NULL};
+                                    "sqlite", "mmap", "ioctl", NULL};
 
 enum { MODE_ENFORCE, MODE_WARN, MODE_RECORD };
 
@@ -221,6 +222,9 @@ static Py_ssize_t n_events = 0, events_mask = 0;
 static int *event_slots = NULL;               /* open-addressed index into events, -1 empty */
 static long write_flags = 0, af_unix = 1;
 static long long proc_dev = -1;
+/* (st_dev, st_ino) of the standard streams as the process started: no act on a file (fd_stat) */
+static struct { dev_t dev; ino_t ino; } standard_streams[3];
+static int n_standard_streams = 0;
 static PyObject *pycache_prefix = NULL;       /* str or NULL */
 static int sqlite_always_uri = 0;
 static PyObject *report = NULL, *internal_error = NULL, *error_class = NULL;
@@ -859,12 +863,8 @@ on_proc_fs(PyObject *raw)
     return on_proc;
 }
 
-/* T_FD_FILE: the file a descriptor read or written through (os.read, os.write) is open on,
- * resolved as the open of that descriptor would be; *skip* for a descriptor that is no file
- * (a pipe, a socket, a terminal, anonymous memory from memfd_create) or none at all (the call
- * fails). A deleted file gives Py_None: only an fs grant answers for it. */
-/* fstat of the descriptor *fd_obj* into *st* (its number into *fd*): 1, 0 when there is no such
- * descriptor (the call it guards fails), -1 on error. */
+/* fstat of the descriptor *fd_obj* into *st* (its number into *fd*): 1, 0 when there is nothing to
+ * decide (no such descriptor, so the call it guards fails, or a standard stream), -1 on error. */
 static int
 fd_stat(PyObject *fd_obj, long *fd, struct stat *st)
 {
@@ -872,9 +872,35 @@ fd_stat(PyObject *fd_obj, long *fd, struct stat *st)
     if (*fd == -1 && PyErr_Occurred()) {
         return -1;
     }
-    return *fd >= 0 && *fd <= INT_MAX && fstat((int)*fd, st) == 0;
+    if (!(*fd >= 0 && *fd <= INT_MAX && fstat((int)*fd, st) == 0)) {
+        return 0;
+    }
+    for (int i = 0; i < n_standard_streams; i++) {
+        if (st->st_dev == standard_streams[i].dev && st->st_ino == standard_streams[i].ino) {
+            return 0;   /* a standard stream as started: everyone writes it with print() */
+        }
+    }
+    return 1;
 }
 
+/* Whether descriptor *fd_obj* (an exact int) is open for writing; 1 when that cannot be told (the
+ * call it guards fails anyway), so the wider capability is asked. */
+static int
+fd_writable(PyObject *fd_obj)
+{
+    long fd = PyLong_AsLong(fd_obj);
+    if (fd == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 1;
+    }
+    int flags = fd >= 0 && fd <= INT_MAX ? fcntl((int)fd, F_GETFL) : -1;
+    return flags == -1 || (flags & O_ACCMODE) != O_RDONLY;
+}
+
+/* T_FD_FILE: the file a descriptor read or written through (os.read, os.write) is open on,
+ * resolved as the open of that descriptor would be; *skip* for a descriptor that is no file
+ * (a pipe, a socket, a terminal, anonymous memory from memfd_create), a standard stream or none
+ * at all (the call fails). A deleted file gives Py_None: only an fs grant answers for it. */
 static PyObject *
 fd_file_target(PyObject *fd_obj, int *skip)
 {
@@ -896,6 +922,55 @@ fd_file_target(PyObject *fd_obj, int *skip)
         Py_RETURN_NONE;
     }
     return path_target(fd_obj, NULL);
+}
+
+/* An ioctl request that types into a terminal: TIOCSTI pushes input the shell reads once this
+ * process exits, TIOCLINUX's paste does the same on a Linux console. */
+static int
+is_terminal_input(unsigned long request)
+{
+#ifdef TIOCSTI
+    if (request == (unsigned long)TIOCSTI) {
+        return 1;
+    }
+#endif
+#ifdef TIOCLINUX
+    if (request == (unsigned long)TIOCLINUX) {
+        return 1;
+    }
+#endif
+    return 0;
+}
+
+/* An ioctl request that changes no file: one that only copies data out (_IOC_READ), or one of
+ * the old-style descriptor-flag requests. Anything else on a file is a write (FICLONE). */
+static int
+ioctl_only_reads(unsigned long request)
+{
+    static const unsigned long flag_only[] = {
+#ifdef FIONREAD
+        FIONREAD,
+#endif
+#ifdef FIONBIO
+        FIONBIO,
+#endif
+#ifdef FIOCLEX
+        FIOCLEX, FIONCLEX,
+#endif
+#ifdef FIOASYNC
+        FIOASYNC,
+#endif
+        0};
+    for (size_t i = 0; flag_only[i]; i++) {
+        if (request == flag_only[i]) {
+            return 1;
+        }
+    }
+#ifdef _IOC_DIR
+    return _IOC_DIR(request) == _IOC_READ;
+#else
+    return 0;
+#endif
 }
 
 /* T_FD_PEER: the address at the other end of a connected socket a descriptor is, as the
@@ -1067,6 +1142,37 @@ add_arg_check(checks_t *c, int cap, int kind, PyObject *args, int a, PyObject *b
     return add_check(c, cap, kind, value, b, api);
 }
 
+/* mmap.mmap(fd, ..., access) and fcntl.ioctl(fd, request, ...): the descriptor's file, read or
+ * written as the open it rides on (capimport/table/events.py, "mmap" and "ioctl"). */
+static check_t *
+add_descriptor_check(checks_t *c, event_t *e, PyObject *args, int kind, int a, int b)
+{
+    PyObject *fd = arg(args, a), *what = arg(args, b);
+    if (fd == NULL || what == NULL || !PyLong_CheckExact(fd) || !PyLong_Check(what)) {
+        PyErr_SetString(PyExc_TypeError, "an unexpected argument type");
+        return NULL;
+    }
+    int overflow = 0;
+    long long value = PyLong_AsLongLongAndOverflow(what, &overflow);
+    if (value == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int reads;
+    if (kind == S_MMAP) {   /* ACCESS_READ, or ACCESS_COPY (private): the mapping never writes the file */
+        reads = !overflow && (value == 1 || value == 3 || !fd_writable(fd));
+    } else {
+        unsigned long request = overflow ? 0 : (unsigned long)value;
+        if (!overflow && is_terminal_input(request)) {   /* typed into the terminal, run by the shell */
+            PyObject *sh = PyUnicode_FromString("/bin/sh");
+            check_t *k = sh ? add_check(c, CAP_PROCESS, T_PROGRAM, sh, NULL, e->api) : NULL;
+            Py_XDECREF(sh);
+            return k;
+        }
+        reads = !overflow && ioctl_only_reads(request);
+    }
+    return add_check(c, reads ? CAP_FS_RO : CAP_FS, T_FD_FILE, fd, NULL, e->api);
+}
+
 static int
 build_checks(event_t *e, PyObject *args, checks_t *c)
 {
@@ -1166,6 +1272,10 @@ build_checks(event_t *e, PyObject *args, checks_t *c)
         }
         case S_GLOB:
             k = add_arg_check(c, e->cap, T_GLOB, args, a, NULL, e->api);
+            break;
+        case S_MMAP:
+        case S_IOCTL:
+            k = add_descriptor_check(c, e, args, e->scope_kind[s], a, b);
             break;
         case S_SQLITE: {
             PyObject *db = n ? plain(arg(args, a)) : PyUnicode_FromString(":memory:");
@@ -2790,6 +2900,18 @@ install_spec(PyObject *spec)
         return -1;
     }
     proc_dev = v == Py_None ? -1 : PyLong_AsLongLong(v);
+    if ((v = spec_get(spec, "standard_streams", &PyTuple_Type)) == NULL) {
+        return -1;
+    }
+    n_standard_streams = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(v) && i < 3; i++) {
+        unsigned long long dev, ino;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(v, i), "KK;capimport._core.install: a standard stream", &dev, &ino)) {
+            return -1;
+        }
+        standard_streams[n_standard_streams].dev = (dev_t)dev;
+        standard_streams[n_standard_streams++].ino = (ino_t)ino;
+    }
     if ((v = spec_get(spec, "pycache", NULL)) == NULL) {
         return -1;
     }

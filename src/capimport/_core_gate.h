@@ -27,9 +27,11 @@
  * Before install() completes, a gate only calls its original: nothing is enforced yet.
  */
 
-enum { G_PATH, G_CWD, G_PROCESS, G_DBM, G_FORK_EXEC, G_REWRITE, G_POST, G_WRAP, G_OPEN_AT, G_FD, G_COUNT };
+enum { G_PATH, G_CWD, G_PROCESS, G_DBM, G_FORK_EXEC, G_REWRITE, G_POST, G_WRAP, G_OPEN_AT, G_FD, G_FD_MODE,
+       G_COUNT };
 static const char *GATE_KINDS[G_COUNT] = {"path", "cwd", "process", "dbm", "fork_exec", "rewrite", "post", "wrap",
-                                          "open_at", "fd"};
+                                          "open_at", "fd", "fd_mode"};
+#define IS_FD_GATE(k) ((k) == G_FD || (k) == G_FD_MODE)
 
 /* G_WRAP's flags */
 #define WRAP_FRAMELESS 1   /* only a callable with no Python frame of its own (a module attribute) */
@@ -41,7 +43,8 @@ typedef struct {
     PyObject *original;
     int kind;
     int cap;               /* the capability checked (G_PATH; G_DBM picks fs or fs-readonly by flag) */
-    int index;             /* position of the path argument (G_FD: of the descriptor written), -1 for none */
+    int index;             /* position of the path argument (G_FD: of the descriptor written; G_FD_MODE:
+                              of the descriptor put in place, read or written as it is open), -1 for none */
     int read_index;        /* G_FD: position of the descriptor read from, -1 for none */
     PyObject *names;       /* tuple of str: the keyword names of the path argument (G_FD: of the
                               descriptor written, then of the one read) */
@@ -194,7 +197,7 @@ gate_open_at(gate_t *g, PyObject **args, PyObject **kwargs)
 static int
 gate_convert(gate_t *g, PyObject **args, PyObject **kwargs)
 {
-    if (g->kind == G_WRAP || g->kind == G_FD) {
+    if (g->kind == G_WRAP || IS_FD_GATE(g->kind)) {
         return 0;   /* its index names a callable or a descriptor, not a path */
     }
     PyObject *kwname;
@@ -421,7 +424,8 @@ gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject *
         *shown = flag ? PyTuple_Pack(2, path, flag) : PyTuple_Pack(1, path);
         return *shown && add_check(c, readonly ? CAP_FS_RO : CAP_FS, T_PATH, path, NULL, g->api) ? 0 : -1;
     }
-    case G_FD: {
+    case G_FD:
+    case G_FD_MODE: {
         int where[2] = {g->index, g->read_index}, caps[2] = {CAP_FS, CAP_FS_RO};
         PyObject *fds[2] = {NULL, NULL};
         for (int w = 0; w < 2; w++) {
@@ -441,6 +445,9 @@ gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject *
             }
             if (!PyLong_CheckExact(fds[w])) {   /* an __index__ of the caller's would run after the decision */
                 return gate_type_error(g, "takes an int file descriptor here");
+            }
+            if (g->kind == G_FD_MODE && w == 0 && !fd_writable(fds[w])) {
+                caps[w] = CAP_FS_RO;   /* os.dup2 of a read-only descriptor: whoever reads the copy reads */
             }
             if (add_check(c, caps[w], T_FD_FILE, fds[w], NULL, g->api) == NULL
                     || add_check(c, CAP_NET, T_FD_PEER, fds[w], NULL, g->api) == NULL) {
@@ -625,7 +632,7 @@ gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
      * through the descriptor it opened: nothing else passes undecided, whatever frame is
      * innermost (a callback that capimport's Python reaches through a dunder, a finalizer or a
      * describe callable has no frame of its own). */
-    int may_be_own = g->kind == G_CWD || (g->kind == G_PATH && g->cap == CAP_FS_RO) || g->kind == G_FD;
+    int may_be_own = g->kind == G_CWD || (g->kind == G_PATH && g->cap == CAP_FS_RO) || IS_FD_GATE(g->kind);
     int own = may_be_own ? gate_is_internal(frame) : 0;
     if (own < 0) {
         fail_with_current("cannot tell who calls", g->api);
@@ -791,7 +798,7 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     int cap = cap_named(capability);   /* -1 for None */
     if (k == G_COUNT || !PyCallable_Check(original) || (k == G_PATH && cap < 0)
-            || (k == G_FD && index < 0 && read_index < 0)
+            || (IS_FD_GATE(k) && index < 0 && read_index < 0)
             || (fallback != Py_None && !PyUnicode_CheckExact(fallback))
             || (before != Py_None && !PyCallable_Check(before)) || (after != Py_None && !PyCallable_Check(after))
             || (names != NULL && !seq_of(names, is_exact_str))) {

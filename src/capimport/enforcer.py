@@ -694,6 +694,9 @@ def describe_event(event: str, args: tuple) -> str:
             shown = [args[1]]
         elif event == "os.system" and args:
             shown = [args[0]]
+        elif event == "fcntl.ioctl" and len(args) > 1 and isinstance(args[1], int):
+            request = _hook.TERMINAL_INPUT_NAMES.get(args[1], f"{args[1]:#x}")
+            return f"{spec.api}({safe_repr(args[0])}, {request})"
         elif event == "socket.__new__" and len(args) > 3:
             return f"{spec.api}({_const('AF_', args[1])}, {_const('SOCK_', args[2])})"
     return f"{spec.api}({', '.join(safe_repr(a) for a in shown)})"

@@ -20,7 +20,7 @@ import sys
 from typing import Callable, Optional
 
 from .scopes import resolve_path
-from .table.events import (ENV, ENV_READONLY, ENVIRON_FILE_PATTERN, EVENTS, FS, FS_READONLY, OPEN,
+from .table.events import (ENV, ENV_READONLY, ENVIRON_FILE_PATTERN, EVENTS, FS, FS_READONLY, OPEN, PROCESS,
                            WRITE_FLAGS_NAMES)
 
 _WRITE_FLAGS = 0
@@ -28,6 +28,10 @@ for _name in WRITE_FLAGS_NAMES:
     _WRITE_FLAGS |= getattr(os, _name, 0)
 _ENVIRON_FILE = re.compile(ENVIRON_FILE_PATTERN)
 _AF_UNIX = getattr(_socket, "AF_UNIX", 1)
+try:
+    from fcntl import F_GETFL as _F_GETFL, fcntl as _fcntl
+except ImportError:   # Windows: no descriptor is told read-only, so the wider capability is asked
+    _F_GETFL, _fcntl = 0, None
 
 #: Every event name the hook looks at.
 WATCHED = frozenset(EVENTS)
@@ -281,6 +285,10 @@ def checks_for(event: str, args: tuple) -> list:
             out.append((capability, _NONE, spec.api))
         elif kind == "glob":
             out.append((capability, Lazy(glob_target, args[scope[1]]), spec.api))
+        elif kind == "mmap":
+            out.append(_mmap_check(args[scope[1]], args[scope[2]], spec.api))
+        elif kind == "ioctl":
+            out.append(_ioctl_check(args[scope[1]], args[scope[2]], spec.api))
         elif kind == "sqlite":
             db = _plain(args[scope[1]]) if args else ":memory:"
             for sqlite_capability, value in sqlite_targets(db):
@@ -288,6 +296,32 @@ def checks_for(event: str, args: tuple) -> list:
     if not spec.scope:
         out.append((capability, _NONE, spec.api))
     return out
+
+
+#: ``mmap`` access values whose mapping never writes the file.
+_MAP_READS = (1, 3)   # ACCESS_READ, ACCESS_COPY (private: writes stay in memory)
+#: ioctl requests that type into a terminal (asm-generic values; the core uses the platform's).
+TERMINAL_INPUT_NAMES = {0x5412: "TIOCSTI (typing into the terminal)", 0x541C: "TIOCLINUX"}
+_TERMINAL_INPUT = tuple(TERMINAL_INPUT_NAMES)
+#: Old-style ioctl requests (no direction bits) that change no file: FIONREAD, FIONBIO,
+#: FIONCLEX, FIOCLEX, FIOASYNC.
+_IOCTL_FLAG_ONLY = (0x541B, 0x5421, 0x5450, 0x5451, 0x5452)
+_IOC_DIR_READ = 2   # _IOC_DIR(request) == _IOC_READ: the kernel only copies data out
+
+
+def _mmap_check(fd, access, api: str) -> tuple:
+    """``mmap.mmap(fd, ...)``: the mapped file read or written as the open it rides on."""
+    writes = access not in _MAP_READS and fd_writable(fd)
+    return (FS if writes else FS_READONLY, Lazy(fd_file_target, fd), api)
+
+
+def _ioctl_check(fd, request, api: str) -> tuple:
+    """``fcntl.ioctl(fd, request)``: typing into a terminal is running a command; a request on
+    a file is a read when it only copies data out, else a write."""
+    if request in _TERMINAL_INPUT:
+        return (PROCESS, Lazy(program_target, "/bin/sh"), api)
+    reads = request in _IOCTL_FLAG_ONLY or (request >> 30) & 3 == _IOC_DIR_READ
+    return (FS_READONLY if reads else FS, Lazy(fd_file_target, fd), api)
 
 
 #: A target saying its check does not apply (an open that is not of an environ file, a descriptor
@@ -303,6 +337,25 @@ def _proc_dev() -> Optional[int]:
 
 
 _PROC_DEV = _proc_dev()
+
+
+def _standard_streams() -> frozenset:
+    """``(st_dev, st_ino)`` of the files standard input, output and error are when capimport
+    starts: whoever started the process chose them (``app.py > out.log``), and every party
+    already reads and writes them through ``sys.stdin``/``sys.stdout``; a descriptor call on
+    them is not an act on a file (``fd_stat`` in ``_core.c``)."""
+    found = set()
+    for fd in (0, 1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        found.add((st.st_dev, st.st_ino))
+    return frozenset(found)
+
+
+#: Snapshot taken before any application or distribution code runs (this module is imported first).
+STANDARD_STREAMS = _standard_streams()
 
 
 def _environ_target(raw, path_lazy: Lazy):
@@ -330,17 +383,33 @@ def skip_target(target) -> bool:
     return target is _SKIP
 
 
+def _fd_stat(fd: int):
+    """``os.fstat(fd)``, or None when there is nothing to decide: no such descriptor (the call
+    it guards fails) or one of the standard streams as the process was started."""
+    try:
+        st = os.fstat(fd)
+    except (OSError, OverflowError, ValueError):
+        return None
+    return None if (st.st_dev, st.st_ino) in STANDARD_STREAMS else st
+
+
+def fd_writable(fd: int) -> bool:
+    """Whether *fd* is open for writing (``O_WRONLY``/``O_RDWR``); True when it cannot be
+    told (the call fails anyway), so the wider capability is asked."""
+    try:
+        return (_fcntl(fd, _F_GETFL) & os.O_ACCMODE) != os.O_RDONLY
+    except (OSError, OverflowError, ValueError, TypeError):
+        return True
+
+
 def fd_file_target(fd: int):
     """The file a descriptor read or written through (``os.read``, ``os.write``) is open on,
     resolved as the open of that descriptor is; skip for a descriptor that is no file (a pipe,
-    a socket, a terminal, ``memfd_create``'s anonymous memory) or none at all (the call fails).
-    A deleted file gives None: only an ``fs`` grant answers for it (``fd_file_target`` in
-    ``_core.c``)."""
-    try:
-        mode = os.fstat(fd).st_mode
-    except (OSError, OverflowError, ValueError):
-        return _SKIP
-    if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
+    a socket, a terminal, ``memfd_create``'s anonymous memory), one of the standard streams or
+    none at all (the call fails). A deleted file gives None: only an ``fs`` grant answers for it
+    (``fd_file_target`` in ``_core.c``)."""
+    st = _fd_stat(fd)
+    if st is None or not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
         return _SKIP
     try:
         if os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"):
@@ -352,11 +421,12 @@ def fd_file_target(fd: int):
 
 def fd_peer_target(fd: int):
     """``(host, port)`` at the other end of the connected socket a descriptor is, as the
-    ``socket.connect`` event shows it; skip for a descriptor that is no connected socket or one
-    of an unnamed socket pair (``fd_peer_target`` in ``_core.c``)."""
+    ``socket.connect`` event shows it; skip for a descriptor that is no connected socket, one
+    of an unnamed socket pair or a standard stream (``fd_peer_target`` in ``_core.c``)."""
+    st = _fd_stat(fd)
+    if st is None or not stat.S_ISSOCK(st.st_mode):
+        return _SKIP
     try:
-        if not stat.S_ISSOCK(os.fstat(fd).st_mode):
-            return _SKIP
         sock = _socket.socket(fileno=fd)
     except (OSError, OverflowError, ValueError):
         return _SKIP

@@ -121,6 +121,7 @@ def build_spec(enforcer) -> dict:
         "write_flags": hook._WRITE_FLAGS,
         "af_unix": hook._AF_UNIX,
         "proc_dev": hook._PROC_DEV,
+        "standard_streams": tuple(sorted(hook.STANDARD_STREAMS)),
         "pycache": (prefix, os.path.realpath(prefix) + os.sep) if prefix else None,
         "bytecode": enforcer.bytecode.as_spec(),
         "sqlite_always_uri": bool(hook.SQLITE_ALWAYS_URI[0]),

@@ -12,6 +12,10 @@ Every attack runs without capimport first (it must work), then under it in both 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 from sechelp import ATTEMPT, Scenario, denied, ok, results
 
@@ -187,3 +191,207 @@ def run():
         # no descriptor at all: the original's own TypeError, as without capimport
         assert guarded["no_descriptor"] == plain["no_descriptor"], (guarded, plain)
         assert guarded["sendfile_no_descriptor"] == plain["sendfile_no_descriptor"], (guarded, plain)
+
+
+#: The application again: a secret open for reading, a data file open for reading and writing,
+#: a log open for appending, and a terminal (a pseudo-terminal it reads back from).
+APP_THROUGH = '''
+import os, sys
+secret = open({secret!r})
+data = open({data!r}, "r+")
+log = open({log!r}, "a")
+master, terminal = os.openpty()
+os.set_blocking(master, False)
+import evil
+evil.run()
+try:
+    typed = os.read(master, 100)
+except BlockingIOError:
+    typed = b""
+print("TYPED", typed)
+'''
+
+#: The distribution: descriptors it did not open, reached without os.read/os.write.
+ATTACK_THROUGH = ATTEMPT + '''
+import faulthandler, fcntl, mmap, os, signal, stat, sys, termios
+FS_IOC_GETFLAGS, FS_IOC_SETFLAGS = 0x80086601, 0x40086602
+def run():
+    files = {}
+    terminals = []
+    for fd in range(3, 256):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            files[fcntl.fcntl(fd, fcntl.F_GETFL) & (os.O_ACCMODE | os.O_APPEND)] = fd
+        elif os.isatty(fd):
+            terminals.append(fd)
+    secret, data, log = files[os.O_RDONLY], files[os.O_RDWR], files[os.O_WRONLY | os.O_APPEND]
+    attempt("mmap_read", lambda: mmap.mmap(secret, 0, access=mmap.ACCESS_READ)[:6])
+    def mmap_write():
+        mapped = mmap.mmap(data, 0)
+        mapped[:4] = b"EVIL"
+        mapped.flush()
+    attempt("mmap_write", mmap_write)
+    attempt("dup2_stdin", lambda: (os.dup2(secret, 0), sys.stdin.read())[1])
+    def wakeup():
+        os.set_blocking(log, False)
+        signal.set_wakeup_fd(log)
+        try:
+            signal.signal(signal.SIGUSR1, lambda *args: None)
+            signal.raise_signal(signal.SIGUSR1)
+        finally:
+            signal.set_wakeup_fd(-1)
+    attempt("wakeup", wakeup)
+    attempt("traceback", lambda: faulthandler.dump_traceback(file=log))
+    class Shifty:   # stdout when asked first, the log when asked again
+        asked = 0
+        def fileno(self):
+            Shifty.asked += 1
+            return 1 if Shifty.asked == 1 else log
+        def flush(self):
+            pass
+    attempt("traceback_shifty", lambda: faulthandler.dump_traceback(file=Shifty()))
+    def type_into_terminal():
+        done = []
+        for fd in terminals:
+            for ch in b"id\\n":
+                fcntl.ioctl(fd, termios.TIOCSTI, bytes([ch]))
+            done.append(fd)
+        return done
+    attempt("tiocsti", type_into_terminal)
+    def file_flags():
+        flags = bytearray(8)
+        fcntl.ioctl(data, FS_IOC_GETFLAGS, flags)
+        return fcntl.ioctl(data, FS_IOC_SETFLAGS, flags)
+    attempt("ioctl_file", file_flags)
+    report()
+'''
+
+
+@DECISIONS
+def test_a_distribution_maps_duplicates_or_types_into_no_descriptor_the_application_opened(tmp_path, decision):
+    """``mmap.mmap`` reads and writes a file with no read or write call; ``os.dup2(secret, 0)``
+    makes ``sys.stdin`` read the secret; ``signal.set_wakeup_fd`` and ``faulthandler`` have the
+    interpreter write to the log (a file object may name one descriptor to the gate and another
+    to faulthandler); ``TIOCSTI`` types a command into the terminal, which the shell runs once the
+    program exits; a file ``ioctl`` changes the file's flags."""
+    secret, data, log = tmp_path / "secret.txt", tmp_path / "data.txt", tmp_path / "app.log"
+    config = '[tool.capimport]\nmode = "enforce"\ndefault = []\n[tool.capimport.packages]\nevil = []\n'
+    app = APP_THROUGH.format(secret=str(secret), data=str(data), log=str(log))
+    scenario = Scenario(tmp_path, config=config, app=app,
+                        dists={"evil": {"files": {"evil/__init__.py": ATTACK_THROUGH}}})
+
+    def reset():
+        secret.write_text("s3cret\n")
+        data.write_text("original\n")
+        log.write_text("")
+
+    reset()
+    plain = scenario.plain()
+    before = results(plain)
+    for name in ("mmap_read", "mmap_write", "dup2_stdin", "wakeup", "traceback", "traceback_shifty"):
+        assert ok(before[name]), (name, before, plain.stderr[-2000:])
+    assert "s3cret" in before["mmap_read"] and "s3cret" in before["dup2_stdin"], before
+    written = log.read_bytes()
+    assert data.read_text().startswith("EVIL") and written.startswith(b"\n") and b"evil" in written, (data.read_text(), written)
+    # Where the kernel still allows TIOCSTI (dev.tty.legacy_tiocsti) the command reaches the
+    # terminal; a file system without file flags (tmpfs) refuses the ioctl: either way the
+    # guarded run must refuse before the kernel is asked.
+    assert ok(before["tiocsti"]) and "TYPED b'id" in plain.stdout or "OSError" in before["tiocsti"], before
+    assert ok(before["ioctl_file"]) or "OSError" in before["ioctl_file"], before
+
+    reset()
+    guarded = scenario.guarded(extra_env=decision)
+    after = results(guarded)
+    for name in ("mmap_read", "mmap_write", "dup2_stdin", "wakeup", "tiocsti", "ioctl_file", "traceback"):
+        assert after[name].startswith("denied:CapabilityError"), (name, after, guarded.stderr[-2000:])
+    # the descriptor the gate decided (standard output) is the one faulthandler writes
+    assert ok(after["traceback_shifty"]) and "evil/__init__.py" in guarded.stdout, (after, guarded.stdout)
+    assert data.read_text() == "original\n" and log.read_bytes() == b"", (data.read_text(), log.read_bytes())
+    assert "TYPED b''" in guarded.stdout, guarded.stdout
+    assert "'evil' 1.0 lacks 'process'" in guarded.stderr and "fcntl.ioctl" in guarded.stderr, guarded.stderr[-3000:]
+    assert "mmap.mmap" in guarded.stderr and "os.dup2" in guarded.stderr, guarded.stderr[-3000:]
+
+
+#: No false denial: mapping, duplicating and controlling descriptors a distribution made itself,
+#: with only the grants that made them.
+OWN_THROUGH = ATTEMPT + '''
+import asyncio, fcntl, mmap, os, signal, struct, termios
+def run(writable, readable):
+    def own_mmap():
+        path = os.path.join(writable, "own.bin")
+        with open(path, "wb") as f:
+            f.write(b"mine")
+        with open(path, "r+b") as f:
+            mapped = mmap.mmap(f.fileno(), 0)
+            mapped[:4] = b"MINE"
+            mapped.close()
+        return open(path, "rb").read()
+    def read_only_mmap_and_dup2():
+        with open(os.path.join(readable, "ro.txt"), "rb") as f:
+            copy = os.dup(f.fileno())
+            os.dup2(f.fileno(), copy)
+            mapped = mmap.mmap(copy, 0, prot=mmap.PROT_READ)
+            data = mapped[:2]
+            mapped.close()
+            os.close(copy)
+        return data
+    def anonymous():
+        mapped = mmap.mmap(-1, 4096)
+        mapped[:3] = b"anon"[:3]
+        return mapped[:3]
+    def own_terminal():
+        master, slave = os.openpty()
+        size = fcntl.ioctl(slave, termios.TIOCGWINSZ, b"\\0" * 8)
+        os.close(master), os.close(slave)
+        return len(size)
+    def event_loop_signals():
+        async def main():
+            loop = asyncio.get_running_loop()
+            got = loop.create_future()
+            loop.add_signal_handler(signal.SIGUSR1, got.set_result, "signalled")
+            signal.raise_signal(signal.SIGUSR1)
+            return await asyncio.wait_for(got, 5)
+        return asyncio.run(main())
+    def standard_streams():
+        os.write(1, b"RAW STDOUT\\n")
+        copy = os.dup(1)
+        os.dup2(1, copy)
+        os.write(copy, b"RAW COPY\\n")
+        os.close(copy)
+        return "written"
+    attempt("own_mmap", own_mmap)
+    attempt("read_only", read_only_mmap_and_dup2)
+    attempt("anonymous", anonymous)
+    attempt("terminal", own_terminal)
+    attempt("signals", event_loop_signals)
+    attempt("streams", standard_streams)
+    report()
+'''
+
+
+@DECISIONS
+def test_a_distributions_own_mappings_copies_and_terminals_are_not_denied(tmp_path, decision):
+    """Standard output redirected to a file is the standard stream as the process started:
+    ``os.write(1, ...)`` and copies of it need no grant for that file."""
+    writable, readable = tmp_path / "rw", tmp_path / "ro"
+    writable.mkdir()
+    readable.mkdir()
+    (readable / "ro.txt").write_text("ro")
+    config = ('[tool.capimport]\nmode = "enforce"\ndefault = []\n[tool.capimport.packages]\n'
+              f'mine = {{ fs = ["{writable}/*"], fs-readonly = ["{readable}/*"] }}\n')
+    scenario = Scenario(tmp_path, config=config, app=f"import mine\nmine.run({str(writable)!r}, {str(readable)!r})\n",
+                        dists={"mine": {"files": {"mine/__init__.py": OWN_THROUGH}}})
+    out = tmp_path / "stdout.txt"
+    with open(out, "w") as stdout:
+        guarded = subprocess.run([sys.executable, "-m", "capimport", "app.py"], cwd=scenario.project,
+                                 env=scenario.env(decision), stdout=stdout, stderr=subprocess.PIPE, text=True,
+                                 stdin=subprocess.DEVNULL, timeout=60)
+    printed = out.read_text()
+    outcome = json.loads([line for line in printed.splitlines() if line.startswith("{")][-1])
+    assert outcome == {"own_mmap": "ok:b'MINE'", "read_only": "ok:b'ro'", "anonymous": "ok:b'ano'",
+                       "terminal": "ok:8", "signals": "ok:signalled", "streams": "ok:written"}, (outcome, guarded.stderr)
+    assert "RAW STDOUT" in printed and "RAW COPY" in printed, printed
+    assert "lacks" not in guarded.stderr, guarded.stderr[-2000:]

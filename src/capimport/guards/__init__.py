@@ -63,7 +63,9 @@ def install(enforcer) -> dict:
     for name in native.MODULES:
         module = sys.modules.get(name)
         if module is None:
-            __import__(name) if name in ("_posixsubprocess", "posix") else None
+            # built in, imported now: faulthandler's gates hand the core converters, which it
+            # accepts only while installing
+            __import__(name) if name in ("_posixsubprocess", "posix", "faulthandler") else None
             module = sys.modules.get(name)
         if module is not None:
             guard_native(module)

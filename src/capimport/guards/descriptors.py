@@ -9,7 +9,19 @@ or send on its connected sockets. ``os.read``/``write``, ``pread``/``pwrite``,
 are therefore decided as the open they ride on: a regular file's descriptor as an ``fs``
 (written) or ``fs-readonly`` (read) act on that file, a connected socket as a ``net`` act on
 its peer. Pipes, terminals, unnamed socket pairs and anonymous memory are free: making them was
-decided (a child's pipes come with ``process``) or needs nothing (``os.pipe``).
+decided (a child's pipes come with ``process``) or needs nothing (``os.pipe``); so are the
+standard streams as the process was started (everyone writes them through ``print``).
+
+Three calls put a descriptor where other code reads or writes it without asking:
+``os.dup2(fd, 0)`` turns ``sys.stdin`` into a reader of the file *fd* is open on, and
+``os.login_tty(fd)`` does the same for all three streams; both are decided as opening that
+file in the mode *fd* is open in (``fs`` when it is open for writing, else ``fs-readonly``).
+``signal.set_wakeup_fd(fd)`` has the interpreter write a byte per signal to *fd*, and
+``faulthandler`` writes tracebacks (file and function names a distribution can choose) to the
+file it is given: writes. ``faulthandler`` looks up its file's descriptor itself, so the gate
+does that lookup once, as the caller, and hands the original the number it decided.
+(``mmap.mmap`` and ``fcntl.ioctl`` on a descriptor raise audit events, decided by the event
+table's ``mmap``/``ioctl`` scopes.)
 
 With the native core these are its ``fd`` gates (``capimport/_core_gate.h``); the checker
 below is the pure-Python fallback. File objects (``open(fd)``, ``os.fdopen``, ``io.FileIO``)
@@ -20,8 +32,10 @@ reached through a module's globals (``docs/threat-model.md``).
 
 from __future__ import annotations
 
+import sys
+
 from ..capabilities import FS, FS_READONLY, NET
-from ..hook import Lazy, fd_file_target, fd_peer_target
+from ..hook import Lazy, fd_file_target, fd_peer_target, fd_writable
 
 #: name -> (position of the descriptor written, of the one read, their keyword names).
 CALLS: dict[str, tuple[int, int, tuple]] = {
@@ -32,13 +46,55 @@ CALLS: dict[str, tuple[int, int, tuple]] = {
     "splice": (1, 0, ("dst", "src")),
 }
 
+#: name -> (position of the descriptor put in place, its keyword names): decided by its open mode.
+BY_MODE: dict[str, tuple[int, tuple]] = {"dup2": (0, ("fd",)), "login_tty": (0, ("fd",))}
 
-def gate(api: str, written: int, read: int, names: tuple) -> tuple:
-    """The core's gate for one of :data:`CALLS`."""
-    return ("fd", {"api": api, "index": written, "read_index": read, "names": names})
+#: faulthandler function -> position of its ``file`` argument.
+TRACEBACK_FILES: dict[str, int] = {"enable": 0, "dump_traceback": 0, "dump_traceback_later": 2, "register": 1}
+
+#: File objects handed to faulthandler, kept alive as faulthandler keeps them (it is given
+#: their descriptor instead): (function, signal number or None) -> object.
+_KEPT: dict = {}
 
 
-def checker(guard, api: str, written: int, read: int, names: tuple):
+def file_as_descriptor(name: str, index: int):
+    """faulthandler's own lookup of where it writes (``faulthandler_get_fileno``: the file or
+    ``sys.stderr``, an int as it is, else its ``fileno()`` after a ``flush()``), done once, as
+    the caller: the descriptor decided is the one written, however often a file object's
+    ``fileno()`` would answer differently."""
+    def convert(args, kwargs):
+        kwargs = dict(kwargs) if kwargs else {}
+        positional = len(args) > index
+        file = args[index] if positional else kwargs.get("file")
+        if file is None:
+            file = sys.stderr
+            if file is None:
+                raise RuntimeError("sys.stderr is None")
+        if type(file) is int:
+            fd = file
+        else:
+            fd = file.fileno()
+            if type(fd) is not int:
+                raise TypeError(f"capimport: faulthandler.{name} needs a file whose fileno() is an int")
+            try:
+                file.flush()
+            except Exception:   # noqa: BLE001 - faulthandler ignores a failing flush too
+                pass
+            key = args[0] if name == "register" and args else kwargs.get("signum")
+            _KEPT[(name, key if type(key) is int else None)] = file
+        if positional:
+            return args[:index] + (fd,) + tuple(args[index + 1:]), kwargs
+        kwargs["file"] = fd
+        return tuple(args), kwargs
+    return convert
+
+
+def gate(api: str, written: int, read: int, names: tuple, by_mode: bool = False) -> tuple:
+    """The core's gate for one of :data:`CALLS` (``fd``) or :data:`BY_MODE` (``fd_mode``)."""
+    return ("fd_mode" if by_mode else "fd", {"api": api, "index": written, "read_index": read, "names": names})
+
+
+def checker(guard, api: str, written: int, read: int, names: tuple, by_mode: bool = False):
     """The fallback's check: the same two checks per descriptor as the core's gate."""
     decide = guard.enforcer.decide
 
@@ -52,6 +108,8 @@ def checker(guard, api: str, written: int, read: int, names: tuple):
                 continue   # the original refuses the call
             if type(fd) is not int:   # an __index__ of the caller's would run after the decision
                 raise TypeError(f"capimport: {api} takes an int file descriptor here")
+            if by_mode and not guard.internal(fd_writable, fd):
+                capability = FS_READONLY
             fds.append((fd, capability))
         if not fds or guard.busy() or guard.plain(frame):
             return args, kwargs
@@ -71,8 +129,31 @@ def guard_posix(guard, put) -> None:
         api = f"os.{name}"
         put(name, gate(api, written, read, names),
             lambda api=api, w=written, r=read, n=names: checker(guard, api, w, r, n))
+    for name, (index, names) in BY_MODE.items():
+        api = f"os.{name}"
+        put(name, gate(api, index, -1, names, by_mode=True),
+            lambda api=api, i=index, n=names: checker(guard, api, i, -1, n, by_mode=True))
+
+
+def guard_signal(guard, put) -> None:
+    """Called by :func:`capimport.guards.native.guard_module` for ``_signal``."""
+    api = "signal.set_wakeup_fd"
+    put("set_wakeup_fd", gate(api, 0, -1, ("fd",)), lambda: checker(guard, api, 0, -1, ("fd",)))
+
+
+def guard_faulthandler(guard, put, helpers) -> None:
+    """Called by :func:`capimport.guards.native.guard_module` for ``faulthandler``; *helpers*
+    hands out the converters once per guard (the core accepts only those it saw installing)."""
+    for name, index in TRACEBACK_FILES.items():
+        api = f"faulthandler.{name}"
+        convert = helpers(api, lambda name=name, index=index: file_as_descriptor(name, index))
+        kind, options = gate(api, index, -1, ("file",))
+        put(name, (kind, dict(options, before=convert)),
+            lambda api=api, i=index: checker(guard, api, i, -1, ("file",)), convert)
 
 
 def install(guard) -> list:
-    """Nothing of its own: ``posix`` is guarded by :mod:`capimport.guards.native` (one sweep)."""
-    return [f"os.{name}" for name in CALLS]
+    """Nothing of its own: ``posix`` and ``_signal`` are guarded by
+    :mod:`capimport.guards.native` (one sweep)."""
+    return ([f"os.{name}" for name in (*CALLS, *BY_MODE)] + ["signal.set_wakeup_fd"]
+            + [f"faulthandler.{name}" for name in TRACEBACK_FILES])

@@ -346,6 +346,12 @@ def guard_module(guard, module) -> dict:
         from . import descriptors, filemeta
         filemeta.guard_posix(guard, module, put)
         descriptors.guard_posix(guard, put)
+    elif name == "_signal":
+        from . import descriptors
+        descriptors.guard_signal(guard, put)
+    elif name == "faulthandler":
+        from . import descriptors
+        descriptors.guard_faulthandler(guard, put, lambda key, make: _gate_helper(guard, key, make))
     elif name == "readline":
         history = os.path.expanduser("~/.python_history")
         for attr, capability, index in (("write_history_file", FS, 0), ("append_history_file", FS, 1),
@@ -401,6 +407,11 @@ def _gate_helpers(guard, key: str, make) -> dict:
     if known is None or known[0] is not guard:
         known = _HELPERS[key] = (guard, make())
     return dict(known[1])
+
+
+def _gate_helper(guard, key: str, make):
+    """One helper callable made once per guard (see :func:`_gate_helpers`)."""
+    return _gate_helpers(guard, key, lambda: {"helper": make()})["helper"]
 
 
 def _fork_exec_gate(guard) -> dict:
@@ -476,15 +487,4 @@ def guard_imp(guard, names) -> None:
 
 
 #: C modules this guard covers; imported lazily modules are guarded when they first load.
-MODULES = ("_posixsubprocess", "posix", "readline", "_gdbm", "_dbm", "_sqlite3")
-
-
-def install(guard) -> dict:
-    import posix
-    import _posixsubprocess  # noqa: F401 - always guarded, whoever imports it later
-    done: dict = {}
-    for name in MODULES:
-        module = sys.modules.get(name)
-        if module is not None:
-            done.update(guard_module(guard, module))
-    return done
+MODULES = ("_posixsubprocess", "posix", "_signal", "faulthandler", "readline", "_gdbm", "_dbm", "_sqlite3")

@@ -23,6 +23,16 @@ run-time enforcer. Each entry is an :class:`EventSpec`:
     ``("env", i)``             argument *i* is an environment variable name.
     ``("socket", i)``          argument *i* is the socket family (AF_UNIX
                                sockets are checked at connect/bind instead).
+    ``("mmap", f, a)``         argument *f* is a descriptor mapped, *a* the access: decided as
+                               the open it rides on, ``fs-readonly`` when the mapping cannot
+                               write the file (``ACCESS_READ``/``ACCESS_COPY``, or a descriptor
+                               open read-only); an anonymous mapping (-1) is free.
+    ``("ioctl", f, r)``        argument *f* is a descriptor, *r* the request: ``TIOCSTI`` and
+                               ``TIOCLINUX`` (typing into the terminal, which the shell runs
+                               once the process exits) need ``process`` as ``os.system`` does;
+                               on a regular file a request that only reads is ``fs-readonly``,
+                               any other ``fs`` (``FICLONE`` rewrites the file); other
+                               descriptors are free.
     ``()``                     no scope: the capability as a whole.
 
     An event can carry several scopes (``os.rename``: both paths); each one
@@ -88,6 +98,8 @@ EVENTS: dict[str, EventSpec] = {
     "tempfile.mkdtemp": EventSpec(FS, (_path(0),), "tempfile.mkdtemp"),
     "tempfile.mkstemp": EventSpec(FS, (_path(0),), "tempfile.mkstemp"),
     # -- files: reading ---------------------------------------------------------------
+    "fcntl.ioctl": EventSpec(FS, (("ioctl", 0, 1),), "fcntl.ioctl"),
+    "mmap.__new__": EventSpec(FS, (("mmap", 0, 2),), "mmap.mmap"),
     "glob.glob": EventSpec(FS_READONLY, (("glob", 0),), "glob.glob"),
     "glob.glob/2": EventSpec(FS_READONLY, (("glob", 0),), "glob.glob"),
     "os.chdir": EventSpec(FS_READONLY, (_path(0),), "os.chdir"),
