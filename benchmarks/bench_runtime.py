@@ -10,7 +10,8 @@ Measures, each as a ratio against plain Python measured in the same run
    real-package venv (``benchmarks/realvenv.py``; skipped when it cannot be built);
 3. a granted distribution doing many ``open``/``os.stat``/``os.listdir`` calls, and
    descriptor I/O (``os.pread`` of a file, ``os.write``/``os.read`` of a pipe) and calls
-   that reach a file's descriptor otherwise (``mmap``, ``fcntl.ioctl``, ``os.dup2``), each
+   that reach a file's descriptor otherwise (``mmap``, ``fcntl.ioctl``, ``os.dup2``,
+   ``os.lseek``), each
    also from the application's own code, timed inside the process.
 
 ``--pure-python`` adds a column: ``python -m capimport`` with
@@ -67,6 +68,7 @@ def fdmap(folder, n):
         mmap.mmap(fd, 0, access=mmap.ACCESS_READ).close()
         fcntl.ioctl(fd, termios.FIONREAD, size)
         os.dup2(fd, spare)
+        os.lseek(fd, 0, os.SEEK_SET)
     elapsed = time.perf_counter() - t0
     os.close(fd), os.close(spare)
     return elapsed
@@ -249,8 +251,8 @@ def main() -> int:
                            ("app", "application code: open+read+stat x N"),
                            ("dist-fd", "granted dist: os.pread + pipe os.write/os.read x N"),
                            ("app-fd", "application code: os.pread + pipe os.write/os.read x N"),
-                           ("dist-map", "granted dist: mmap + ioctl(FIONREAD) + os.dup2 of a file x N"),
-                           ("app-map", "application code: mmap + ioctl(FIONREAD) + os.dup2 of a file x N")):
+                           ("dist-map", "granted dist: mmap + ioctl(FIONREAD) + os.dup2 + os.lseek of a file x N"),
+                           ("app-map", "application code: mmap + ioctl(FIONREAD) + os.dup2 + os.lseek of a file x N")):
             column = {label: [t[key] for t in times[label]] for label in times}
             rows.append((f"{title} (N={args.calls})",
                          statistics.median(column["plain"]), statistics.median(column["capimport"]),

@@ -66,9 +66,10 @@ enum { O_APP, O_UNKNOWN, O_STDLIB, O_CAPIMPORT, O_DYNAMIC, O_IMPORT, O_LINECACHE
 #define PRIVILEGED(o) ((o) == O_IMPORT || (o) == O_LINECACHE || (o) == O_LOGGING)
 
 /* Scope kinds of the event table (capimport/table/events.py). */
-enum { S_PATH, S_ADDR, S_HOSTPORT, S_PROGRAM, S_SHELL, S_ENV, S_SOCKET, S_GLOB, S_SQLITE, S_MMAP, S_IOCTL };
+enum { S_PATH, S_ADDR, S_HOSTPORT, S_PROGRAM, S_SHELL, S_ENV, S_SOCKET, S_GLOB, S_SQLITE, S_MMAP, S_IOCTL,
+       S_PID };
 static const char *SCOPE_NAMES[] = {"path", "addr", "hostport", "program", "shell", "env", "socket", "glob",
-                                    "sqlite", "mmap", "ioctl", NULL};
+                                    "sqlite", "mmap", "ioctl", "pid", NULL};
 
 enum { MODE_ENFORCE, MODE_WARN, MODE_RECORD };
 
@@ -1273,6 +1274,17 @@ build_checks(event_t *e, PyObject *args, checks_t *c)
         case S_GLOB:
             k = add_arg_check(c, e->cap, T_GLOB, args, a, NULL, e->api);
             break;
+        case S_PID: {   /* resource.prlimit(pid, resource, limits): setting another process's limits */
+            PyObject *pid = arg(args, a), *value = arg(args, b);
+            long number = pid != NULL && PyLong_Check(pid) ? PyLong_AsLong(pid) : -1;
+            if (number == -1 && PyErr_Occurred()) {
+                PyErr_Clear();   /* out of range: not this process */
+            }
+            if (value != NULL && value != Py_None && number != 0 && number != (long)getpid()) {
+                k = add_check(c, e->cap, T_NONE, NULL, NULL, e->api);
+            }
+            break;
+        }
         case S_MMAP:
         case S_IOCTL:
             k = add_descriptor_check(c, e, args, e->scope_kind[s], a, b);

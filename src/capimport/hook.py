@@ -289,6 +289,10 @@ def checks_for(event: str, args: tuple) -> list:
             out.append(_mmap_check(args[scope[1]], args[scope[2]], spec.api))
         elif kind == "ioctl":
             out.append(_ioctl_check(args[scope[1]], args[scope[2]], spec.api))
+        elif kind == "pid":
+            pid = args[scope[1]] if len(args) > scope[1] else 0
+            if pid not in (0, os.getpid()) and len(args) > scope[2] and args[scope[2]] is not None:
+                out.append((capability, _NONE, spec.api))
         elif kind == "sqlite":
             db = _plain(args[scope[1]]) if args else ":memory:"
             for sqlite_capability, value in sqlite_targets(db):

@@ -266,6 +266,8 @@ def run():
         fcntl.ioctl(data, FS_IOC_GETFLAGS, flags)
         return fcntl.ioctl(data, FS_IOC_SETFLAGS, flags)
     attempt("ioctl_file", file_flags)
+    attempt("fallocate", lambda: os.posix_fallocate(log, 0, 4096))
+    attempt("lseek", lambda: os.lseek(data, 0, os.SEEK_SET))
     report()
 '''
 
@@ -276,7 +278,8 @@ def test_a_distribution_maps_duplicates_or_types_into_no_descriptor_the_applicat
     makes ``sys.stdin`` read the secret; ``signal.set_wakeup_fd`` and ``faulthandler`` have the
     interpreter write to the log (a file object may name one descriptor to the gate and another
     to faulthandler); ``TIOCSTI`` types a command into the terminal, which the shell runs once the
-    program exits; a file ``ioctl`` changes the file's flags."""
+    program exits; a file ``ioctl`` changes the file's flags; ``os.posix_fallocate`` grows the
+    log and ``os.lseek`` moves where the application writes next."""
     secret, data, log = tmp_path / "secret.txt", tmp_path / "data.txt", tmp_path / "app.log"
     config = '[tool.capimport]\nmode = "enforce"\ndefault = []\n[tool.capimport.packages]\nevil = []\n'
     app = APP_THROUGH.format(secret=str(secret), data=str(data), log=str(log))
@@ -291,7 +294,8 @@ def test_a_distribution_maps_duplicates_or_types_into_no_descriptor_the_applicat
     reset()
     plain = scenario.plain()
     before = results(plain)
-    for name in ("mmap_read", "mmap_write", "dup2_stdin", "wakeup", "traceback", "traceback_shifty"):
+    for name in ("mmap_read", "mmap_write", "dup2_stdin", "wakeup", "traceback", "traceback_shifty", "fallocate",
+                 "lseek"):
         assert ok(before[name]), (name, before, plain.stderr[-2000:])
     assert "s3cret" in before["mmap_read"] and "s3cret" in before["dup2_stdin"], before
     written = log.read_bytes()
@@ -305,7 +309,8 @@ def test_a_distribution_maps_duplicates_or_types_into_no_descriptor_the_applicat
     reset()
     guarded = scenario.guarded(extra_env=decision)
     after = results(guarded)
-    for name in ("mmap_read", "mmap_write", "dup2_stdin", "wakeup", "tiocsti", "ioctl_file", "traceback"):
+    for name in ("mmap_read", "mmap_write", "dup2_stdin", "wakeup", "tiocsti", "ioctl_file", "traceback",
+                 "fallocate", "lseek"):
         assert after[name].startswith("denied:CapabilityError"), (name, after, guarded.stderr[-2000:])
     # the descriptor the gate decided (standard output) is the one faulthandler writes
     assert ok(after["traceback_shifty"]) and "evil/__init__.py" in guarded.stdout, (after, guarded.stdout)

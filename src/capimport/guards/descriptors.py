@@ -12,10 +12,12 @@ its peer. Pipes, terminals, unnamed socket pairs and anonymous memory are free: 
 decided (a child's pipes come with ``process``) or needs nothing (``os.pipe``); so are the
 standard streams as the process was started (everyone writes them through ``print``).
 
-Three calls put a descriptor where other code reads or writes it without asking:
-``os.dup2(fd, 0)`` turns ``sys.stdin`` into a reader of the file *fd* is open on, and
-``os.login_tty(fd)`` does the same for all three streams; both are decided as opening that
-file in the mode *fd* is open in (``fs`` when it is open for writing, else ``fs-readonly``).
+Three calls change what other code reads or writes through a descriptor without asking:
+``os.dup2(fd, 0)`` turns ``sys.stdin`` into a reader of the file *fd* is open on,
+``os.login_tty(fd)`` does the same for all three streams, and ``os.lseek`` moves where the
+opener reads or writes next; they are decided as opening that file in the mode *fd* is open
+in (``fs`` when it is open for writing, else ``fs-readonly``). ``os.posix_fallocate`` grows
+the file: a write.
 ``signal.set_wakeup_fd(fd)`` has the interpreter write a byte per signal to *fd*, and
 ``faulthandler`` writes tracebacks (file and function names a distribution can choose) to the
 file it is given: writes. ``faulthandler`` looks up its file's descriptor itself, so the gate
@@ -44,10 +46,12 @@ CALLS: dict[str, tuple[int, int, tuple]] = {
     "sendfile": (0, 1, ("out_fd", "in_fd")),
     "copy_file_range": (1, 0, ("dst", "src")),
     "splice": (1, 0, ("dst", "src")),
+    "posix_fallocate": (0, -1, ()),   # grows the file: a write
 }
 
 #: name -> (position of the descriptor put in place, its keyword names): decided by its open mode.
-BY_MODE: dict[str, tuple[int, tuple]] = {"dup2": (0, ("fd",)), "login_tty": (0, ("fd",))}
+BY_MODE: dict[str, tuple[int, tuple]] = {"dup2": (0, ("fd",)), "login_tty": (0, ("fd",)),
+                                         "lseek": (0, ())}   # moves where the opener reads or writes next
 
 #: faulthandler function -> position of its ``file`` argument.
 TRACEBACK_FILES: dict[str, int] = {"enable": 0, "dump_traceback": 0, "dump_traceback_later": 2, "register": 1}
@@ -135,10 +139,14 @@ def guard_posix(guard, put) -> None:
             lambda api=api, i=index, n=names: checker(guard, api, i, -1, n, by_mode=True))
 
 
-def guard_signal(guard, put) -> None:
-    """Called by :func:`capimport.guards.native.guard_module` for ``_signal``."""
+def guard_signal(guard, put, process_checker) -> None:
+    """Called by :func:`capimport.guards.native.guard_module` for ``_signal``.
+    ``pidfd_send_signal`` signals another process with no audit event (``os.kill`` has one):
+    ``process``, as ``os.kill``."""
     api = "signal.set_wakeup_fd"
     put("set_wakeup_fd", gate(api, 0, -1, ("fd",)), lambda: checker(guard, api, 0, -1, ("fd",)))
+    api = "signal.pidfd_send_signal"
+    put("pidfd_send_signal", ("process", {"api": api}), lambda: process_checker(guard, api))
 
 
 def guard_faulthandler(guard, put, helpers) -> None:
@@ -155,5 +163,5 @@ def guard_faulthandler(guard, put, helpers) -> None:
 def install(guard) -> list:
     """Nothing of its own: ``posix`` and ``_signal`` are guarded by
     :mod:`capimport.guards.native` (one sweep)."""
-    return ([f"os.{name}" for name in (*CALLS, *BY_MODE)] + ["signal.set_wakeup_fd"]
+    return ([f"os.{name}" for name in (*CALLS, *BY_MODE)] + ["signal.set_wakeup_fd", "signal.pidfd_send_signal"]
             + [f"faulthandler.{name}" for name in TRACEBACK_FILES])

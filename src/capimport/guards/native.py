@@ -15,7 +15,13 @@ test_sec_native.py`` for the proof of each):
   ``read_history_file``/``read_init_file`` -> ``fs-readonly``;
 * ``_gdbm.open``/``_dbm.open`` -> ``fs`` (``fs-readonly`` for flag ``r``);
 * ``_sqlite3``: ``ATTACH``/``VACUUM INTO`` through an authorizer every
-  connection gets (:mod:`capimport.guards.sqlite`).
+  connection gets (:mod:`capimport.guards.sqlite`);
+* ``_posixshmem.shm_open``/``shm_unlink`` (Linux): replaced by glibc's own
+  implementation, an ``open``/``unlink`` of ``/dev/shm/<name>``, so the events
+  decide them as that file;
+* descriptors (:mod:`capimport.guards.descriptors`): ``os.read``/``write`` and
+  their kin, ``dup2``, ``lseek``, ``posix_fallocate``, ``signal.set_wakeup_fd``,
+  ``faulthandler``; and ``signal.pidfd_send_signal`` -> ``process``.
 
 Each function is replaced on its module object and on every loaded module
 that holds an alias of it (``os`` re-exports ``posix``), so ``sys.modules``,
@@ -27,6 +33,7 @@ guards it the same way as soon as it is created.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -88,7 +95,7 @@ def _path_checker(guard, capability: str, api: str, index: int = 0, default=None
     return check
 
 
-_PLAIN_ARG_TYPES = (int, bool, type(None), str, bytes)
+_PLAIN_ARG_TYPES = (int, str, bytes)   # subclasses too (signal.SIGTERM is an IntEnum)
 
 
 def _process_checker(guard, api: str):
@@ -96,12 +103,11 @@ def _process_checker(guard, api: str):
     none = Lazy(lambda: None)
 
     def check(frame, args, kwargs):
-        for value in tuple(args) + tuple(kwargs.values()):
-            t = type(value)
-            if t in (list, tuple):
-                if any(type(v) is not int for v in value):
+        for value in tuple(args) + tuple(kwargs.values()):   # as plain_process_arg in _core_gate.h
+            if type(value) in (list, tuple):
+                if not all(isinstance(v, int) for v in value):
                     raise TypeError(f"capimport: {api}: unexpected argument type")
-            elif t not in _PLAIN_ARG_TYPES:
+            elif not (value is None or isinstance(value, _PLAIN_ARG_TYPES)):
                 raise TypeError(f"capimport: {api}: unexpected argument type")
         if not guard.busy():
             decide([(PROCESS, none, api)], frame, api)
@@ -348,7 +354,7 @@ def guard_module(guard, module) -> dict:
         descriptors.guard_posix(guard, put)
     elif name == "_signal":
         from . import descriptors
-        descriptors.guard_signal(guard, put)
+        descriptors.guard_signal(guard, put, _process_checker)
     elif name == "faulthandler":
         from . import descriptors
         descriptors.guard_faulthandler(guard, put, lambda key, make: _gate_helper(guard, key, make))
@@ -368,6 +374,12 @@ def guard_module(guard, module) -> dict:
         api = f"{name}.open"
         put("open", ("dbm", {"api": api, "index": 0, "names": ("filename",)}), lambda: _dbm_checker(guard, api),
             _path_converter(0, ("filename",)))
+    elif name == "_posixshmem" and SHM_DIR:
+        for attr, replacement in (("shm_open", shm_open), ("shm_unlink", shm_unlink)):
+            original = getattr(module, attr, None)
+            if original is not None and not getattr(original, "_capimport_guard", False):
+                done[f"{name}.{attr}"] = replace_everywhere(module, attr, builtin_shaped(replacement, original),
+                                                            original)
     elif name == "_sqlite3":
         from . import sqlite
 
@@ -378,6 +390,33 @@ def guard_module(guard, module) -> dict:
         sqlite.guard_module(guard, module, put_plain)
         done[f"{name}.Connection"] = 1
     return done
+
+
+#: Where POSIX shared memory lives (glibc's shm_open opens a file there), or "" elsewhere.
+SHM_DIR = "/dev/shm/" if sys.platform.startswith("linux") and os.path.isdir("/dev/shm") else ""
+
+
+def _shm_path(name) -> str:
+    """The file glibc's ``shm_open``/``shm_unlink`` use for *name* (``__shm_get_name``)."""
+    if type(name) is not str:
+        raise TypeError(f"shm name must be str, not {type(name).__name__}")
+    base = name.lstrip("/")
+    if not base or "/" in base or base in (".", ".."):
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), name)
+    return SHM_DIR + base
+
+
+def shm_open(path, flags, mode=0o777):
+    """``_posixshmem.shm_open`` as glibc implements it: an ``open`` of ``/dev/shm/<name>``
+    (``O_NOFOLLOW | O_CLOEXEC``), so the ``open`` event decides it like any file (the C
+    function raises none: another program's shared memory, read or rewritten). It holds no
+    original to be fetched from it."""
+    return os.open(_shm_path(path), flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+
+
+def shm_unlink(path):
+    """``_posixshmem.shm_unlink`` as glibc implements it: ``os.unlink`` of ``/dev/shm/<name>``."""
+    os.unlink(_shm_path(path))
 
 
 def _open_at_checker(frame, args, kwargs):
@@ -487,4 +526,5 @@ def guard_imp(guard, names) -> None:
 
 
 #: C modules this guard covers; imported lazily modules are guarded when they first load.
-MODULES = ("_posixsubprocess", "posix", "_signal", "faulthandler", "readline", "_gdbm", "_dbm", "_sqlite3")
+MODULES = ("_posixsubprocess", "posix", "_signal", "faulthandler", "readline", "_gdbm", "_dbm", "_sqlite3",
+           "_posixshmem")

@@ -33,6 +33,9 @@ run-time enforcer. Each entry is an :class:`EventSpec`:
                                on a regular file a request that only reads is ``fs-readonly``,
                                any other ``fs`` (``FICLONE`` rewrites the file); other
                                descriptors are free.
+    ``("pid", p, v)``          argument *p* is a process id, *v* the value set: only setting
+                               something (*v* not None) on another process than this one
+                               needs the capability, as a whole.
     ``()``                     no scope: the capability as a whole.
 
     An event can carry several scopes (``os.rename``: both paths); each one
@@ -141,6 +144,7 @@ EVENTS: dict[str, EventSpec] = {
     "os.kill": EventSpec(PROCESS, (), "os.kill"),
     "os.killpg": EventSpec(PROCESS, (), "os.killpg"),
     "pty.spawn": EventSpec(PROCESS, (), "pty.spawn"),
+    "resource.prlimit": EventSpec(PROCESS, (("pid", 0, 2),), "resource.prlimit"),
     "webbrowser.open": EventSpec(PROCESS, (), "webbrowser.open"),
     "cpython.PyInterpreterState_New": EventSpec(PROCESS, (), "a new interpreter"),
     # -- foreign code -----------------------------------------------------------------
