@@ -28,9 +28,9 @@
  */
 
 enum { G_PATH, G_CWD, G_PROCESS, G_DBM, G_FORK_EXEC, G_REWRITE, G_POST, G_WRAP, G_OPEN_AT, G_FD, G_FD_MODE,
-       G_COUNT };
+       G_WHOLE, G_COUNT };
 static const char *GATE_KINDS[G_COUNT] = {"path", "cwd", "process", "dbm", "fork_exec", "rewrite", "post", "wrap",
-                                          "open_at", "fd", "fd_mode"};
+                                          "open_at", "fd", "fd_mode", "whole"};
 #define IS_FD_GATE(k) ((k) == G_FD || (k) == G_FD_MODE)
 
 /* G_WRAP's flags */
@@ -197,7 +197,7 @@ gate_open_at(gate_t *g, PyObject **args, PyObject **kwargs)
 static int
 gate_convert(gate_t *g, PyObject **args, PyObject **kwargs)
 {
-    if (g->kind == G_WRAP || IS_FD_GATE(g->kind)) {
+    if (g->kind == G_WRAP || g->kind == G_WHOLE || IS_FD_GATE(g->kind)) {
         return 0;   /* its index names a callable or a descriptor, not a path */
     }
     PyObject *kwname;
@@ -395,6 +395,9 @@ gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject *
         }
         *shown = PyTuple_New(0);
         return *shown && add_check(c, CAP_FS_RO, T_PATH, NULL, NULL, g->api) ? 0 : -1;
+    case G_WHOLE:   /* the capability as a whole: the arguments decide nothing (Tcl code) */
+        *shown = PyTuple_New(0);
+        return *shown && add_check(c, g->cap, T_NONE, NULL, NULL, g->api) ? 0 : -1;
     case G_PROCESS: {
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
             if (!plain_process_arg(PyTuple_GET_ITEM(args, i))) {
@@ -797,7 +800,7 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
         k++;
     }
     int cap = cap_named(capability);   /* -1 for None */
-    if (k == G_COUNT || !PyCallable_Check(original) || (k == G_PATH && cap < 0)
+    if (k == G_COUNT || !PyCallable_Check(original) || ((k == G_PATH || k == G_WHOLE) && cap < 0)
             || (IS_FD_GATE(k) && index < 0 && read_index < 0)
             || (fallback != Py_None && !PyUnicode_CheckExact(fallback))
             || (before != Py_None && !PyCallable_Check(before)) || (after != Py_None && !PyCallable_Check(after))

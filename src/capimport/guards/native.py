@@ -39,7 +39,7 @@ import os
 import sys
 import types
 
-from ..capabilities import FS, FS_READONLY, PROCESS
+from ..capabilities import FFI, FS, FS_READONLY, PROCESS
 from ..hook import Lazy, path_target, program_target
 from ._base import builtin_shaped, exact_path, register
 
@@ -380,6 +380,9 @@ def guard_module(guard, module) -> dict:
             if original is not None and not getattr(original, "_capimport_guard", False):
                 done[f"{name}.{attr}"] = replace_everywhere(module, attr, builtin_shaped(replacement, original),
                                                             original)
+    elif name == "_tkinter":
+        put("create", ("whole", {"api": TCL_API, "capability": FFI}), lambda: _whole_checker(guard, FFI, TCL_API))
+        done.update(_guard_tcl_methods(guard, module))
     elif name == "_sqlite3":
         from . import sqlite
 
@@ -417,6 +420,61 @@ def shm_open(path, flags, mode=0o777):
 def shm_unlink(path):
     """``_posixshmem.shm_unlink`` as glibc implements it: ``os.unlink`` of ``/dev/shm/<name>``."""
     os.unlink(_shm_path(path))
+
+
+#: tkinter's Tcl interpreter runs processes (``exec``), opens files and sockets with no audit
+#: event: making one, running Tcl code in one, or handing it a Python callable to run later
+#: (``createcommand``: ``after``, a button's command, as the application's event loop) needs
+#: ``ffi``, like any foreign code.
+TCL_API = "a Tcl interpreter (tkinter)"
+TCL_METHODS = ("call", "eval", "evalfile", "record", "exprstring", "exprlong", "exprdouble", "exprboolean",
+               "createcommand", "createfilehandler")
+
+
+def _whole_checker(guard, capability: str, api: str):
+    """The fallback's ``whole`` gate: *capability* as a whole; the arguments decide nothing."""
+    decide = guard.enforcer.decide
+    none = Lazy(lambda: None)
+
+    def check(frame, args, kwargs):
+        if not guard.busy():
+            decide([(capability, none, api)], frame, api)
+        return args, kwargs
+
+    return check
+
+
+def _guard_tcl_methods(guard, module) -> dict:
+    """Gate the interpreter type's methods in place (a heap type: its methods can be set), each
+    as a Python function so that it still binds ``self``."""
+    tkapp = module.__dict__.get("TkappType")
+    done = {}
+    if type(tkapp) is not type:
+        return done
+    for attr in TCL_METHODS:
+        original = tkapp.__dict__.get(attr)
+        if original is None or getattr(original, "_capimport_guard", False):
+            continue
+        api = f"Tcl code (tkinter {attr})"
+        if guard.core is not None:
+            public = guard.core.gate(original, "whole", api, capability=FFI)
+        else:
+            key = f"_tkinter.{attr}#{id(tkapp)}"
+            register(guard.vault, key, original, _whole_checker(guard, FFI, api))
+            public = _public(guard.invoke, key, original)
+        setattr(tkapp, attr, _as_method(public, original))
+        done[f"_tkinter.tkapp.{attr}"] = 1
+    return done
+
+
+def _as_method(public, original):
+    """*public* as a method of a class: a Python function binds ``self``, a gate does not."""
+    def method(self, *args, **kwargs):
+        return public(self, *args, **kwargs)
+    method.__name__ = method.__qualname__ = getattr(original, "__name__", "method")
+    method.__doc__ = getattr(original, "__doc__", None)
+    method._capimport_guard = True
+    return method
 
 
 def _open_at_checker(frame, args, kwargs):
@@ -527,4 +585,4 @@ def guard_imp(guard, names) -> None:
 
 #: C modules this guard covers; imported lazily modules are guarded when they first load.
 MODULES = ("_posixsubprocess", "posix", "_signal", "faulthandler", "readline", "_gdbm", "_dbm", "_sqlite3",
-           "_posixshmem")
+           "_posixshmem", "_tkinter")

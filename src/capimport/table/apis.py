@@ -317,6 +317,8 @@ _add("ctypes.util.find_library", _U(FFI), _U(PROCESS), _U(FS_READONLY))
 MODULE_USES: dict[str, str] = {"ctypes": FFI, "_ctypes": FFI, "cffi": FFI, "_cffi_backend": FFI}
 _add("importlib.machinery.ExtensionFileLoader", _U(FFI))
 _add("_imp.create_dynamic", _U(FFI))
+# A Tcl interpreter runs processes and opens files and sockets unseen (guards/native.py).
+_add("tkinter.Tcl tkinter.Tk tkinter.tix.Tk _tkinter.create", _U(FFI))
 
 # ------------------------------------------------------------------------- one table
 # Every audit event that is also a callable API takes its capability from the event table
