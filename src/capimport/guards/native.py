@@ -264,6 +264,18 @@ def _short(argv) -> str:
         return "..."
 
 
+def _guarded(guard, api: str, key: str, original, gate: tuple, checker, convert=None):
+    """*original* behind a decision: the core's gate (*gate*: the kind and options of
+    ``_core.gate``; an ``api`` among them names it instead of *api*), or where the core is not
+    built, the vault's check (*checker* makes it) under *key*."""
+    if guard.core is not None:
+        kind, options = gate
+        options = dict(options)
+        return guard.core.gate(original, kind, options.pop("api", api), **options)
+    register(guard.vault, key, original, checker())
+    return _public(guard.invoke, key, original, convert)
+
+
 def _finish(wrapper, original):
     """The replacement as the module will hold it: shaped like the C function it replaces."""
     return builtin_shaped(wrapper, original)
@@ -311,19 +323,13 @@ def guard_module(guard, module) -> dict:
     """
     done = {}
     name = getattr(module, "__name__", "")
-    gates = guard.core
 
     def put(attr, gate, checker, convert=None):
         original = getattr(module, attr, None)
         if original is None or getattr(original, "_capimport_guard", False):
             return
-        if gates is not None:
-            kind, options = gate
-            replacement = gates.gate(original, kind, options.pop("api", f"{name}.{attr}"), **options)
-        else:
-            key = f"{name}.{attr}#{id(module)}"
-            register(guard.vault, key, original, checker())
-            replacement = _public(guard.invoke, key, original, convert)
+        replacement = _guarded(guard, f"{name}.{attr}", f"{name}.{attr}#{id(module)}", original, gate, checker,
+                               convert)
         done[f"{name}.{attr}"] = replace_everywhere(module, attr, replacement, original)
 
     if name == "_posixsubprocess":
@@ -456,12 +462,8 @@ def _guard_tcl_methods(guard, module) -> dict:
         if original is None or getattr(original, "_capimport_guard", False):
             continue
         api = f"Tcl code (tkinter {attr})"
-        if guard.core is not None:
-            public = guard.core.gate(original, "whole", api, capability=FFI)
-        else:
-            key = f"_tkinter.{attr}#{id(tkapp)}"
-            register(guard.vault, key, original, _whole_checker(guard, FFI, api))
-            public = _public(guard.invoke, key, original)
+        public = _guarded(guard, api, f"_tkinter.{attr}#{id(tkapp)}", original, ("whole", {"capability": FFI}),
+                          lambda api=api: _whole_checker(guard, FFI, api))
         setattr(tkapp, attr, _as_method(public, original))
         done[f"_tkinter.tkapp.{attr}"] = 1
     return done
