@@ -38,6 +38,7 @@
 #include <marshal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <stddef.h>
@@ -1196,7 +1197,9 @@ build_checks(event_t *e, PyObject *args, checks_t *c)
         if (raw == NULL) {
             return -1;
         }
-        check_t *k = add_check(c, writes ? CAP_FS : CAP_FS_RO, T_PATH, raw, NULL, e->api);
+        /* open(fd): decided as reads and writes through that descriptor are (a pipe is free) */
+        int fd_kind = PyLong_Check(raw) && !PyBool_Check(raw) ? T_FD_FILE : T_PATH;
+        check_t *k = add_check(c, writes ? CAP_FS : CAP_FS_RO, fd_kind, raw, NULL, e->api);
         if (k != NULL && !writes) {
             k = add_check(c, CAP_ENV_RO, T_ENVIRON, raw, NULL, e->api);
             if (k != NULL) {
@@ -1546,6 +1549,69 @@ named_address(PyObject *scope, PyObject *target)
 
 /* Enforcer.holds: 1 allowed, 0 not (with *scoped set when the origin holds the capability
  * elsewhere), -1 error. */
+/* glibc's named semaphores: sem_open("/name") maps this file (hook.SEMAPHORE_FILES). */
+static const char semaphore_files[] = "/dev/shm/sem.";
+
+/* 1 when *path* is a named semaphore's file that this process has mapped now: one it made
+ * (multiprocessing's locks under spawn/forkserver unlink theirs at exit, from whatever stack
+ * runs the finalizer) or opened already with a grant. Removing it, or opening it again, touches
+ * only this process's own object. glibc maps a temporary file and links it under the name
+ * after, so /proc/self/maps is searched for the file's device and inode, not its name. 0
+ * otherwise, and on any error (fail closed). */
+static int
+mapped_semaphore(PyObject *path)
+{
+    Py_ssize_t size;
+    const char *text = PyUnicode_AsUTF8AndSize(path, &size);
+    size_t plen = sizeof(semaphore_files) - 1;
+    struct stat st;
+    if (text == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    if ((size_t)size <= plen || strncmp(text, semaphore_files, plen) != 0 || strchr(text + plen, '/') != NULL
+            || strlen(text) != (size_t)size || stat(text, &st) != 0 || !S_ISREG(st.st_mode)) {
+        return 0;
+    }
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *buf = PyMem_RawMalloc(cap + 1);
+    ssize_t got = 0;
+    while (buf != NULL && (got = read(fd, buf + len, cap - len)) > 0) {
+        len += (size_t)got;
+        if (len == cap) {
+            char *bigger = cap < (1 << 26) ? PyMem_RawRealloc(buf, cap * 2 + 1) : NULL;
+            if (bigger == NULL) {
+                PyMem_RawFree(buf);
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    close(fd);
+    if (buf == NULL || got < 0) {
+        PyMem_RawFree(buf);
+        return 0;
+    }
+    buf[len] = '\0';
+    int found = 0;
+    for (char *line = buf; line != NULL && *line && !found;) {
+        unsigned int major_no, minor_no;
+        unsigned long long inode;
+        /* address perms offset dev(major:minor, hex) inode [pathname] */
+        found = sscanf(line, "%*s %*s %*s %x:%x %llu", &major_no, &minor_no, &inode) == 3
+                && major_no == major(st.st_dev) && minor_no == minor(st.st_dev)
+                && inode == (unsigned long long)st.st_ino;
+        line = strchr(line, '\n');
+        line = line != NULL ? line + 1 : NULL;
+    }
+    PyMem_RawFree(buf);
+    return found;
+}
+
 static int
 holds(int origin, checks_t *c, int i, int *scoped)
 {
@@ -1577,6 +1643,9 @@ holds(int origin, checks_t *c, int i, int *scoped)
         if (readable != 0) {
             return readable;
         }
+    }
+    if (cap == CAP_FS && PyUnicode_Check(target) && mapped_semaphore(target)) {
+        return 1;
     }
     if (cap == CAP_NET && held) {
         int m = named_address(g->scope[cap], target);

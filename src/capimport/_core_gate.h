@@ -49,6 +49,9 @@ typedef struct {
     PyObject *names;       /* tuple of str: the keyword names of the path argument (G_FD: of the
                               descriptor written, then of the one read) */
     PyObject *fallback;    /* str: the path when the argument is absent or None (readline), or NULL */
+    PyObject *prefix;      /* str: G_PATH's argument is a name, the path is this prefix and the name
+                              without its leading slashes (glibc's named semaphores), or NULL; with
+                              a prefix, no name means a raw handle (a pointer) is used: ffi */
     PyObject *api;         /* str: the name in messages ("os.stat") */
     PyObject *before;      /* callable(args, kwargs) -> (args, kwargs), run as the caller, or NULL */
     PyObject *after;       /* G_FORK_EXEC/G_REWRITE: rewrite(args, kwargs) -> (args, kwargs);
@@ -197,8 +200,8 @@ gate_open_at(gate_t *g, PyObject **args, PyObject **kwargs)
 static int
 gate_convert(gate_t *g, PyObject **args, PyObject **kwargs)
 {
-    if (g->kind == G_WRAP || g->kind == G_WHOLE || IS_FD_GATE(g->kind)) {
-        return 0;   /* its index names a callable or a descriptor, not a path */
+    if (g->kind == G_WRAP || g->kind == G_WHOLE || IS_FD_GATE(g->kind) || g->prefix != NULL) {
+        return 0;   /* its index names a callable, a descriptor or a name, not a path */
     }
     PyObject *kwname;
     PyObject *value = gate_path_arg(g, *args, *kwargs, &kwname);
@@ -359,6 +362,26 @@ child_path(PyObject *env)
     return out;
 }
 
+/* The file glibc opens for the name *name* (``__shm_get_name``): the gate's prefix and the name
+ * without its leading slashes. A name glibc refuses (empty, or with a slash left) opens nothing:
+ * any decision on it is safe. */
+static PyObject *
+prefixed_name(gate_t *g, PyObject *name)
+{
+    if (!PyUnicode_Check(name)) {
+        gate_type_error(g, "takes a str name here");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(name), start = 0;
+    while (start < n && PyUnicode_READ_CHAR(name, start) == '/') {
+        start++;
+    }
+    PyObject *base = PyUnicode_Substring(name, start, n);
+    PyObject *file = base != NULL ? PyUnicode_Concat(g->prefix, base) : NULL;
+    Py_XDECREF(base);
+    return file;
+}
+
 /* Step 2's checks for one call; *shown* gets the arguments a message shows (new reference). */
 static int
 gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject **shown)
@@ -377,6 +400,11 @@ gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject *
         if (dir_fd != NULL && !PyLong_Check(dir_fd)) {
             return gate_type_error(g, "dir_fd must be an int here");
         }
+        if ((path == NULL || path == Py_None) && g->prefix != NULL) {
+            /* no name: the call uses the raw handle it is given, a pointer into memory */
+            *shown = PyTuple_New(0);
+            return *shown && add_check(c, CAP_FFI, T_NONE, NULL, NULL, g->api) ? 0 : -1;
+        }
         if (path == NULL || path == Py_None) {
             path = g->fallback;
         }
@@ -387,7 +415,16 @@ gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject *
             return gate_type_error(g, "takes a str, bytes or int path here");
         }
         *shown = PyTuple_Pack(1, path);
-        return *shown && add_check(c, g->cap, T_PATH, path, dir_fd, g->api) ? 0 : -1;
+        if (*shown == NULL) {
+            return -1;
+        }
+        if (g->prefix != NULL) {
+            PyObject *file = prefixed_name(g, path);
+            check_t *k = file != NULL ? add_check(c, g->cap, T_PATH, file, NULL, g->api) : NULL;
+            Py_XDECREF(file);
+            return k != NULL ? 0 : -1;
+        }
+        return add_check(c, g->cap, T_PATH, path, dir_fd, g->api) ? 0 : -1;
     }
     case G_CWD:
         if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs))) {
@@ -691,6 +728,7 @@ gate_dealloc(gate_t *g)
     Py_XDECREF(g->original);
     Py_XDECREF(g->names);
     Py_XDECREF(g->fallback);
+    Py_XDECREF(g->prefix);
     Py_XDECREF(g->api);
     Py_XDECREF(g->before);
     Py_XDECREF(g->after);
@@ -778,21 +816,21 @@ attr_or_none(PyObject *obj, const char *name, PyObject *fallback)
 }
 
 /* gate(original, kind, api, *, capability=None, index=-1, names=(), default=None, before=None,
- *      after=None, name=None, frameless=False, always=False, read_index=-1): a guard for
+ *      after=None, name=None, frameless=False, always=False, read_index=-1, prefix=None): a guard for
  * *original* decided by the core. Making one grants nothing: a gate only adds a decision in
  * front of the function it is given. */
 static PyObject *
 core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"original", "kind", "api", "capability", "index", "names", "default", "before",
-                               "after", "name", "frameless", "always", "read_index", NULL};
+                               "after", "name", "frameless", "always", "read_index", "prefix", NULL};
     PyObject *original, *api, *capability = Py_None, *names = NULL, *fallback = Py_None, *before = Py_None;
-    PyObject *after = Py_None, *name = Py_None;
+    PyObject *after = Py_None, *name = Py_None, *prefix = Py_None;
     const char *kind;
     int index = -1, frameless = 0, always = 0, read_index = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsU|$OiO!OOOOppi:gate", keywords, &original, &kind, &api,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsU|$OiO!OOOOppiO:gate", keywords, &original, &kind, &api,
                                      &capability, &index, &PyTuple_Type, &names, &fallback, &before, &after,
-                                     &name, &frameless, &always, &read_index)) {
+                                     &name, &frameless, &always, &read_index, &prefix)) {
         return NULL;
     }
     int k = 0;
@@ -803,6 +841,7 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
     if (k == G_COUNT || !PyCallable_Check(original) || ((k == G_PATH || k == G_WHOLE) && cap < 0)
             || (IS_FD_GATE(k) && index < 0 && read_index < 0)
             || (fallback != Py_None && !PyUnicode_CheckExact(fallback))
+            || (prefix != Py_None && (k != G_PATH || !PyUnicode_CheckExact(prefix)))
             || (before != Py_None && !PyCallable_Check(before)) || (after != Py_None && !PyCallable_Check(after))
             || (names != NULL && !seq_of(names, is_exact_str))) {
         PyErr_SetString(PyExc_ValueError, "capimport._core.gate: bad arguments");
@@ -846,11 +885,12 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
     g->read_index = read_index;
     g->names = names;
     g->fallback = fallback == Py_None ? NULL : fallback;
+    g->prefix = prefix == Py_None ? NULL : prefix;
     g->api = api;
     g->before = before == Py_None ? NULL : before;
     g->after = after == Py_None ? NULL : after;
     g->wrap = (frameless ? WRAP_FRAMELESS : 0) | (always ? WRAP_ALWAYS : 0);
-    PyObject *refs[] = {original, names, g->fallback, api, g->before, g->after};
+    PyObject *refs[] = {original, names, g->fallback, g->prefix, api, g->before, g->after};
     for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
         Py_XINCREF(refs[i]);
     }

@@ -37,7 +37,7 @@ static PyObject *t_labels = NULL, *t_import_error = NULL, *t_py_cache = NULL;
 static PyObject *t_import_callables = NULL;   /* builtins.exec, then _imp's module makers, at install */
 static PyObject *t_loader_classes = NULL;   /* [(class, dict copy at install), ...] */
 static PyObject *t_vault_codes = NULL;      /* the guard vaults' generator code */
-static strmap t_guarded, t_guardable, t_subinterpreters, t_ffi_backends;
+static strmap t_guarded, t_guardable, t_subinterpreters, t_ffi_backends, t_test_modules;
 static int t_strict = 0, t_pytest = -1;
 static PyObject *str_rules = NULL;   /* how an error inside these rules names them */
 static PyObject *str_import = NULL;  /* "__import__", read on every exec and import */
@@ -900,6 +900,10 @@ on_import(PyObject *args, PyFrameObject *frame)
         rc = need_ffi_importer(frame, "loading the cffi backend",
                       PyUnicode_FromFormat("loading the cffi backend (%U)", name));
     }
+    if (rc == 0 && in_strmap(&t_test_modules, name)) {
+        rc = need_ffi_importer(frame, "CPython's test C modules",
+                      PyUnicode_FromFormat("loading CPython's test C module %U", name));
+    }
     if (rc == 0 && in_strmap(&t_subinterpreters, name)) {
         rc = need_ffi_importer(frame, "subinterpreters", PyUnicode_FromFormat("subinterpreters (%U)", name));
     } else if (rc == 0 && filename != Py_None && in_strmap(&t_guarded, name)) {
@@ -1122,7 +1126,8 @@ install_tamper(PyObject *spec)
     Py_DECREF(pytest);
     if (fill_names(&t_guarded, tamper, "guarded") < 0 || fill_names(&t_guardable, tamper, "guardable") < 0
             || fill_names(&t_subinterpreters, tamper, "subinterpreters") < 0
-            || fill_names(&t_ffi_backends, tamper, "ffi_backends") < 0) {
+            || fill_names(&t_ffi_backends, tamper, "ffi_backends") < 0
+            || fill_names(&t_test_modules, tamper, "test_modules") < 0) {
         return -1;
     }
     for (Py_ssize_t i = 0; i < n_events; i++) {

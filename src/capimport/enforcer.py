@@ -132,6 +132,8 @@ class Enforcer:
                 (origin in self.policy.distributions and self.origins.owns(origin, value))
                 or self.origins.standard_library_file(value)):
             return True, False
+        if capability == FS and _hook.mapped_semaphore(value):
+            return True, False
         if capability == "net" and scope is not _MISSING and self._named_address(scope, value):
             return True, False
         return False, scope is not _MISSING

@@ -250,7 +250,8 @@ def checks_for(event: str, args: tuple) -> list:
         writes = bool(flags & _WRITE_FLAGS) or (isinstance(mode, str) and any(c in mode for c in "wax+"))
         capability = FS if writes else FS_READONLY
         raw = _plain(args[0])
-        target = Lazy(path_target, raw)
+        # open(fd): decided as reads and writes through that descriptor are (a pipe is free)
+        target = Lazy(fd_file_target if isinstance(raw, int) and not isinstance(raw, bool) else path_target, raw)
         out.append((capability, target, spec.api))
         # The environment is readable through /proc: that is an env-readonly act as well.
         if not writes:
@@ -379,6 +380,47 @@ def _environ_target(raw, path_lazy: Lazy):
     if isinstance(path, str) and _ENVIRON_FILE.match(path):
         return "*"  # the whole environment: only an env-readonly grant covering every name allows it
     return _SKIP
+
+
+#: glibc's named semaphores: ``sem_open("/name")`` maps this file (``semaphore_files`` in _core.c).
+SEMAPHORE_FILES = "/dev/shm/sem."
+
+
+def mapped_semaphore(path) -> bool:
+    """True when *path* is a named semaphore's file that this process has mapped now: one it
+    made (multiprocessing's locks under spawn/forkserver unlink theirs at exit, from whatever
+    stack runs the finalizer) or opened already with a grant. Removing it, or opening it
+    again, touches only this process's own object. glibc maps a temporary file and links it
+    under the name after, so ``/proc/self/maps`` is searched for the file's device and inode.
+    False on any error (fail closed); ``mapped_semaphore`` in ``_core.c``."""
+    if type(path) is not str or not path.startswith(SEMAPHORE_FILES) or "/" in path[len(SEMAPHORE_FILES):] \
+            or len(path) == len(SEMAPHORE_FILES):
+        return False
+    try:
+        st = os.stat(path)
+        fd = os.open("/proc/self/maps", os.O_RDONLY | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return False
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    device = b"%02x:%02x" % (os.major(st.st_dev), os.minor(st.st_dev))
+    inode = b"%d" % st.st_ino
+    for line in b"".join(chunks).split(b"\n"):
+        fields = line.split(None, 5)   # address perms offset dev inode [pathname]
+        if len(fields) >= 5 and fields[4] == inode and fields[3] == device:
+            return True
+    return False
 
 
 def skip_target(target) -> bool:

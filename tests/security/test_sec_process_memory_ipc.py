@@ -8,6 +8,10 @@
   this does not): ``process``, as ``os.kill``.
 * ``resource.prlimit`` on another process sets its limits: ``process`` (reading them, or
   setting this process's own, stays free).
+* ``_multiprocessing``'s named semaphores (``/dev/shm/sem.<name>``): ``SemLock._rebuild`` opens
+  another program's by name (then holds or releases it), ``sem_unlink`` deletes it: ``fs`` on
+  that file. ``_rebuild`` with no name takes a raw ``sem_t`` pointer, so ``release()`` adds one
+  at any address: ``ffi`` (``guards/ipc.py``).
 
 Each attack runs without capimport first (it must work), then under it in both decisions.
 """
@@ -147,3 +151,113 @@ mine.run({name!r})
     guarded = scenario.guarded(extra_env=decision)
     assert results(guarded) == {"roundtrip": "ok:b'mine'"}, guarded.stderr[-2000:]
     assert "lacks" not in guarded.stderr, guarded.stderr[-2000:]
+
+
+#: The semaphores of "another program": this test process makes them, the application's
+#: distribution reaches them by name.
+SEMAPHORE_ATTACK = ATTEMPT + '''
+import sys
+import _multiprocessing
+SemLock = _multiprocessing.SemLock
+def run():
+    def hold():
+        taken = SemLock._rebuild(0, 1, 1, VICTIM)
+        return taken.acquire(False)
+    attempt("sem_hold", hold)
+    attempt("sem_unlink", _multiprocessing.sem_unlink, DOOMED)
+    def raw_memory():
+        # the handle is used as a sem_t pointer: release() adds one to whatever is there
+        # (here the reference count of a fresh object), acquire() takes it back
+        target = object()
+        before = sys.getrefcount(target)
+        handle = SemLock._rebuild(id(target), 1, SemLock.SEM_VALUE_MAX, None)
+        handle.release()
+        after = sys.getrefcount(target)
+        handle.acquire(False)
+        return after - before
+    attempt("sem_raw_memory", raw_memory)
+    report()
+'''
+
+
+@DECISIONS
+def test_another_programs_named_semaphores_and_raw_handles_need_grants(tmp_path, decision):
+    _multiprocessing = pytest.importorskip("_multiprocessing")
+    token = uuid.uuid4().hex[:12]
+    victim_name, doomed_name = f"/capimport-sem-{token}", f"/capimport-semdoomed-{token}"
+    victim = _multiprocessing.SemLock(1, 1, 1, victim_name, False)
+    attack = SEMAPHORE_ATTACK.replace("VICTIM", repr(victim_name)).replace("DOOMED", repr(doomed_name))
+    scenario = Scenario(tmp_path, config=CONFIG, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": attack}}})
+    try:
+        doomed = _multiprocessing.SemLock(1, 1, 1, doomed_name, False)
+        plain = scenario.plain()
+        before = results(plain)
+        assert before == {"sem_hold": "ok:True", "sem_unlink": "ok:None", "sem_raw_memory": "ok:1"}, \
+            (before, plain.stderr[-2000:])
+        assert not victim.acquire(False), "the plain run holds the victim's semaphore"
+        assert not os.path.exists(f"/dev/shm/sem.{doomed_name[1:]}")
+        victim.release()
+        del doomed
+
+        doomed = _multiprocessing.SemLock(1, 1, 1, doomed_name, False)
+        guarded = scenario.guarded(extra_env=decision)
+        after = results(guarded)
+        for attack_name, capability in (("sem_hold", "fs"), ("sem_unlink", "fs"), ("sem_raw_memory", "ffi")):
+            assert denied(after[attack_name]) and f"lacks '{capability}'" in after[attack_name], \
+                (attack_name, after, guarded.stderr[-2000:])
+        assert victim.acquire(False), "the victim's semaphore was left alone"
+        assert os.path.exists(f"/dev/shm/sem.{doomed_name[1:]}"), "the doomed semaphore is still there"
+        assert f"_multiprocessing.SemLock._rebuild('{victim_name}')" in guarded.stderr, guarded.stderr[-2000:]
+    finally:
+        for name in (victim_name, doomed_name):
+            try:
+                _multiprocessing.sem_unlink(name)
+            except OSError:
+                pass
+
+
+#: No false denial: a distribution granted ``process`` and reads (not ``fs``) uses multiprocessing's locks under
+#: the spawn start method. The lock is a named semaphore: the child opens it by name, and the
+#: finalizer unlinks it at exit from whatever stack runs it.
+SPAWN_LOCKS = ATTEMPT + '''
+import multiprocessing
+def work(lock, queue):
+    with lock:
+        queue.put("child held it")
+def run():
+    context = multiprocessing.get_context("spawn")
+    lock = context.Lock()
+    queue = context.Queue()
+    def spawn():
+        child = context.Process(target=work, args=(lock, queue))
+        child.start()
+        said = queue.get(timeout=60)
+        child.join(60)
+        return said, child.exitcode
+    attempt("spawn", spawn)
+    def unlink_early():
+        early = context.Semaphore(2)
+        early.acquire()
+        early.release()
+        name = early._semlock.name
+        del early
+        import gc; gc.collect()
+        import os
+        return os.path.exists("/dev/shm/sem." + name.lstrip("/"))
+    attempt("unlinked_when_collected", unlink_early)
+    report()
+'''
+
+
+@DECISIONS
+def test_multiprocessing_locks_under_spawn_need_no_grant_for_their_semaphores(tmp_path, decision):
+    config = ('[tool.capimport]\nmode = "enforce"\ndefault = []\n[tool.capimport.packages]\n'
+              'pool = ["process", "fs-readonly", "env-readonly"]\n')
+    scenario = Scenario(tmp_path, config=config, app="import pool\npool.run()\nprint('EXIT')\n",
+                        dists={"pool": {"files": {"pool/__init__.py": SPAWN_LOCKS}}})
+    guarded = scenario.guarded(extra_env=decision, timeout=180)
+    assert results(guarded) == {"spawn": "ok:('child held it', 0)", "unlinked_when_collected": "ok:False"}, \
+        (guarded.stdout, guarded.stderr[-3000:])
+    assert "lacks" not in guarded.stderr and "leaked semaphore" not in guarded.stderr, guarded.stderr[-3000:]
+    assert guarded.returncode == 0 and "EXIT" in guarded.stdout, guarded.stderr[-3000:]

@@ -410,6 +410,36 @@ def test_the_cffi_backend_still_works_for_a_distribution_granted_ffi(tmp_path):
     assert os.listdir(marks) == ["cffi"]
 
 
+TEST_MODULE_CODE = '''
+import importlib
+def run():
+    attempt("testcapi", lambda: importlib.import_module("_testcapi").INT_MAX > 0)
+    attempt("testinternalcapi", lambda: callable(importlib.import_module("_testinternalcapi").get_configs))
+    report()
+'''
+
+
+@pytest.mark.parametrize("decision", [{}, {"CAPIMPORT_PURE_PYTHON": "1"}], ids=["native", "pure"])
+def test_cpythons_test_c_modules_need_ffi(tmp_path, decision):
+    """Route 8: ``_testcapi`` and ``_testinternalcapi`` ship with the interpreter for its own test
+    suite; they crash it and reach raw memory on purpose. Loading one needs ffi; the
+    application's own import is free."""
+    pytest.importorskip("_testcapi")
+    pytest.importorskip("_testinternalcapi")
+    app = "import _testcapi\nassert _testcapi.INT_MAX > 0\nimport evil\nevil.run()\n"
+    scenario = _scenario(tmp_path, TEST_MODULE_CODE, app="import evil\nevil.run()\n")
+    assert results(scenario.plain()) == {"testcapi": "ok:True", "testinternalcapi": "ok:True"}
+    guarded = scenario.guarded(extra_env=decision)
+    after = results(guarded)
+    assert denied(after["testcapi"]) and "loading CPython's test C module _testcapi" in after["testcapi"], after
+    assert denied(after["testinternalcapi"]) and "lacks 'ffi'" in after["testinternalcapi"], after
+    # no false denial: the application loads one for itself
+    scenario = _scenario(tmp_path / "app", TEST_MODULE_CODE, app=app)
+    guarded = scenario.guarded(extra_env=decision)
+    assert guarded.returncode == 0 and "_testcapi" not in guarded.stderr.split("_testinternalcapi")[0], \
+        guarded.stderr[-2000:]
+
+
 @pytest.mark.skipif(sys.version_info[:2] == (3, 12),
                     reason="CPython 3.12 segfaults when an audit hook refuses PyInterpreterState_New")
 def test_subinterpreter_creation_needs_ffi_when_the_app_imported_the_module(tmp_path):

@@ -286,3 +286,16 @@ def builtin_shaped(wrapper, original, name: Optional[str] = None):
     public.__doc__ = getattr(original, "__doc__", None)
     public._capimport_guard = True
     return public
+
+
+def put_in_type_dict(cls, entries: dict) -> None:
+    """Write into a type's dict, an immutable type's too, and drop the type cache.
+
+    Run through ``guard.internal`` (``gc.get_referents`` is capimport's own work here). The
+    originals stay referenced from the vault or a gate, so nothing the interpreter still
+    points to is freed.
+    """
+    import gc
+    namespace = gc.get_referents(cls.__dict__)[0]
+    namespace.update(entries)
+    sys._clear_type_cache()

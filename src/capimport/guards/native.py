@@ -16,9 +16,9 @@ test_sec_native.py`` for the proof of each):
 * ``_gdbm.open``/``_dbm.open`` -> ``fs`` (``fs-readonly`` for flag ``r``);
 * ``_sqlite3``: ``ATTACH``/``VACUUM INTO`` through an authorizer every
   connection gets (:mod:`capimport.guards.sqlite`);
-* ``_posixshmem.shm_open``/``shm_unlink`` (Linux): replaced by glibc's own
-  implementation, an ``open``/``unlink`` of ``/dev/shm/<name>``, so the events
-  decide them as that file;
+* ``_posixshmem.shm_open``/``shm_unlink`` (Linux), ``_multiprocessing``'s named
+  semaphores: as the file glibc opens for the name (:mod:`capimport.guards.ipc`);
+* ``_ssl``: the files OpenSSL opens itself (:mod:`capimport.guards.tls`);
 * descriptors (:mod:`capimport.guards.descriptors`): ``os.read``/``write`` and
   their kin, ``dup2``, ``lseek``, ``posix_fallocate``, ``signal.set_wakeup_fd``,
   ``faulthandler``; and ``signal.pidfd_send_signal`` -> ``process``.
@@ -41,7 +41,7 @@ import types
 
 from ..capabilities import FFI, FS, FS_READONLY, PROCESS
 from ..hook import Lazy, path_target, program_target
-from ._base import builtin_shaped, exact_path, register
+from ._base import builtin_shaped, exact_path, put_in_type_dict, register
 
 _getframe = sys._getframe
 
@@ -87,6 +87,8 @@ def _path_checker(guard, capability: str, api: str, index: int = 0, default=None
         dir_fd = kwargs.get("dir_fd")
         if path is not None and not exact_path(path) or dir_fd is not None and type(dir_fd) is not int:
             raise TypeError(f"capimport: {api} takes a str, bytes or int path here")
+        if path is None and default is None or type(path) is int:
+            return args, kwargs   # no path (the original refuses it or needs none), or a descriptor
         if not guard.busy():
             target = Lazy(path_target, default() if path is None and default else path, dir_fd)
             decide([(capability, target, api)], frame, lambda: f"{api}({path!r})")
@@ -380,12 +382,12 @@ def guard_module(guard, module) -> dict:
         api = f"{name}.open"
         put("open", ("dbm", {"api": api, "index": 0, "names": ("filename",)}), lambda: _dbm_checker(guard, api),
             _path_converter(0, ("filename",)))
-    elif name == "_posixshmem" and SHM_DIR:
-        for attr, replacement in (("shm_open", shm_open), ("shm_unlink", shm_unlink)):
-            original = getattr(module, attr, None)
-            if original is not None and not getattr(original, "_capimport_guard", False):
-                done[f"{name}.{attr}"] = replace_everywhere(module, attr, builtin_shaped(replacement, original),
-                                                            original)
+    elif name in ("_posixshmem", "_multiprocessing"):
+        from . import ipc
+        done.update(ipc.guard_module(guard, module, put, replace_everywhere))
+    elif name == "_ssl":
+        from . import tls
+        done.update(tls.guard_module(guard, module, put))
     elif name == "_tkinter":
         put("create", ("whole", {"api": TCL_API, "capability": FFI}), lambda: _whole_checker(guard, FFI, TCL_API))
         done.update(_guard_tcl_methods(guard, module))
@@ -399,33 +401,6 @@ def guard_module(guard, module) -> dict:
         sqlite.guard_module(guard, module, put_plain)
         done[f"{name}.Connection"] = 1
     return done
-
-
-#: Where POSIX shared memory lives (glibc's shm_open opens a file there), or "" elsewhere.
-SHM_DIR = "/dev/shm/" if sys.platform.startswith("linux") and os.path.isdir("/dev/shm") else ""
-
-
-def _shm_path(name) -> str:
-    """The file glibc's ``shm_open``/``shm_unlink`` use for *name* (``__shm_get_name``)."""
-    if type(name) is not str:
-        raise TypeError(f"shm name must be str, not {type(name).__name__}")
-    base = name.lstrip("/")
-    if not base or "/" in base or base in (".", ".."):
-        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), name)
-    return SHM_DIR + base
-
-
-def shm_open(path, flags, mode=0o777):
-    """``_posixshmem.shm_open`` as glibc implements it: an ``open`` of ``/dev/shm/<name>``
-    (``O_NOFOLLOW | O_CLOEXEC``), so the ``open`` event decides it like any file (the C
-    function raises none: another program's shared memory, read or rewritten). It holds no
-    original to be fetched from it."""
-    return os.open(_shm_path(path), flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-
-
-def shm_unlink(path):
-    """``_posixshmem.shm_unlink`` as glibc implements it: ``os.unlink`` of ``/dev/shm/<name>``."""
-    os.unlink(_shm_path(path))
 
 
 #: tkinter's Tcl interpreter runs processes (``exec``), opens files and sockets with no audit
@@ -477,6 +452,36 @@ def _as_method(public, original):
     method.__doc__ = getattr(original, "__doc__", None)
     method._capimport_guard = True
     return method
+
+
+def guard_type_methods(guard, cls, methods: dict, wrap=_as_method) -> dict:
+    """Gate methods of a C type in place. *methods* maps a method's name to its gates, outermost
+    first, each ``(gate, checker, convert)``: the core's kind and options (an ``api`` among
+    them), the fallback's checker maker, the path converter or None. An immutable type is
+    written through its dict (:func:`capimport.guards._base.put_in_type_dict`)."""
+    done, entries = {}, {}
+    where = f"{cls.__module__}.{cls.__name__}"
+    for attr, gates in methods.items():
+        original = cls.__dict__.get(attr)
+        if original is None or getattr(getattr(original, "__func__", original), "_capimport_guard", False):
+            continue   # (a classmethod put here before carries the mark on its function)
+        public = original
+        for n, (gate, checker, convert) in enumerate(reversed(gates)):
+            if n:   # the core keeps a gate given a gate as it is: the inner one goes in a function
+                public = _calls(public)
+            api = dict(gate[1]).get("api", attr)
+            public = _guarded(guard, api, f"{where}.{attr}.{n}#{id(cls)}", public, gate, checker, convert)
+        entries[attr] = wrap(public, original)
+        done[f"{where}.{attr}"] = 1
+    if entries:
+        guard.internal(put_in_type_dict, cls, entries)
+    return done
+
+
+def _calls(inner):
+    def call(*args, **kwargs):
+        return inner(*args, **kwargs)
+    return call
 
 
 def _open_at_checker(frame, args, kwargs):
@@ -587,4 +592,4 @@ def guard_imp(guard, names) -> None:
 
 #: C modules this guard covers; imported lazily modules are guarded when they first load.
 MODULES = ("_posixsubprocess", "posix", "_signal", "faulthandler", "readline", "_gdbm", "_dbm", "_sqlite3",
-           "_posixshmem", "_tkinter")
+           "_posixshmem", "_multiprocessing", "_tkinter", "_ssl")

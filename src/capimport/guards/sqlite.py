@@ -39,7 +39,7 @@ import sys
 from ..capabilities import FS
 from ..errors import CapabilityError
 from ..hook import SQLITE_ALWAYS_URI, Lazy, path_target, sqlite_targets
-from ._base import register
+from ._base import put_in_type_dict, register
 
 SQLITE_OK = 0
 SQLITE_DENY = 1
@@ -178,7 +178,7 @@ def guard_module(guard, module, put_plain) -> None:
             return
         except (TypeError, RuntimeError):
             pass   # a static type (3.9): below
-    guard.internal(_put_in_type_dict, connection_type, {"__init__": __init__, "set_authorizer": set_authorizer})
+    guard.internal(put_in_type_dict, connection_type, {"__init__": __init__, "set_authorizer": set_authorizer})
     # The type's C init slot is unchanged, so sqlite3.connect() installs the authorizer itself
     # (after a factory's __init__ ran: an authorizer that factory set is replaced by capimport's).
     original_connect = getattr(module, "connect", None)
@@ -189,15 +189,3 @@ def guard_module(guard, module, put_plain) -> None:
             return connection
         connect.__doc__ = getattr(original_connect, "__doc__", None)
         put_plain("connect", connect, original_connect)
-
-
-def _put_in_type_dict(cls, entries: dict) -> None:
-    """Without the C accelerator: write into an immutable type's dict and drop the type cache.
-
-    The originals stay referenced from the vault, so nothing the interpreter
-    still points to is freed.
-    """
-    import gc
-    namespace = gc.get_referents(cls.__dict__)[0]
-    namespace.update(entries)
-    sys._clear_type_cache()

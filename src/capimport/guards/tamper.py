@@ -92,6 +92,13 @@ SUBINTERPRETER_MODULES = frozenset({"_xxsubinterpreters", "_interpreters", "_xxi
 #: as ``ctypes.dlopen`` does; whoever reaches an already loaded one is a documented gap.
 FFI_BACKEND_MODULES = frozenset({"_cffi_backend"})
 
+#: CPython's own test C modules (shipped with the interpreter, used only by its test suite):
+#: they crash the interpreter and reach raw memory on purpose (``_testcapi``, the internal C API
+#: of ``_testinternalcapi``). Loading one needs ``ffi``.
+TEST_MODULES = frozenset({"_testcapi", "_testinternalcapi", "_testlimitedcapi", "_testbuffer",
+                          "_testmultiphase", "_testsinglephase", "_testimportmultiple", "_testclinic",
+                          "_testclinic_limited", "_testexternalinspection", "_ctypes_test", "_xxtestfuzz"})
+
 
 def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import) -> dict:
     """The event -> rule(event, args, frame) table."""
@@ -292,6 +299,8 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
             native_import(name, filename, frame)
         if name in FFI_BACKEND_MODULES:
             need_ffi(event, args, _outside_import_system(frame), f"loading the cffi backend ({name})")
+        if name in TEST_MODULES:
+            need_ffi(event, args, _outside_import_system(frame), f"loading CPython's test C module {name}")
         if (filename is not None and name in guarded_modules) or name in SUBINTERPRETER_MODULES:
             # The import system's privilege covers loading modules, not re-creating guarded ones
             # nor handing out the means to start another interpreter.
@@ -394,6 +403,7 @@ def core_spec(guard, vaults: tuple, guarded_modules: set, meta_finder, real_impo
         "guardable": tuple(MODULES),
         "subinterpreters": tuple(sorted(SUBINTERPRETER_MODULES)),
         "ffi_backends": tuple(sorted(FFI_BACKEND_MODULES)),
+        "test_modules": tuple(sorted(TEST_MODULES)),
     }
 
 
@@ -420,9 +430,17 @@ def code_names(code) -> list:
     return names
 
 
+#: capimport's own folder: the fallback's guarded ``_imp`` makers run the original inside
+#: capimport's vault, so the ``import`` event they raise has capimport's frames innermost.
+_CAPIMPORT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
 def _outside_import_system(frame):
-    """The first frame below the import system's own: the code whose import this is."""
-    while frame is not None and frame.f_code.co_filename.startswith(("<frozen importlib", "<frozen zipimport")):
+    """The first frame below the import system's own (and capimport's gates around ``_imp``):
+    the code whose import this is. ``importlib.import_module`` raises no ``import`` event of
+    its own; the only one comes from the maker, called through the gate."""
+    while frame is not None and frame.f_code.co_filename.startswith(("<frozen importlib", "<frozen zipimport",
+                                                                      _CAPIMPORT_DIR)):
         frame = frame.f_back
     return frame
 
