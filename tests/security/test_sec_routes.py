@@ -410,6 +410,34 @@ def test_the_cffi_backend_still_works_for_a_distribution_granted_ffi(tmp_path):
     assert os.listdir(marks) == ["cffi"]
 
 
+@pytest.mark.parametrize("decision", [{}, {"CAPIMPORT_PURE_PYTHON": "1"}], ids=["native", "pure"])
+def test_shadow_passwords_through_spwd_need_fs_readonly_on_the_shadow_file(tmp_path, decision):
+    """Route 3: ``spwd`` reads ``/etc/shadow`` through NSS with no ``open`` event: as root (a
+    container), every user's password hash. ``fs-readonly`` on ``/etc/shadow``, as ``open``."""
+    spwd = pytest.importorskip("spwd")   # removed in 3.13
+    try:
+        spwd.getspall()
+    except (PermissionError, KeyError, OSError):
+        pytest.skip("spwd needs root here")
+    code = '''
+import spwd
+def run():
+    attempt("getspall", lambda: len(spwd.getspall()) > 0)
+    attempt("getspnam", lambda: spwd.getspnam("root").sp_namp)
+    report()
+'''
+    scenario = _scenario(tmp_path, code, config='[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
+                                                'evil = { fs-readonly = ["/etc/passwd"] }\n')
+    assert results(scenario.plain()) == {"getspall": "ok:True", "getspnam": "ok:root"}
+    after = results(scenario.guarded(extra_env=decision))
+    for name in ("getspall", "getspnam"):
+        assert denied(after[name]) and "lacks 'fs-readonly'" in after[name] and "spwd." in after[name], after
+    granted = ('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
+               'evil = { fs-readonly = ["/etc/shadow"] }\n')
+    scenario = _scenario(tmp_path / "granted", code, config=granted)
+    assert results(scenario.guarded(extra_env=decision)) == {"getspall": "ok:True", "getspnam": "ok:root"}
+
+
 TEST_MODULE_CODE = '''
 import importlib
 def run():

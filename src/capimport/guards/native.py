@@ -19,6 +19,7 @@ test_sec_native.py`` for the proof of each):
 * ``_posixshmem.shm_open``/``shm_unlink`` (Linux), ``_multiprocessing``'s named
   semaphores: as the file glibc opens for the name (:mod:`capimport.guards.ipc`);
 * ``_ssl``: the files OpenSSL opens itself (:mod:`capimport.guards.tls`);
+* ``spwd.getspnam``/``getspall`` -> ``fs-readonly`` on ``/etc/shadow`` (read through NSS);
 * descriptors (:mod:`capimport.guards.descriptors`): ``os.read``/``write`` and
   their kin, ``dup2``, ``lseek``, ``posix_fallocate``, ``signal.set_wakeup_fd``,
   ``faulthandler``; and ``signal.pidfd_send_signal`` -> ``process``.
@@ -385,6 +386,13 @@ def guard_module(guard, module) -> dict:
     elif name in ("_posixshmem", "_multiprocessing"):
         from . import ipc
         done.update(ipc.guard_module(guard, module, put, replace_everywhere))
+    elif name == "spwd":
+        # getspnam/getspall read /etc/shadow through NSS with no open event (as root: every
+        # user's password hash)
+        for attr in ("getspnam", "getspall"):
+            api = f"spwd.{attr}"
+            put(attr, _path_gate(FS_READONLY, api, -1, (), SHADOW_FILE),
+                lambda api=api: _fixed_path_checker(guard, FS_READONLY, api, SHADOW_FILE))
     elif name == "_ssl":
         from . import tls
         done.update(tls.guard_module(guard, module, put))
@@ -410,6 +418,22 @@ def guard_module(guard, module) -> dict:
 TCL_API = "a Tcl interpreter (tkinter)"
 TCL_METHODS = ("call", "eval", "evalfile", "record", "exprstring", "exprlong", "exprdouble", "exprboolean",
                "createcommand", "createfilehandler")
+
+
+#: Where glibc's NSS "files" backend keeps the shadow passwords ``spwd`` reads.
+SHADOW_FILE = "/etc/shadow"
+
+
+def _fixed_path_checker(guard, capability: str, api: str, path: str):
+    """The fallback's path gate with no path argument: *path* is what the call reads."""
+    decide = guard.enforcer.decide
+
+    def check(frame, args, kwargs):
+        if not guard.busy():
+            decide([(capability, Lazy(path_target, path, None), api)], frame, api)
+        return args, kwargs
+
+    return check
 
 
 def _whole_checker(guard, capability: str, api: str):
@@ -592,4 +616,4 @@ def guard_imp(guard, names) -> None:
 
 #: C modules this guard covers; imported lazily modules are guarded when they first load.
 MODULES = ("_posixsubprocess", "posix", "_signal", "faulthandler", "readline", "_gdbm", "_dbm", "_sqlite3",
-           "_posixshmem", "_multiprocessing", "_tkinter", "_ssl")
+           "_posixshmem", "_multiprocessing", "_tkinter", "_ssl", "spwd")
