@@ -254,7 +254,7 @@ def run():
 def test_multiprocessing_locks_under_spawn_need_no_grant_for_their_semaphores(tmp_path, decision):
     config = ('[tool.capimport]\nmode = "enforce"\ndefault = []\n[tool.capimport.packages]\n'
               'pool = ["process", "fs-readonly", "env-readonly"]\n')
-    scenario = Scenario(tmp_path, config=config, app="import pool\npool.run()\nprint('EXIT')\n",
+    scenario = Scenario(tmp_path, config=config, app="import pool\nif __name__ == '__main__':\n    pool.run()\n    print('EXIT')\n",
                         dists={"pool": {"files": {"pool/__init__.py": SPAWN_LOCKS}}})
     guarded = scenario.guarded(extra_env=decision, timeout=180)
     assert results(guarded) == {"spawn": "ok:('child held it', 0)", "unlinked_when_collected": "ok:False"}, \

@@ -89,13 +89,10 @@ def _name_checker(guard, api: str, index: int, names: tuple):
 
 
 def _as_classmethod(public, original):
-    """*public* as the type's classmethod: called with the class first, as the original is."""
-    def method(cls, *args, **kwargs):
-        return public(cls, *args, **kwargs)
-    method.__name__ = method.__qualname__ = getattr(original, "__name__", "method")
-    method.__doc__ = getattr(original, "__doc__", None)
-    method._capimport_guard = True
-    return classmethod(method)
+    """*public* as the type's classmethod: the method :func:`~capimport.guards.native._as_method`
+    makes, bound to the class instead of an instance (the original takes the class first)."""
+    from .native import _as_method
+    return classmethod(_as_method(public, original))
 
 
 def guard_module(guard, module, put, replace_everywhere) -> dict:
