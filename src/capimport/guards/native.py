@@ -450,22 +450,17 @@ def _whole_checker(guard, capability: str, api: str):
 
 
 def _guard_tcl_methods(guard, module) -> dict:
-    """Gate the interpreter type's methods in place (a heap type: its methods can be set), each
-    as a Python function so that it still binds ``self``."""
+    """Gate the interpreter type's methods in place, each as a Python function so that it
+    still binds ``self``."""
     tkapp = module.__dict__.get("TkappType")
-    done = {}
     if type(tkapp) is not type:
-        return done
-    for attr in TCL_METHODS:
-        original = tkapp.__dict__.get(attr)
-        if original is None or getattr(original, "_capimport_guard", False):
-            continue
+        return {}
+
+    def gate(attr):
         api = f"Tcl code (tkinter {attr})"
-        public = _guarded(guard, api, f"_tkinter.{attr}#{id(tkapp)}", original, ("whole", {"capability": FFI}),
-                          lambda api=api: _whole_checker(guard, FFI, api))
-        setattr(tkapp, attr, _as_method(public, original))
-        done[f"_tkinter.tkapp.{attr}"] = 1
-    return done
+        return [(("whole", {"api": api, "capability": FFI}), lambda: _whole_checker(guard, FFI, api), None)]
+
+    return guard_type_methods(guard, tkapp, {attr: gate(attr) for attr in TCL_METHODS})
 
 
 def _as_method(public, original):
