@@ -43,10 +43,14 @@ def _poisoning(tmp_path, decision, attack, victim_source=b"VALUE = 1\n"):
     """Plant then run the victim, plain and guarded: (guarded plant run, guarded victim run, ran)."""
     scenario, victim, marker = _plant_scenario(tmp_path, attack, victim_source)
     cache = victim.parent / "__pycache__"
-    first = scenario.plain("plant", extra_env=WRITES)
-    assert list(cache.glob("helper.*.pyc")), _tail(first)
-    second = scenario.plain(extra_env=WRITES)
-    time.sleep(0.2)
+    for _ in range(3):   # a race the attack usually wins on its first try; a loaded machine can make it lose
+        shutil.rmtree(cache, ignore_errors=True)
+        first = scenario.plain("plant", extra_env=WRITES)
+        assert list(cache.glob("helper.*.pyc")), _tail(first)
+        second = scenario.plain(extra_env=WRITES)
+        time.sleep(0.2)
+        if marker.exists():
+            break
     assert marker.exists(), "the attack does not work even without capimport: " + _tail(first) + _tail(second)
     marker.unlink()
     shutil.rmtree(cache)
