@@ -398,6 +398,8 @@ def mapped_semaphore(path) -> bool:
         return False
     try:
         st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return False
         fd = os.open("/proc/self/maps", os.O_RDONLY | os.O_CLOEXEC)
     except (OSError, ValueError):
         return False
@@ -412,8 +414,6 @@ def mapped_semaphore(path) -> bool:
         return False
     finally:
         os.close(fd)
-    if not stat.S_ISREG(st.st_mode):
-        return False
     device = b"%02x:%02x" % (os.major(st.st_dev), os.minor(st.st_dev))
     inode = b"%d" % st.st_ino
     for line in b"".join(chunks).split(b"\n"):
