@@ -3425,6 +3425,8 @@ static PyMethodDef methods[] = {
     {"gate", (PyCFunction)(void (*)(void))core_gate, METH_VARARGS | METH_KEYWORDS,
      "gate(original, kind, api, ...): original guarded by a decision of the core (_core_gate.h)"},
     {"gate_ctypes_calls", core_gate_ctypes_calls, METH_O, "gate_ctypes_calls(CFuncPtr): ffi before every foreign call"},
+    {"gate_ctypes_data", core_gate_ctypes_data, METH_O,
+     "gate_ctypes_data(bases): ffi before every ctypes data object is made"},
     {"cache_compile", (PyCFunction)(void (*)(void))core_cache_compile, METH_VARARGS | METH_KEYWORDS,
      "cache_compile(...): builtins.compile for the import system, keeping what a cache check needs"},
     {"note_guarded", core_note_guarded, METH_O, "note_guarded(name): a guarded C module; loading it again needs ffi"},

@@ -999,3 +999,94 @@ core_gate_ctypes_calls(PyObject *module, PyObject *base)
     }
     Py_RETURN_NONE;
 }
+
+
+/* ------------------------------------------------------------------ ctypes's data objects */
+
+/* A ctypes data object is raw memory with a Python face, and making one raises no audit event:
+ * c_char_p(address).value reads any memory, and a Union of an integer and a POINTER writes any
+ * (u.i = address; u.p.contents.value = x), with no foreign call, no from_address and no symbol.
+ * The core gates the instance maker (tp_new) of _ctypes's data bases (_SimpleCData, Structure,
+ * Union, Array, _Pointer) and of every subclass that inherited it, raising capimport.ctypes_data
+ * (ffi of whoever makes one) first. X.__new__(cls) reads the slot at call time, so it is gated
+ * too; object.__new__(cls) is refused by CPython as unsafe. Objects ctypes makes inside (a
+ * structure's fields, a pointer's contents, a foreign call's result) need a gated object first. */
+#define MAX_CTYPES_DATA_BASES 40
+static PyTypeObject *ctypes_data_bases[MAX_CTYPES_DATA_BASES];
+static newfunc ctypes_data_new[MAX_CTYPES_DATA_BASES];
+static int n_ctypes_data_bases = 0;
+
+static PyObject *
+ctypes_data_gate(PyTypeObject *subtype, PyObject *args, PyObject *kwargs)
+{
+    for (int i = 0; i < n_ctypes_data_bases; i++) {
+        if (PyType_IsSubtype(subtype, ctypes_data_bases[i])) {
+            if (PySys_Audit("capimport.ctypes_data", "O", (PyObject *)subtype) < 0) {
+                return NULL;
+            }
+            return ctypes_data_new[i](subtype, args, kwargs);
+        }
+    }
+    PyErr_SetString(PyExc_TypeError, "capimport: not a ctypes data type");
+    return NULL;
+}
+
+static int
+gate_ctypes_data_subclasses(PyTypeObject *type, newfunc original)
+{
+    if (type->tp_new == original) {
+        type->tp_new = ctypes_data_gate;
+        PyType_Modified(type);
+    }
+    PyObject *subclasses = PyObject_CallMethod((PyObject *)type, "__subclasses__", NULL);
+    if (subclasses == NULL || !PyList_Check(subclasses)) {
+        Py_XDECREF(subclasses);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(subclasses); i++) {
+        if (gate_ctypes_data_subclasses((PyTypeObject *)PyList_GET_ITEM(subclasses, i), original) < 0) {
+            Py_DECREF(subclasses);
+            return -1;
+        }
+    }
+    Py_DECREF(subclasses);
+    return 0;
+}
+
+/* gate_ctypes_data((_SimpleCData, Structure, Union, Array, _Pointer)): once per _ctypes made. */
+static PyObject *
+core_gate_ctypes_data(PyObject *module, PyObject *bases)
+{
+    if (!PyTuple_Check(bases)) {
+        PyErr_SetString(PyExc_TypeError, "gate_ctypes_data(bases): a tuple of types");
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(bases); j++) {
+        PyObject *base = PyTuple_GET_ITEM(bases, j);
+        if (!PyType_Check(base) || ((PyTypeObject *)base)->tp_new == NULL) {
+            PyErr_SetString(PyExc_TypeError, "gate_ctypes_data(bases): types that make instances");
+            return NULL;
+        }
+        PyTypeObject *type = (PyTypeObject *)base;
+        int known = 0;
+        for (int i = 0; i < n_ctypes_data_bases && !known; i++) {
+            known = ctypes_data_bases[i] == type;
+        }
+        if (known) {
+            continue;
+        }
+        if (type->tp_new == ctypes_data_gate || n_ctypes_data_bases == MAX_CTYPES_DATA_BASES) {
+            PyErr_SetString(PyExc_RuntimeError, "gate_ctypes_data: a base already gated, or too many");
+            return NULL;
+        }
+        newfunc original = type->tp_new;
+        /* registered before its subclasses are walked: a gated subclass finds its base here */
+        Py_INCREF(type);
+        ctypes_data_bases[n_ctypes_data_bases] = type;
+        ctypes_data_new[n_ctypes_data_bases++] = original;
+        if (gate_ctypes_data_subclasses(type, original) < 0) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}

@@ -701,7 +701,12 @@ def describe_event(event: str, args: tuple) -> str:
             return f"{spec.api}({safe_repr(args[0])}, {request})"
         elif event == "socket.__new__" and len(args) > 3:
             return f"{spec.api}({_const('AF_', args[1])}, {_const('SOCK_', args[2])})"
+        elif event == "capimport.ctypes_data" and args and isinstance(args[0], type):
+            return f"{spec.api} ({_TYPE_NAME.__get__(args[0])}(...))"   # the C getter: no metaclass code runs
     return f"{spec.api}({', '.join(safe_repr(a) for a in shown)})"
+
+
+_TYPE_NAME = type.__dict__["__name__"]
 
 
 def _const(prefix: str, value) -> str:

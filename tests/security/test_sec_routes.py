@@ -923,3 +923,79 @@ def run():
     granted = config.replace("evil = []", 'evil = ["ffi"]')
     (scenario.project / "pyproject.toml").write_text(granted)
     assert results(scenario.guarded())["memmove"] == "ok:ZZZZ"
+
+
+CTYPES_DATA_CODE = '''
+import sys
+def run():
+    import ctypes, _ctypes
+    secret = b"secret-token"
+    def read_through_a_char_pointer():
+        return ctypes.c_char_p(id(secret) + bytes.__basicsize__ - 1).value
+    def write_through_a_union():
+        # no foreign call, no from_address: an integer and a pointer share the same bytes
+        class U(ctypes.Union):
+            _fields_ = [("address", ctypes.c_ssize_t), ("pointer", ctypes.POINTER(ctypes.c_ssize_t))]
+        x = object(); before = sys.getrefcount(x)
+        u = U(); u.address = id(x)                    # an object's first word is its reference count
+        u.pointer.contents.value += 5
+        after = sys.getrefcount(x); u.pointer.contents.value -= 5
+        return after - before
+    def through_dunder_new():
+        p = ctypes.c_char_p.__new__(ctypes.c_char_p); p.__init__(id(secret) + bytes.__basicsize__ - 1)
+        return p.value
+    def through_object_new():
+        return object.__new__(ctypes.c_char_p)
+    def reference_count():
+        x = object(); before = sys.getrefcount(x)
+        _ctypes.Py_INCREF(x); _ctypes.Py_DECREF(x)
+        return sys.getrefcount(x) - before
+    attempt("char_pointer", read_through_a_char_pointer)
+    attempt("union", write_through_a_union)
+    attempt("dunder_new", through_dunder_new)
+    attempt("object_new", through_object_new)
+    attempt("refcount", reference_count)
+    attempt("from_ptr", lambda: _ctypes.PyObj_FromPtr(id(secret)) is secret)
+    report()
+'''
+
+
+@pytest.mark.parametrize("decision", [{}, {"CAPIMPORT_PURE_PYTHON": "1"}], ids=["native", "pure"])
+def test_ctypes_data_objects_and_raw_helpers_need_ffi(tmp_path, decision):
+    """Route 8: ``import ctypes`` stays free, but a ctypes data object is raw memory: with no
+    foreign call and no audit event, ``c_char_p(address).value`` reads any memory and a Union of
+    an integer and a POINTER writes any. Making one needs ``ffi`` (native core: the instance
+    maker of ``_ctypes``'s data bases is gated; the fallback cannot reach it). ``_ctypes``'s
+    ``Py_INCREF``/``Py_DECREF`` (a freed object still in use) and ``PyObj_FromPtr`` need ``ffi``
+    in both decisions. No false denial: the application's own ctypes objects, and a
+    distribution granted ``ffi``."""
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = []\n'
+    scenario = _scenario(tmp_path, CTYPES_DATA_CODE, config=config)
+    plain = results(scenario.plain())
+    assert plain["char_pointer"] == "ok:b'secret-token'" and plain["union"] == "ok:5", plain
+    assert plain["dunder_new"] == "ok:b'secret-token'" and plain["refcount"] == "ok:0", plain
+    assert plain["from_ptr"] == "ok:True" and "is not safe" in plain["object_new"], plain
+    guarded = results(scenario.guarded(extra_env=decision))
+    native = not decision
+    for name in ("refcount", "from_ptr") + (("char_pointer", "union", "dunder_new") if native else ()):
+        assert denied(guarded[name]) and "lacks 'ffi'" in guarded[name], (name, guarded)
+    assert "is not safe" in guarded["object_new"], guarded
+    if native:
+        assert "a ctypes data object (c_char_p(...))" in guarded["char_pointer"], guarded
+    else:   # the fallback cannot reach a type's slots: documented as open there
+        assert guarded["char_pointer"] == "ok:b'secret-token'", guarded
+    # no false denial: a distribution granted ffi
+    (scenario.project / "pyproject.toml").write_text(config.replace("evil = []", 'evil = ["ffi"]'))
+    granted = results(scenario.guarded(extra_env=decision))
+    assert all(granted[name] == plain[name] for name in ("char_pointer", "union", "dunder_new", "from_ptr")), granted
+    assert granted["refcount"].startswith("ok:"), granted   # the fallback's vault holds the arguments a while
+    # ... and the application's own ctypes objects, made before and after capimport gated them
+    app = ('import ctypes, sys\nbefore = ctypes.c_int(7)\nimport evil\n'
+           'class Pair(ctypes.Structure):\n    _fields_ = [("a", ctypes.c_int), ("b", ctypes.c_double)]\n'
+           'buf = ctypes.create_string_buffer(b"abc")\np = ctypes.pointer(ctypes.c_long(41)); p.contents.value += 1\n'
+           'assert (before.value, Pair(1, 2.5).b, buf.value, p.contents.value) == (7, 2.5, b"abc", 42)\n'
+           'print("app-ctypes-ok")\n')
+    (scenario.project / "app.py").write_text(app)
+    (scenario.project / "pyproject.toml").write_text(config)
+    run = scenario.guarded(extra_env=decision)
+    assert run.returncode == 0 and "app-ctypes-ok" in run.stdout and "capimport" not in run.stderr, run.stderr

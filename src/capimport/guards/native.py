@@ -396,6 +396,10 @@ def guard_module(guard, module) -> dict:
     elif name == "_ssl":
         from . import tls
         done.update(tls.guard_module(guard, module, put))
+    elif name == "_ctypes":
+        for attr in CTYPES_RAW_CALLS:
+            api = f"_ctypes.{attr}"
+            put(attr, ("whole", {"api": api, "capability": FFI}), lambda api=api: _whole_checker(guard, FFI, api))
     elif name == "_tkinter":
         put("create", ("whole", {"api": TCL_API, "capability": FFI}), lambda: _whole_checker(guard, FFI, TCL_API))
         done.update(_guard_tcl_methods(guard, module))
@@ -555,14 +559,27 @@ def _exec_gate(guard, api: str) -> dict:
 
 
 def gate_ctypes_calls(guard, module) -> None:
-    """``_ctypes``, when it is made: every call of a foreign function pointer needs ``ffi``
-    (``core_gate_ctypes_calls`` in ``_core_gate.h``; no audit event covers it on 3.11). The
-    pure-Python fallback cannot reach the call slot: open there."""
+    """``_ctypes``, when it is made: every call of a foreign function pointer, and making every
+    ctypes data object, needs ``ffi`` (``core_gate_ctypes_calls``/``core_gate_ctypes_data`` in
+    ``_core_gate.h``; no audit event covers either on 3.11). The pure-Python fallback cannot
+    reach a type's slots: open there."""
     if guard.core is None or type(module) is not types.ModuleType or module.__dict__.get("__name__") != "_ctypes":
         return
     base = module.__dict__.get("CFuncPtr")
     if isinstance(base, type):
         guard.core.gate_ctypes_calls(base)
+    data = tuple(module.__dict__.get(name) for name in CTYPES_DATA_BASES)
+    if all(isinstance(base, type) for base in data):
+        guard.core.gate_ctypes_data(data)
+
+
+#: ``_ctypes``'s data bases: making an instance of any of them (or of a subclass) needs ``ffi``
+#: (``core_gate_ctypes_data`` in ``_core_gate.h``).
+CTYPES_DATA_BASES = ("_SimpleCData", "Structure", "Union", "Array", "_Pointer")
+
+#: ``_ctypes`` functions that reach raw memory with no audit event: a reference count changed
+#: at will frees an object still in use.
+CTYPES_RAW_CALLS = ("Py_INCREF", "Py_DECREF", "dlclose")
 
 
 def guard_imp(guard, names) -> None:
@@ -611,4 +628,4 @@ def guard_imp(guard, names) -> None:
 
 #: C modules this guard covers; imported lazily modules are guarded when they first load.
 MODULES = ("_posixsubprocess", "posix", "_signal", "faulthandler", "readline", "_gdbm", "_dbm", "_sqlite3",
-           "_posixshmem", "_multiprocessing", "_tkinter", "_ssl", "spwd")
+           "_posixshmem", "_multiprocessing", "_tkinter", "_ssl", "spwd", "_ctypes")

@@ -150,6 +150,10 @@ EVENTS: dict[str, EventSpec] = {
     # -- foreign code -----------------------------------------------------------------
     "ctypes.addressof": EventSpec(FFI, (), "ctypes.addressof"),
     "ctypes.call_function": EventSpec(FFI, (), "ctypes call"),
+    # raised by capimport's core before a ctypes data object is made (no CPython event covers
+    # it: c_char_p(address).value reads any memory, a Union of an int and a POINTER writes any)
+    "capimport.ctypes_data": EventSpec(FFI, (), "a ctypes data object"),
+    "ctypes.PyObj_FromPtr": EventSpec(FFI, (), "ctypes.PyObj_FromPtr"),
     "ctypes.cdata": EventSpec(FFI, (), "ctypes.cdata"),
     "ctypes.cdata/buffer": EventSpec(FFI, (), "ctypes.cdata"),
     "ctypes.create_string_buffer": EventSpec(FFI, (), "ctypes.create_string_buffer"),
