@@ -325,7 +325,7 @@ static int is_exact_str(PyObject *v) { return PyUnicode_CheckExact(v); }
 static int
 plain_process_arg(PyObject *v)
 {
-    return v == Py_None || PyLong_Check(v) || is_text(v) || seq_of(v, is_int);
+    return v == Py_None || PyLong_Check(v) || PyFloat_CheckExact(v) || is_text(v) || seq_of(v, is_int);
 }
 
 /* {"PATH": value} from a child's environment list (b"K=V" items; the last PATH wins, as a dict

@@ -276,6 +276,19 @@ def test_webbrowser_multiprocessing_sqlite():
     assert caps("from concurrent.futures import ProcessPoolExecutor\nProcessPoolExecutor()\n") == {"process"}
 
 
+def test_calls_the_run_time_guards_decide_are_scanned_with_the_same_capability():
+    from capimport.guards.native import PROCESS_CALLS
+    from capimport.table.apis import APIS
+    assert all(APIS[f"os.{call}"].capabilities == ("process",) for call in PROCESS_CALLS if call != "chroot")
+    assert caps("import os\nos.setsid()\n") == {"process"}
+    assert caps("import signal\nsignal.raise_signal(2)\nsignal.pthread_kill(t, 2)\n") == {"process"}
+    assert caps("import time\ntime.clock_settime(0, 1.0)\n") == {"process"}
+    assert caps("import socket\nsocket.sethostname('x')\n") == {"process"}
+    assert caps("import syslog\nsyslog.syslog('x')\n") == {"net"}
+    assert caps("import pwd, grp\npwd.getpwall()\ngrp.getgrall()\n") == {"fs-readonly"}
+    assert caps("import pwd\npwd.getpwuid(0)\n") == set()
+
+
 def test_event_table_apis_come_through():
     # os.remove has no line of its own in apis.py: it comes from the audit-event table.
     assert caps("import os\nos.remove(p)\nos.rename(a, b)\n") == {"fs"}

@@ -999,3 +999,55 @@ def test_ctypes_data_objects_and_raw_helpers_need_ffi(tmp_path, decision):
     (scenario.project / "pyproject.toml").write_text(config)
     run = scenario.guarded(extra_env=decision)
     assert run.returncode == 0 and "app-ctypes-ok" in run.stdout and "capimport" not in run.stderr, run.stderr
+
+
+PROCESS_STATE_CODE = '''
+import os, signal, socket, syslog, threading, time, pwd, grp
+def run():
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)   # registering a handler is free (route 4)
+    attempt("pthread_kill", lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR2))
+    attempt("raise_signal", lambda: signal.raise_signal(signal.SIGUSR2))
+    attempt("clock_settime", lambda: time.clock_settime(time.CLOCK_REALTIME, time.clock_gettime(time.CLOCK_REALTIME)))
+    attempt("sethostname", lambda: socket.sethostname(socket.gethostname()))
+    attempt("syslog", lambda: syslog.syslog(syslog.LOG_DEBUG, "capimport test"))
+    attempt("getpwall", lambda: len(pwd.getpwall()) > 0)
+    attempt("getgrall", lambda: len(grp.getgrall()) > 0)
+    attempt("getpwuid", lambda: pwd.getpwuid(os.getuid()).pw_uid == os.getuid())
+    attempt("getgrgid", lambda: grp.getgrgid(os.getgid()).gr_gid == os.getgid())
+    attempt("expanduser", lambda: os.path.expanduser("~") != "~")
+    report()
+'''
+
+
+@pytest.mark.parametrize("decision", [{}, {"CAPIMPORT_PURE_PYTHON": "1"}], ids=["native", "pure"])
+def test_signals_to_this_process_the_clock_the_system_log_and_account_lists_need_grants(tmp_path, decision):
+    """Routes 3 and 8's kin, found by an audit-hook sweep of the C modules: ``signal.pthread_kill``
+    and ``socket.sethostname`` raise events that were decided by nobody; ``signal.raise_signal``
+    and ``time.clock_settime`` raise none. A signal to this process needs ``process`` as
+    ``os.kill(os.getpid())`` does; so do the system clock and host name (as root). ``syslog``
+    sends to the system logger's socket: ``net``, as ``SysLogHandler`` does. ``pwd.getpwall``/
+    ``grp.getgrall`` read the whole account files through NSS with no ``open`` event:
+    ``fs-readonly`` on ``/etc/passwd``/``/etc/group``; one lookup by id stays free."""
+    root = os.geteuid() == 0
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = []\n'
+    scenario = _scenario(tmp_path, PROCESS_STATE_CODE, config=config)
+    plain = results(scenario.plain())
+    for name in ("pthread_kill", "raise_signal", "syslog"):
+        assert plain[name] == "ok:None", plain
+    assert all(plain[name] == "ok:True" for name in ("getpwall", "getgrall", "getpwuid", "getgrgid", "expanduser"))
+    if root:   # the clock and the host name are set to what they are
+        assert plain["clock_settime"] == "ok:None" and plain["sethostname"] == "ok:None", plain
+    guarded = results(scenario.guarded(extra_env=decision))
+    expect = {"pthread_kill": ("process", "signal.pthread_kill"), "raise_signal": ("process", "signal.raise_signal"),
+              "clock_settime": ("process", "time.clock_settime"), "sethostname": ("process", "socket.sethostname"),
+              "syslog": ("net", "syslog."), "getpwall": ("fs-readonly", "pwd.getpwall"),
+              "getgrall": ("fs-readonly", "grp.getgrall")}
+    for name, (capability, api) in expect.items():
+        assert denied(guarded[name]) and f"lacks '{capability}'" in guarded[name] and api in guarded[name], \
+            (name, guarded)
+    for name in ("getpwuid", "getgrgid", "expanduser"):
+        assert guarded[name] == "ok:True", guarded
+    granted = config.replace("evil = []", 'evil = { process = true, net = true, fs-readonly = ["/etc/passwd", '
+                                          '"/etc/group"] }')
+    (scenario.project / "pyproject.toml").write_text(granted)
+    assert results(scenario.guarded(extra_env=decision)) == plain

@@ -110,7 +110,7 @@ def _process_checker(guard, api: str):
             if type(value) in (list, tuple):
                 if not all(isinstance(v, int) for v in value):
                     raise TypeError(f"capimport: {api}: unexpected argument type")
-            elif not (value is None or isinstance(value, _PLAIN_ARG_TYPES)):
+            elif not (value is None or isinstance(value, _PLAIN_ARG_TYPES) or type(value) is float):
                 raise TypeError(f"capimport: {api}: unexpected argument type")
         if not guard.busy():
             decide([(PROCESS, none, api)], frame, api)
@@ -364,6 +364,21 @@ def guard_module(guard, module) -> dict:
     elif name == "_signal":
         from . import descriptors
         descriptors.guard_signal(guard, put, _process_checker)
+        # a signal to this process with no audit event: as os.kill(os.getpid(), sig) (the
+        # application's handler runs, or the default action ends the process)
+        put("raise_signal", ("process", {"api": "signal.raise_signal"}),
+            lambda: _process_checker(guard, "signal.raise_signal"))
+    elif name == "time":
+        # as root, the system clock (certificate validity, tokens, every log's timestamps)
+        for attr in ("clock_settime", "clock_settime_ns"):
+            api = f"time.{attr}"
+            put(attr, ("process", {"api": api}), lambda api=api: _process_checker(guard, api))
+    elif name in ACCOUNT_DATABASES:
+        # the whole database through NSS, with no open event: as open() of its file would need
+        attr, path = ACCOUNT_DATABASES[name]
+        api = f"{name}.{attr}"
+        put(attr, _path_gate(FS_READONLY, api, -1, (), path),
+            lambda: _fixed_path_checker(guard, FS_READONLY, api, path))
     elif name == "faulthandler":
         from . import descriptors
         descriptors.guard_faulthandler(guard, put, lambda key, make: _gate_helper(guard, key, make))
@@ -426,6 +441,11 @@ TCL_METHODS = ("call", "eval", "evalfile", "record", "exprstring", "exprlong", "
 
 #: Where glibc's NSS "files" backend keeps the shadow passwords ``spwd`` reads.
 SHADOW_FILE = "/etc/shadow"
+
+#: module -> (the call that lists every entry, the file glibc's NSS "files" backend reads for
+#: it). Lookups by name or id (``getpwuid``, ``getgrnam``: ``os.path.expanduser``, ``getpass``,
+#: ``shutil.chown``) stay free: they answer one question, not the file.
+ACCOUNT_DATABASES = {"pwd": ("getpwall", "/etc/passwd"), "grp": ("getgrall", "/etc/group")}
 
 
 def _fixed_path_checker(guard, capability: str, api: str, path: str):
@@ -628,4 +648,4 @@ def guard_imp(guard, names) -> None:
 
 #: C modules this guard covers; imported lazily modules are guarded when they first load.
 MODULES = ("_posixsubprocess", "posix", "_signal", "faulthandler", "readline", "_gdbm", "_dbm", "_sqlite3",
-           "_posixshmem", "_multiprocessing", "_tkinter", "_ssl", "spwd", "_ctypes")
+           "_posixshmem", "_multiprocessing", "_tkinter", "_ssl", "spwd", "_ctypes", "time", "pwd", "grp")

@@ -247,7 +247,7 @@ _add("locale.getdefaultlocale", _c(ENV_READONLY, "LC_ALL", "LC_CTYPE", "LANG", "
 
 # ------------------------------------------------------------------------- network
 _add("socket.socket socket.SocketType socket.fromfd socket.socketpair socket.create_server "
-     "socket.gethostname socket.getfqdn socket.sethostname", _U(NET), returns="socket.socket")
+     "socket.gethostname socket.getfqdn", _U(NET), returns="socket.socket")
 _add("socket.create_connection", Use(NET, 0, "address", "addr"), returns="socket.socket")
 _add("socket.socket.connect socket.socket.connect_ex socket.socket.bind socket.socket.sendto",
      Use(NET, 0, "address", "addr"))
@@ -296,7 +296,14 @@ _add("os.execv os.execve os.execvp os.execvpe os.execl os.execle os.execlp os.ex
 _add("os.spawnl os.spawnle os.spawnlp os.spawnlpe os.spawnv os.spawnve os.spawnvp os.spawnvpe",
      Use(PROCESS, 1, "file", "program"))
 _add("os.posix_spawn os.posix_spawnp", Use(PROCESS, 0, "path", "program"))
-_add("os.fork os.forkpty os.kill os.killpg os.startfile pty.spawn pty.fork signal.pthread_kill", _U(PROCESS))
+_add("os.fork os.forkpty os.kill os.killpg os.startfile pty.spawn pty.fork signal.pthread_kill "
+     "signal.raise_signal socket.sethostname time.clock_settime time.clock_settime_ns", _U(PROCESS))
+# identity and scheduling calls the run-time guard decides as process (guards/native.py PROCESS_CALLS)
+_add("os.setuid os.setgid os.seteuid os.setegid os.setreuid os.setregid os.setresuid os.setresgid "
+     "os.setgroups os.initgroups os.setsid os.setpgid os.setpgrp os.nice os.setpriority "
+     "os.sched_setaffinity os.sched_setscheduler os.sched_setparam os.setns os.unshare", _U(PROCESS))
+_add("syslog.openlog syslog.syslog", _U(NET))
+_add("pwd.getpwall grp.getgrall", _U(FS_READONLY))
 # os.register_at_fork only registers callbacks: it starts nothing (the fork that runs them is
 # the act, and it is checked where it happens); capimport defers the callbacks with the
 # registrant's accountability (guards/deferred.py), like threads.

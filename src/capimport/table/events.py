@@ -132,6 +132,10 @@ EVENTS: dict[str, EventSpec] = {
     "poplib.connect": EventSpec(NET, (("hostport", 1, 2),), "poplib.connect"),
     "smtplib.connect": EventSpec(NET, (("hostport", 1, 2),), "smtplib.connect"),
     "telnetlib.Telnet.open": EventSpec(NET, (("hostport", 1, 2),), "telnetlib.Telnet.open"),
+    # the C syslog() connects to the system logger's socket (/dev/log) and sends to it, as
+    # logging.handlers.SysLogHandler does through socket.connect
+    "syslog.openlog": EventSpec(NET, (), "syslog.openlog"),
+    "syslog.syslog": EventSpec(NET, (), "syslog.syslog"),
     # -- processes --------------------------------------------------------------------
     "subprocess.Popen": EventSpec(PROCESS, (("program", 0),), "subprocess.Popen"),
     "os.system": EventSpec(PROCESS, (("shell",),), "os.system"),
@@ -143,6 +147,8 @@ EVENTS: dict[str, EventSpec] = {
     "os.forkpty": EventSpec(PROCESS, (), "os.forkpty"),
     "os.kill": EventSpec(PROCESS, (), "os.kill"),
     "os.killpg": EventSpec(PROCESS, (), "os.killpg"),
+    "signal.pthread_kill": EventSpec(PROCESS, (), "signal.pthread_kill"),
+    "socket.sethostname": EventSpec(PROCESS, (), "socket.sethostname"),
     "pty.spawn": EventSpec(PROCESS, (), "pty.spawn"),
     "resource.prlimit": EventSpec(PROCESS, (("pid", 0, 2),), "resource.prlimit"),
     "webbrowser.open": EventSpec(PROCESS, (), "webbrowser.open"),
