@@ -28,9 +28,9 @@
  */
 
 enum { G_PATH, G_CWD, G_PROCESS, G_DBM, G_FORK_EXEC, G_REWRITE, G_POST, G_WRAP, G_OPEN_AT, G_FD, G_FD_MODE,
-       G_WHOLE, G_COUNT };
+       G_WHOLE, G_UMASK, G_COUNT };
 static const char *GATE_KINDS[G_COUNT] = {"path", "cwd", "process", "dbm", "fork_exec", "rewrite", "post", "wrap",
-                                          "open_at", "fd", "fd_mode", "whole"};
+                                          "open_at", "fd", "fd_mode", "whole", "umask"};
 #define IS_FD_GATE(k) ((k) == G_FD || (k) == G_FD_MODE)
 
 /* G_WRAP's flags */
@@ -44,7 +44,8 @@ typedef struct {
     int kind;
     int cap;               /* the capability checked (G_PATH; G_DBM picks fs or fs-readonly by flag) */
     int index;             /* position of the path argument (G_FD: of the descriptor written; G_FD_MODE:
-                              of the descriptor put in place, read or written as it is open), -1 for none */
+                              of the descriptor put in place, read or written as it is open), -1 for none;
+                              G_UMASK: the mask in force when the gate was made (-1: unknown) */
     int read_index;        /* G_FD: position of the descriptor read from, -1 for none */
     PyObject *names;       /* tuple of str: the keyword names of the path argument (G_FD: of the
                               descriptor written, then of the one read) */
@@ -382,6 +383,31 @@ prefixed_name(gate_t *g, PyObject *name)
     return file;
 }
 
+/* This process's file mode creation mask, read from /proc/self/status (reading it with umask()
+ * itself would set it for a moment, under every other thread), or -1 when it cannot be read. */
+static long
+current_umask(void)
+{
+    char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    ssize_t got = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (got <= 0) {
+        return -1;
+    }
+    buf[got] = '\0';
+    const char *line = strstr(buf, "\nUmask:\t");
+    if (line == NULL) {
+        return -1;
+    }
+    char *end;
+    long mask = strtol(line + 8, &end, 8);
+    return end != line + 8 && (*end == '\n' || *end == '\0') && mask >= 0 && mask <= 0777 ? mask : -1;
+}
+
 /* Step 2's checks for one call; *shown* gets the arguments a message shows (new reference). */
 static int
 gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject **shown)
@@ -432,6 +458,28 @@ gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject *
         }
         *shown = PyTuple_New(0);
         return *shown && add_check(c, CAP_FS_RO, T_PATH, NULL, NULL, g->api) ? 0 : -1;
+    case G_UMASK: {   /* os.umask(mask): free when it keeps every bit of the mask in force, or of the
+                         one the process started with (a restore after tightening); else process */
+        PyObject *mask = PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, 0) : kwarg(kwargs, "mask");
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        if (mask == NULL || !PyLong_Check(mask)) {   /* an int subclass's value is read directly */
+            return mask == NULL ? 0 : gate_type_error(g, "takes an int mask here");
+        }
+        long value = PyLong_AsLong(mask);
+        if (value == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;   /* out of range: the original refuses it */
+        }
+        long current = current_umask();
+        if (value >= 0 && ((current >= 0 && (value & current) == current)
+                           || (g->index >= 0 && (value & g->index) == g->index))) {
+            return 0;   /* files made from now on are no more open than now, or than at the start */
+        }
+        *shown = PyTuple_Pack(1, mask);
+        return *shown && add_check(c, CAP_PROCESS, T_NONE, NULL, NULL, g->api) ? 0 : -1;
+    }
     case G_WHOLE:   /* the capability as a whole: the arguments decide nothing (Tcl code) */
         *shown = PyTuple_New(0);
         return *shown && add_check(c, g->cap, T_NONE, NULL, NULL, g->api) ? 0 : -1;
@@ -881,7 +929,7 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
     g->original = original;
     g->kind = k;
     g->cap = cap;
-    g->index = index;
+    g->index = k == G_UMASK ? (int)current_umask() : index;
     g->read_index = read_index;
     g->names = names;
     g->fallback = fallback == Py_None ? NULL : fallback;

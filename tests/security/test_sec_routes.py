@@ -1051,3 +1051,50 @@ def test_signals_to_this_process_the_clock_the_system_log_and_account_lists_need
                                           '"/etc/group"] }')
     (scenario.project / "pyproject.toml").write_text(granted)
     assert results(scenario.guarded(extra_env=decision)) == plain
+
+
+UMASK_CODE = '''
+import os
+def run():
+    def tighten_and_restore():
+        old = os.umask(0o077)
+        try:
+            return oct(os.umask(old))
+        finally:
+            pass
+    attempt("tighten_restore", tighten_and_restore)
+    attempt("same", lambda: oct(os.umask(os.umask(0o022))))   # setuptools' and distlib's read of it
+    attempt("loosen", lambda: oct(os.umask(0)))
+    attempt("int_subclass", lambda: oct(os.umask(True)))     # a bool is an int: mask 1
+    report()
+'''
+
+
+@pytest.mark.parametrize("decision", [{}, {"CAPIMPORT_PURE_PYTHON": "1"}], ids=["native", "pure"])
+def test_loosening_the_umask_needs_process(tmp_path, decision):
+    """Route 3: ``os.umask`` raises no event, and the mask holds for every file the process makes
+    afterwards. ``os.umask(0)`` from a distribution granted nothing made the application's next
+    secret file world-writable. Loosening the mask needs ``process`` (as the other process-wide
+    settings do). A mask that keeps every bit of the one in force (tightening, setting it to
+    what it is) or of the one the process started with (restoring after tightening) stays free,
+    and so does the application."""
+    secret = tmp_path / "secret.txt"
+    app = ("import os, evil\nos.umask(0o022)\nevil.run()\n"
+           f"open({str(secret)!r}, 'w').close()\nprint('mode', oct(os.stat({str(secret)!r}).st_mode & 0o777))\n")
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = []\n'
+    scenario = _scenario(tmp_path, UMASK_CODE, config=config, app=app)
+    run = scenario.plain()
+    plain = results(run)
+    assert plain == {"tighten_restore": "ok:0o77", "same": "ok:0o22", "loosen": "ok:0o22",
+                     "int_subclass": "ok:0o0"}, plain
+    assert "mode 0o666" in run.stdout, run.stdout
+    secret.unlink()
+    run = scenario.guarded(extra_env=decision)
+    guarded = results(run)
+    assert guarded["tighten_restore"] == "ok:0o77" and guarded["same"] == "ok:0o22", guarded
+    for name in ("loosen", "int_subclass"):
+        assert denied(guarded[name]) and "lacks 'process'" in guarded[name] and "os.umask" in guarded[name], guarded
+    assert "mode 0o644" in run.stdout, run.stdout   # the application's file as the application asked
+    secret.unlink()
+    (scenario.project / "pyproject.toml").write_text(config.replace("evil = []", 'evil = ["process"]'))
+    assert results(scenario.guarded(extra_env=decision)) == plain

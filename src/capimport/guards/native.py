@@ -39,6 +39,7 @@ import functools
 import os
 import sys
 import types
+from typing import Optional
 
 from ..capabilities import FFI, FS, FS_READONLY, PROCESS
 from ..hook import Lazy, path_target, program_target
@@ -114,6 +115,47 @@ def _process_checker(guard, api: str):
                 raise TypeError(f"capimport: {api}: unexpected argument type")
         if not guard.busy():
             decide([(PROCESS, none, api)], frame, api)
+        return args, kwargs
+
+    return check
+
+
+def current_umask() -> Optional[int]:
+    """This process's file mode creation mask from ``/proc/self/status`` (``os.umask`` itself
+    would set it for a moment, under every other thread), or None (``current_umask`` in C)."""
+    try:
+        with open("/proc/self/status", "rb", buffering=0) as status:
+            text = status.read(4095)
+    except OSError:
+        return None
+    head, found, rest = text.partition(b"\nUmask:\t")
+    digits = rest.split(b"\n", 1)[0]
+    if not found or not digits or digits.strip(b"01234567"):
+        return None
+    mask = int(digits, 8)
+    return mask if mask <= 0o777 else None
+
+
+def _umask_checker(guard):
+    """The fallback's ``umask`` gate: free when the new mask keeps every bit of the one in force,
+    or of the one the process started with (a restore after tightening); else ``process``."""
+    decide = guard.enforcer.decide
+    none = Lazy(lambda: None)
+    start = current_umask()
+
+    def check(frame, args, kwargs):
+        mask = args[0] if args else kwargs.get("mask")
+        if mask is None:
+            return args, kwargs
+        if not issubclass(type(mask), int):   # an int subclass's value is read directly
+            raise TypeError("capimport: os.umask takes an int mask here")
+        if guard.busy():
+            return args, kwargs
+        current = current_umask()
+        mask = int.__index__(mask)
+        kept = any(known is not None and mask & known == known for known in (current, start))
+        if mask < 0 or not kept:
+            decide([(PROCESS, none, "os.umask")], frame, lambda: f"os.umask({mask:#o})")
         return args, kwargs
 
     return check
@@ -354,6 +396,9 @@ def guard_module(guard, module) -> dict:
             gate = ("process", {"api": api, "index": 0, "names": ("path",)} if call == "chroot" else {"api": api})
             convert = _path_converter(0) if call == "chroot" else None
             put(call, gate, lambda api=api: _process_checker(guard, api), convert)
+        # the mask every later file is made with, the application's included: loosening it below
+        # the mask in force and the one the process started with needs process
+        put("umask", ("umask", {"api": "os.umask"}), lambda: _umask_checker(guard))
         # os.open's "open" event carries no dir_fd: a relative path under one goes through the
         # descriptor's /proc link instead, which the hook resolves to where it really is.
         put("open", ("open_at", {"api": "os.open", "index": 0, "names": ("path",)}), lambda: _open_at_checker,
