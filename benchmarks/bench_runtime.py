@@ -11,7 +11,7 @@ Measures, each as a ratio against plain Python measured in the same run
 3. a granted distribution doing many ``open``/``os.stat``/``os.listdir`` calls, and
    descriptor I/O (``os.pread`` of a file, ``os.write``/``os.read`` of a pipe) and calls
    that reach a file's descriptor otherwise (``mmap``, ``fcntl.ioctl``, ``os.dup2``,
-   ``os.lseek``), each
+   ``os.lseek``), and making ctypes data objects (each one gated: ``ffi``), each
    also from the application's own code, timed inside the process.
 
 ``--pure-python`` adds a column: ``python -m capimport`` with
@@ -72,6 +72,17 @@ def fdmap(folder, n):
     elapsed = time.perf_counter() - t0
     os.close(fd), os.close(spare)
     return elapsed
+
+def cdata(n):
+    import ctypes
+    class Pair(ctypes.Structure):
+        _fields_ = [("a", ctypes.c_int), ("b", ctypes.c_double)]
+    t0 = time.perf_counter()
+    for i in range(n):
+        ctypes.c_int(i)
+        Pair(i, 0.5)
+        ctypes.pointer(ctypes.c_long(i))
+    return time.perf_counter() - t0
 '''
 
 BUSY = '''
@@ -113,6 +124,8 @@ out["dist-fd"] = busyfs.fdio(folder, n)
 out["app-fd"] = fdio(folder, n)
 out["dist-map"] = busyfs.fdmap(folder, n)
 out["app-map"] = fdmap(folder, n)
+out["dist-cdata"] = busyfs.cdata(n)
+out["app-cdata"] = cdata(n)
 print("TIMES", __import__("json").dumps(out))
 '''
 
@@ -152,7 +165,7 @@ def project(root: str, grant_busy: bool = True) -> tuple[str, str]:
         [tool.capimport]
         mode = "enforce"
         [tool.capimport.packages]
-        busyfs = ["fs-readonly"]
+        busyfs = ["fs-readonly", "ffi"]
         """)
     with open(os.path.join(proj, "app.py"), "w") as handle:
         handle.write(textwrap.dedent(APP))
@@ -252,7 +265,9 @@ def main() -> int:
                            ("dist-fd", "granted dist: os.pread + pipe os.write/os.read x N"),
                            ("app-fd", "application code: os.pread + pipe os.write/os.read x N"),
                            ("dist-map", "granted dist: mmap + ioctl(FIONREAD) + os.dup2 + os.lseek of a file x N"),
-                           ("app-map", "application code: mmap + ioctl(FIONREAD) + os.dup2 + os.lseek of a file x N")):
+                           ("app-map", "application code: mmap + ioctl(FIONREAD) + os.dup2 + os.lseek of a file x N"),
+                           ("dist-cdata", "granted dist (ffi): four ctypes objects made x N"),
+                           ("app-cdata", "application code: four ctypes objects made x N")):
             column = {label: [t[key] for t in times[label]] for label in times}
             rows.append((f"{title} (N={args.calls})",
                          statistics.median(column["plain"]), statistics.median(column["capimport"]),
