@@ -993,26 +993,33 @@ ctypes_call_method(PyObject *self, PyObject *args, PyObject *kwargs)
 static PyMethodDef ctypes_call_def = {"__call__", (PyCFunction)(void (*)(void))ctypes_call_method,
                                       METH_VARARGS | METH_KEYWORDS, "Call self as a function (gated: ffi)."};
 
+/* visit(type, arg) on *type* and every subclass under it, depth first. */
 static int
-gate_ctypes_subclasses(PyTypeObject *type)
+walk_subclasses(PyTypeObject *type, void (*visit)(PyTypeObject *, void *), void *arg)
 {
-    if (type->tp_call == ctypes_call) {
-        type->tp_call = ctypes_call_gate;
-        PyType_Modified(type);
-    }
+    visit(type, arg);
     PyObject *subclasses = PyObject_CallMethod((PyObject *)type, "__subclasses__", NULL);
     if (subclasses == NULL || !PyList_Check(subclasses)) {
         Py_XDECREF(subclasses);
         return -1;
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(subclasses); i++) {
-        if (gate_ctypes_subclasses((PyTypeObject *)PyList_GET_ITEM(subclasses, i)) < 0) {
+        if (walk_subclasses((PyTypeObject *)PyList_GET_ITEM(subclasses, i), visit, arg) < 0) {
             Py_DECREF(subclasses);
             return -1;
         }
     }
     Py_DECREF(subclasses);
     return 0;
+}
+
+static void
+gate_ctypes_call_slot(PyTypeObject *type, void *unused)
+{
+    if (type->tp_call == ctypes_call) {
+        type->tp_call = ctypes_call_gate;
+        PyType_Modified(type);
+    }
 }
 
 /* gate_ctypes_calls(CFuncPtr): once, when _ctypes is first imported (or at install). */
@@ -1042,7 +1049,7 @@ core_gate_ctypes_calls(PyObject *module, PyObject *base)
         return NULL;
     }
     Py_DECREF(method);
-    if (gate_ctypes_subclasses(type) < 0) {
+    if (walk_subclasses(type, gate_ctypes_call_slot, NULL) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -1079,26 +1086,13 @@ ctypes_data_gate(PyTypeObject *subtype, PyObject *args, PyObject *kwargs)
     return NULL;
 }
 
-static int
-gate_ctypes_data_subclasses(PyTypeObject *type, newfunc original)
+static void
+gate_ctypes_new_slot(PyTypeObject *type, void *original)
 {
-    if (type->tp_new == original) {
+    if (type->tp_new == (newfunc)original) {
         type->tp_new = ctypes_data_gate;
         PyType_Modified(type);
     }
-    PyObject *subclasses = PyObject_CallMethod((PyObject *)type, "__subclasses__", NULL);
-    if (subclasses == NULL || !PyList_Check(subclasses)) {
-        Py_XDECREF(subclasses);
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(subclasses); i++) {
-        if (gate_ctypes_data_subclasses((PyTypeObject *)PyList_GET_ITEM(subclasses, i), original) < 0) {
-            Py_DECREF(subclasses);
-            return -1;
-        }
-    }
-    Py_DECREF(subclasses);
-    return 0;
 }
 
 /* gate_ctypes_data((_SimpleCData, Structure, Union, Array, _Pointer)): once per _ctypes made. */
@@ -1132,7 +1126,7 @@ core_gate_ctypes_data(PyObject *module, PyObject *bases)
         Py_INCREF(type);
         ctypes_data_bases[n_ctypes_data_bases] = type;
         ctypes_data_new[n_ctypes_data_bases++] = original;
-        if (gate_ctypes_data_subclasses(type, original) < 0) {
+        if (walk_subclasses(type, gate_ctypes_new_slot, (void *)original) < 0) {
             return NULL;
         }
     }
