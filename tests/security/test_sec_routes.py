@@ -191,6 +191,8 @@ def run():
     attempt("gc_get_objects", lambda: len(gc.get_objects()))
     attempt("gc_referrers", lambda: len(gc.get_referrers(os.environ)))
     attempt("current_frames", lambda: len(sys._current_frames()))
+    # other threads' exceptions, and through their tracebacks the frames (3.10+)
+    attempt("current_exceptions", lambda: type(getattr(sys, "_current_exceptions", dict)()).__name__)
     import types
     def generators_of(fn):
         for value in (fn.__defaults__ or ()):
@@ -261,7 +263,7 @@ def run():
     plain_proc = scenario.plain(extra_env={"SECRET": "x"})
     plain = json.loads(plain_proc.stdout.splitlines()[0])
     for name in ("settrace", "setprofile", "threading_settrace", "gc_get_objects",
-                 "gc_referrers", "current_frames", "meta_path", "replace_import"):
+                 "gc_referrers", "current_frames", "current_exceptions", "meta_path", "replace_import"):
         assert ok(plain[name]), (name, plain[name])
     assert plain["addaudithook"] == "ok:True", plain["addaudithook"]
     guarded_proc = scenario.guarded(extra_env={"SECRET": "x"})
@@ -269,7 +271,7 @@ def run():
     assert guarded["addaudithook"] == "ok:False", guarded["addaudithook"]
     for name in ("settrace", "setprofile", "threading_settrace", "gc_get_objects",
                  "gc_referrers", "current_frames", "vault_frame", "originals_vault_frame", "import_after_meta_path",
-                 "import_after_replace"):
+                 "import_after_replace") + (("current_exceptions",) if hasattr(sys, "_current_exceptions") else ()):
         assert denied(guarded[name]), (name, guarded[name])
     assert guarded["vault_send"] == "ok:None", guarded["vault_send"]   # decided for its real caller
     # No guarded function keeps its original reachable, and the walk really went through them.

@@ -13,7 +13,8 @@ Tampering (route 7), each needs ``ffi`` (code that can do this can do anything):
   ``setprofile``, which call them in each new thread);
 * ``gc.get_objects``/``get_referrers``/``get_referents`` (they reach the
   policy, the vault and the originals of every guarded function);
-* ``sys._current_frames`` (other threads' frames, including capimport's);
+* ``sys._current_frames`` (other threads' frames, including capimport's) and
+  ``sys._current_exceptions`` (their exceptions, and through the tracebacks the frames);
 * ``object.__getattr__`` on a vault generator (``gi_frame`` would expose the
   environment; see :mod:`capimport.guards.environ`);
 * ``import`` of a second copy of a guarded C module (``del sys.modules[...]``
@@ -63,6 +64,7 @@ FFI_EVENTS = {
     "gc.get_referrers": "gc.get_referrers",
     "gc.get_referents": "gc.get_referents",
     "sys._current_frames": "sys._current_frames",
+    "sys._current_exceptions": "sys._current_exceptions",
     "cpython.PyInterpreterState_New": "a new subinterpreter",
 }
 
