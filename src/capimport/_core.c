@@ -2012,19 +2012,12 @@ privileged_ok(int kind, PyFrameObject *frame, checks_t *c, int *acting, PyObject
              * calling a planted loader would read it for the planter. The walk goes on. */
             return 0;
         }
-        if (c->items[i].kind == T_FD_FILE || c->items[i].kind == T_FD_PEER) {
-            /* no privilege reads or writes through a descriptor: none of the import system,
-             * linecache or logging does (their files are file objects), a planted builtin would */
-            if (get_target(c, i) == NULL) {
-                return -1;
-            }
-            if (c->items[i].skip) {
-                continue;
-            }
-            return 0;
-        }
-        if (c->items[i].kind == T_MEMORY || c->items[i].kind == T_ENVIRON) {
-            /* a process's memory or environment (/proc/<pid>/mem, environ): no privilege covers it */
+        int target_kind = c->items[i].kind;
+        if (target_kind == T_FD_FILE || target_kind == T_FD_PEER || target_kind == T_MEMORY
+                || target_kind == T_ENVIRON) {
+            /* No privilege reads or writes through a descriptor: none of the import system,
+             * linecache or logging does (their files are file objects), a planted builtin would.
+             * Nor does any cover a process's memory or environment (/proc/<pid>/mem, environ). */
             if (get_target(c, i) == NULL) {
                 return -1;
             }
