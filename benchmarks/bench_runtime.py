@@ -11,8 +11,9 @@ Measures, each as a ratio against plain Python measured in the same run
 3. a granted distribution doing many ``open``/``os.stat``/``os.listdir`` calls, and
    descriptor I/O (``os.pread`` of a file, ``os.write``/``os.read`` of a pipe) and calls
    that reach a file's descriptor otherwise (``mmap``, ``fcntl.ioctl``, ``os.dup2``,
-   ``os.lseek``), and making ctypes data objects (each one gated: ``ffi``), each
-   also from the application's own code, timed inside the process.
+   ``os.lseek``), making ctypes data objects (each one gated: ``ffi``), and weak
+   references with callbacks plus young collections (the callback gates of route 4),
+   each also from the application's own code, timed inside the process.
 
 ``--pure-python`` adds a column: ``python -m capimport`` with
 ``CAPIMPORT_PURE_PYTHON=1`` (the Python audit hook and decision, no C walk),
@@ -83,6 +84,20 @@ def cdata(n):
         Pair(i, 0.5)
         ctypes.pointer(ctypes.c_long(i))
     return time.perf_counter() - t0
+
+def callbacks(n):
+    import gc, weakref
+    class Thing:
+        pass
+    things = [Thing() for _ in range(64)]
+    def gone(ref):
+        pass
+    t0 = time.perf_counter()
+    for i in range(n):
+        weakref.ref(things[i % 64], gone)
+        if i % 200 == 0:
+            gc.collect(0)
+    return time.perf_counter() - t0
 '''
 
 BUSY = '''
@@ -126,6 +141,8 @@ out["dist-map"] = busyfs.fdmap(folder, n)
 out["app-map"] = fdmap(folder, n)
 out["dist-cdata"] = busyfs.cdata(n)
 out["app-cdata"] = cdata(n)
+out["dist-callbacks"] = busyfs.callbacks(n)
+out["app-callbacks"] = callbacks(n)
 print("TIMES", __import__("json").dumps(out))
 '''
 
@@ -267,7 +284,9 @@ def main() -> int:
                            ("dist-map", "granted dist: mmap + ioctl(FIONREAD) + os.dup2 + os.lseek of a file x N"),
                            ("app-map", "application code: mmap + ioctl(FIONREAD) + os.dup2 + os.lseek of a file x N"),
                            ("dist-cdata", "granted dist (ffi): four ctypes objects made x N"),
-                           ("app-cdata", "application code: four ctypes objects made x N")):
+                           ("app-cdata", "application code: four ctypes objects made x N"),
+                           ("dist-callbacks", "dist: a weak reference with a callback x N, a young collection every 200"),
+                           ("app-callbacks", "application code: the same")):
             column = {label: [t[key] for t in times[label]] for label in times}
             rows.append((f"{title} (N={args.calls})",
                          statistics.median(column["plain"]), statistics.median(column["capimport"]),

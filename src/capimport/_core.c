@@ -3322,6 +3322,8 @@ core_accountable(PyObject *module, PyObject *args)
     return out;
 }
 
+#include "_core_callbacks.h"
+
 /* push(token) / pop(token): *token* appended at the bottom of this thread's walks until popped. */
 static PyObject *
 core_push(PyObject *module, PyObject *token)
@@ -3412,6 +3414,10 @@ static PyMethodDef methods[] = {
     {"capture", (PyCFunction)(void (*)(void))core_capture, METH_VARARGS | METH_KEYWORDS,
      "capture(unowned=False) -> Chain: the caller's acting chain"},
     {"accountable", core_accountable, METH_VARARGS, "accountable(func, chain): func run as chain's parties"},
+    {"gate_weakref", core_gate_weakref, METH_O,
+     "gate_weakref(ref): a weak reference's callback with no frame of its own runs as its registrant"},
+    {"guard_gc_callbacks", core_guard_gc_callbacks, METH_VARARGS,
+     "guard_gc_callbacks(called, named): the collector calls gc.callbacks's entries through the core"},
     {"push", core_push, METH_O, "push(chain): chain appended to this thread's walks until pop(chain)"},
     {"pop", core_pop, METH_O, "pop(chain): undo the last push(chain)"},
     {"busy", core_busy, METH_O, "busy(frame): is a call at frame capimport's own work the core is running?"},

@@ -37,6 +37,7 @@ static const char *GATE_KINDS[G_COUNT] = {"path", "cwd", "process", "dbm", "fork
 #define WRAP_FRAMELESS 1   /* only a callable with no Python frame of its own (a module attribute) */
 #define WRAP_ALWAYS 2      /* even when only the application registers (an executor's task must not
                               run with the chain of whoever started the worker thread) */
+#define WRAP_REST 4        /* every positional callable from index on (sys.set_asyncgen_hooks) */
 
 typedef struct {
     PyObject_HEAD
@@ -638,6 +639,20 @@ wrap_token(gate_t *g, PyFrameObject *frame)
     return token;
 }
 
+/* A new tuple with *t*'s items (PyTuple_GetSlice of the whole tuple hands back *t* itself). */
+static PyObject *
+tuple_copy(PyObject *t)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(t);
+    PyObject *copy = PyTuple_New(n);
+    for (Py_ssize_t i = 0; copy != NULL && i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(t, i);
+        Py_INCREF(item);
+        PyTuple_SET_ITEM(copy, i, item);
+    }
+    return copy;
+}
+
 /* Step 3 of G_WRAP: the callable at g->index and under g->names (in new *args / our own *kwargs)
  * wrapped in an Accountable that runs it with the registrant's chain. */
 static int
@@ -645,28 +660,38 @@ gate_wrap(gate_t *g, PyFrameObject *frame, PyObject **args, PyObject **kwargs)
 {
     PyObject *token = NULL;
     int asked = 0, rc = 0;
-    if (g->index >= 0 && g->index < PyTuple_GET_SIZE(*args) && wrap_wanted(g, PyTuple_GET_ITEM(*args, g->index))) {
-        asked = 1;
-        token = wrap_token(g, frame);
-        if (token != NULL) {
-            Py_ssize_t n = PyTuple_GET_SIZE(*args);
-            PyObject *copy = PyTuple_New(n);   /* never the caller's tuple (f(*t)) */
-            for (Py_ssize_t i = 0; copy != NULL && i < n; i++) {
-                PyObject *item = PyTuple_GET_ITEM(*args, i);
-                item = i == g->index ? accountable_new(item, (token_t *)token) : (Py_INCREF(item), item);
-                if (item == NULL) {
-                    Py_CLEAR(copy);
-                    break;
-                }
-                PyTuple_SET_ITEM(copy, i, item);
-            }
-            if (copy == NULL) {
-                rc = -1;
-            } else {
-                Py_SETREF(*args, copy);
-            }
-        } else if (PyErr_Occurred()) {
+    Py_ssize_t n = PyTuple_GET_SIZE(*args);
+    Py_ssize_t last = (g->wrap & WRAP_REST) ? n - 1 : g->index;
+    PyObject *copy = NULL;   /* never the caller's tuple (f(*t)) */
+    for (Py_ssize_t i = g->index; rc == 0 && i >= 0 && i <= last && i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(*args, i);
+        if (!wrap_wanted(g, item)) {
+            continue;
+        }
+        if (!asked) {
+            asked = 1;
+            token = wrap_token(g, frame);
+            rc = token == NULL && PyErr_Occurred() ? -1 : 0;
+        }
+        if (token == NULL) {
+            break;
+        }
+        if (copy == NULL && (copy = tuple_copy(*args)) == NULL) {
             rc = -1;
+            break;
+        }
+        PyObject *wrapped = accountable_new(item, (token_t *)token);
+        if (wrapped == NULL) {
+            rc = -1;
+            break;
+        }
+        Py_SETREF(((PyTupleObject *)copy)->ob_item[i], wrapped);
+    }
+    if (copy != NULL) {
+        if (rc == 0) {
+            Py_SETREF(*args, copy);
+        } else {
+            Py_DECREF(copy);
         }
     }
     for (Py_ssize_t i = 0; rc == 0 && *kwargs != NULL && g->names != NULL && i < PyTuple_GET_SIZE(g->names); i++) {
@@ -864,21 +889,21 @@ attr_or_none(PyObject *obj, const char *name, PyObject *fallback)
 }
 
 /* gate(original, kind, api, *, capability=None, index=-1, names=(), default=None, before=None,
- *      after=None, name=None, frameless=False, always=False, read_index=-1, prefix=None): a guard for
+ *      after=None, name=None, frameless=False, always=False, read_index=-1, prefix=None, rest=False): a guard for
  * *original* decided by the core. Making one grants nothing: a gate only adds a decision in
  * front of the function it is given. */
 static PyObject *
 core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"original", "kind", "api", "capability", "index", "names", "default", "before",
-                               "after", "name", "frameless", "always", "read_index", "prefix", NULL};
+                               "after", "name", "frameless", "always", "read_index", "prefix", "rest", NULL};
     PyObject *original, *api, *capability = Py_None, *names = NULL, *fallback = Py_None, *before = Py_None;
     PyObject *after = Py_None, *name = Py_None, *prefix = Py_None;
     const char *kind;
-    int index = -1, frameless = 0, always = 0, read_index = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsU|$OiO!OOOOppiO:gate", keywords, &original, &kind, &api,
+    int index = -1, frameless = 0, always = 0, read_index = -1, rest = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsU|$OiO!OOOOppiOp:gate", keywords, &original, &kind, &api,
                                      &capability, &index, &PyTuple_Type, &names, &fallback, &before, &after,
-                                     &name, &frameless, &always, &read_index, &prefix)) {
+                                     &name, &frameless, &always, &read_index, &prefix, &rest)) {
         return NULL;
     }
     int k = 0;
@@ -937,7 +962,7 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
     g->api = api;
     g->before = before == Py_None ? NULL : before;
     g->after = after == Py_None ? NULL : after;
-    g->wrap = (frameless ? WRAP_FRAMELESS : 0) | (always ? WRAP_ALWAYS : 0);
+    g->wrap = (frameless ? WRAP_FRAMELESS : 0) | (always ? WRAP_ALWAYS : 0) | (rest ? WRAP_REST : 0);
     PyObject *refs[] = {original, names, g->fallback, g->prefix, api, g->before, g->after};
     for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
         Py_XINCREF(refs[i]);

@@ -242,3 +242,75 @@ def run():
     assert denied(guarded["direct"]), guarded
     assert guarded["through_a_finder"] == "ok:s3cret", guarded
     assert guarded["through_sys_path"] == "ok:s3cret", guarded
+
+
+#: A callable with no Python frame that makes MARKS/<name> however it is called.
+_PLANTED = '''
+import functools, os
+def planted(name):
+    return functools.partial(set().update, map(os.mkdir, [os.path.join(MARKS, name)]))
+'''
+
+
+def test_gap_without_the_native_core_a_weak_reference_callback_runs_as_the_application(tmp_path):
+    """Open in the pure-Python fallback only (route 4): ``weakref.ref`` is a type, and only the
+    native core can gate its instance maker (a C slot) to wrap a frameless callback with its
+    registrant's chain. Replacing ``weakref.ref`` with a function would break ``isinstance`` and
+    every subclass (``KeyedRef``, ``WeakMethod``). Closed with the core:
+    ``test_sec_callbacks.py::test_callbacks_the_interpreter_calls_later_run_as_their_registrant``."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = f"MARKS = {str(marks)!r}\n" + _PLANTED + '''
+import weakref
+class Victim:
+    pass
+VICTIM = Victim()
+def run():
+    global REF
+    REF = weakref.ref(VICTIM, planted("weakref_ref"))
+'''
+    app = "import evil\nevil.run()\nevil.VICTIM = None\n"
+    scenario = Scenario(tmp_path, config=CONFIG, app=app, dists={"evil": {"files": {"evil/__init__.py": code}}})
+    scenario.guarded()
+    assert os.listdir(marks) == []
+    scenario.guarded(extra_env=PURE_PYTHON)
+    assert os.listdir(marks) == ["weakref_ref"]
+
+
+def test_gap_a_frameless_callable_in_a_distributions_class_or_a_registry_runs_as_its_caller(tmp_path):
+    """Open (route 4; docs/threat-model.md, "Planting outside module attributes"): a builtin or a
+    ``partial`` stored in a class (``__del__``, ``__repr__``, a ``property``'s getter), in a
+    registry dict (``copyreg.dispatch_table``) or handed to a standard-library Python setter
+    (``logging.setLogRecordFactory``) runs as whoever calls it: the interpreter dropping the
+    application's last reference, the application's ``repr`` or ``pickle.dumps``. Nothing of the
+    planter is on the stack then, and the places such a callable can be stored are every object's
+    attributes. Wrapping class namespaces would also wrap generated code (attrs, dataclasses) with
+    its generator's grant, a false denial for every user of it."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = f"MARKS = {str(marks)!r}\n" + _PLANTED + '''
+import copyreg, logging
+class Handle:
+    __del__ = planted("del")
+    __repr__ = planted("repr")
+    size = property(planted("property"))
+def run():
+    copyreg.pickle(Handle, planted("copyreg"))
+    logging.setLogRecordFactory(planted("record_factory"))
+    return Handle()
+'''
+    app = '''
+import logging, pickle, evil
+handle = evil.run()
+for act in (lambda: repr(handle), lambda: handle.size, lambda: pickle.dumps(handle),
+            lambda: logging.getLogger("app").error("x")):
+    try:
+        act()
+    except Exception:
+        pass
+logging.setLogRecordFactory(logging.LogRecord)
+del handle
+'''
+    scenario = Scenario(tmp_path, config=CONFIG, app=app, dists={"evil": {"files": {"evil/__init__.py": code}}})
+    scenario.guarded()
+    assert sorted(os.listdir(marks)) == ["copyreg", "del", "property", "record_factory", "repr"]

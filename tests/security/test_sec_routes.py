@@ -193,6 +193,12 @@ def run():
     attempt("current_frames", lambda: len(sys._current_frames()))
     # other threads' exceptions, and through their tracebacks the frames (3.10+)
     attempt("current_exceptions", lambda: type(getattr(sys, "_current_exceptions", dict)()).__name__)
+    # 3.12+: a callback on every call of every thread (settrace's successor)
+    def monitor():
+        sys.monitoring.use_tool_id(4, "evil")
+        sys.monitoring.register_callback(4, sys.monitoring.events.CALL, print)
+        return "registered"
+    attempt("monitoring", monitor) if hasattr(sys, "monitoring") else None
     import types
     def generators_of(fn):
         for value in (fn.__defaults__ or ()):
@@ -246,7 +252,8 @@ def run():
                     visit(value, depth + 1, name)
         visited = []
         for fn in (os.stat, os.lstat, os.mkfifo, os.getcwd, _posixsubprocess.fork_exec, atexit.register,
-                   signal.signal, codecs.register, os.register_at_fork):
+                   signal.signal, codecs.register, os.register_at_fork, codecs.register_error,
+                   sys.set_asyncgen_hooks, weakref.proxy):
             if not isinstance(fn, types.BuiltinFunctionType):
                 visited.append(fn.__name__)
                 visit(fn, 0, fn.__name__)
@@ -263,7 +270,8 @@ def run():
     plain_proc = scenario.plain(extra_env={"SECRET": "x"})
     plain = json.loads(plain_proc.stdout.splitlines()[0])
     for name in ("settrace", "setprofile", "threading_settrace", "gc_get_objects",
-                 "gc_referrers", "current_frames", "current_exceptions", "meta_path", "replace_import"):
+                 "gc_referrers", "current_frames", "current_exceptions", "meta_path", "replace_import") + (
+                 ("monitoring",) if hasattr(sys, "monitoring") else ()):
         assert ok(plain[name]), (name, plain[name])
     assert plain["addaudithook"] == "ok:True", plain["addaudithook"]
     guarded_proc = scenario.guarded(extra_env={"SECRET": "x"})
@@ -271,12 +279,14 @@ def run():
     assert guarded["addaudithook"] == "ok:False", guarded["addaudithook"]
     for name in ("settrace", "setprofile", "threading_settrace", "gc_get_objects",
                  "gc_referrers", "current_frames", "vault_frame", "originals_vault_frame", "import_after_meta_path",
-                 "import_after_replace") + (("current_exceptions",) if hasattr(sys, "_current_exceptions") else ()):
+                 "import_after_replace") + (("current_exceptions",) if hasattr(sys, "_current_exceptions") else ()) + (
+                 ("monitoring",) if hasattr(sys, "monitoring") else ()):
         assert denied(guarded[name]), (name, guarded[name])
     assert guarded["vault_send"] == "ok:None", guarded["vault_send"]   # decided for its real caller
     # No guarded function keeps its original reachable, and the walk really went through them.
     assert guarded["originals_in_closures"].startswith("ok:found=[] visited=["), guarded["originals_in_closures"]
-    for name in ("stat", "lstat", "mkfifo", "getcwd", "fork_exec", "register", "signal", "register_at_fork"):
+    for name in ("stat", "lstat", "mkfifo", "getcwd", "fork_exec", "register", "signal", "register_at_fork",
+                 "register_error", "set_asyncgen_hooks", "proxy"):
         assert f"'{name}'" in guarded["originals_in_closures"], (name, guarded["originals_in_closures"])
     assert results(guarded_proc) == {"first": "GuardFinder"}   # put back, and still first
 

@@ -64,8 +64,8 @@ def install(enforcer) -> dict:
         module = sys.modules.get(name)
         if module is None:
             # built in, imported now: faulthandler's gates hand the core converters, which it
-            # accepts only while installing
-            __import__(name) if name in ("_posixsubprocess", "posix", "faulthandler") else None
+            # accepts only while installing; gc's callbacks list is split before anyone reads it
+            __import__(name) if name in ("_posixsubprocess", "posix", "faulthandler", "gc") else None
             module = sys.modules.get(name)
         if module is not None:
             guard_native(module)

@@ -101,34 +101,47 @@ def _through_vault(guard, key, original, checker, public_name, wraps=None):
     return public
 
 
-def _wrapping(guard, positions=(), names=()):
-    """A checker that wraps the callables at *positions* / keyword *names* with the registrant's chain."""
+def _wrapping(guard, positions=(), names=(), frameless=False):
+    """A checker that wraps the callables at *positions* / keyword *names* with the registrant's
+    chain (*frameless*: only those with no Python frame of their own, as :func:`_needs_wrap` says)."""
+
+    def wrapped(value, frame):
+        return wrap(guard, value, frame) if not frameless or _needs_wrap(value) else value
 
     def check(frame, args, kwargs):
         if positions:
             args = list(args)
             for i in positions:
                 if i < len(args):
-                    args[i] = wrap(guard, args[i], frame)
+                    args[i] = wrapped(args[i], frame)
             args = tuple(args)
         if names and kwargs:
-            kwargs = {k: (wrap(guard, v, frame) if k in names else v) for k, v in kwargs.items()}
+            kwargs = {k: (wrapped(v, frame) if k in names else v) for k, v in kwargs.items()}
         return args, kwargs
 
     return check
 
 
 #: The registration APIs of C modules, as (module, attribute, index of the callable, its keyword
-#: names). ``signal.getsignal`` registers nothing; its gate is there so that no alias reaches the
-#: original (a distribution's handler comes back as its wrapper, which runs as the distribution).
+#: names, options of the gate). ``signal.getsignal`` registers nothing; its gate is there so that
+#: no alias reaches the original (a distribution's handler comes back as its wrapper, which runs
+#: as the distribution). ``frameless``: only callables with no Python frame of its own are
+#: wrapped (the hook is called often, and a Python function keeps its identity anyway);
+#: ``rest``: every positional callable from the index on.
 REGISTRATIONS = (
-    ("atexit", "register", 0, ()),
-    ("signal", "signal", 1, ("handler",)),
-    ("signal", "getsignal", -1, ()),
-    ("os", "register_at_fork", -1, ("before", "after_in_child", "after_in_parent")),
-    ("_thread", "start_new_thread", 0, ()),
-    ("_thread", "start_new", 0, ()),   # the same C function, a separate builtin object
-    ("codecs", "register", 0, ()),
+    ("atexit", "register", 0, (), {}),
+    ("signal", "signal", 1, ("handler",), {}),
+    ("signal", "getsignal", -1, (), {}),
+    ("os", "register_at_fork", -1, ("before", "after_in_child", "after_in_parent"), {}),
+    ("_thread", "start_new_thread", 0, (), {}),
+    ("_thread", "start_new", 0, (), {}),   # the same C function, a separate builtin object
+    ("codecs", "register", 0, (), {}),
+    # an error handler by name, "strict" and "surrogateescape" included: called by whoever decodes
+    ("codecs", "register_error", 1, (), {}),
+    # called by whoever first iterates (or finalizes) an asynchronous generator
+    ("sys", "set_asyncgen_hooks", 0, ("firstiter", "finalizer"), {"frameless": True, "rest": True}),
+    # called by whoever drops the last reference to the object (weakref.ref: the core's type gate)
+    ("_weakref", "proxy", 1, (), {"frameless": True}),
 )
 
 
@@ -150,15 +163,19 @@ def _install_native(guard) -> list:
 
     core = guard.core
     done = []
-    for module_name, attribute, index, names in REGISTRATIONS:
+    for module_name, attribute, index, names, options in REGISTRATIONS:
         module = importlib.import_module(module_name)
         original = getattr(module, attribute, None)
         if original is None or getattr(original, "_capimport_guard", False):
             continue
         api = f"{module_name.lstrip('_')}.{attribute}"
-        gate = core.gate(original, "wrap", api, index=index, names=names, name=attribute)
+        gate = core.gate(original, "wrap", api, index=index, names=names, name=attribute, **options)
         replace_everywhere(module, attribute, gate, original)   # guards.install sweeps the aliases
         done.append(api)
+
+    import weakref
+    core.gate_weakref(weakref.ref)   # a type: its instance maker wraps a frameless callback
+    done.append("weakref.ref")
 
     def method(cls, name, api, index, names=(), always=False):
         original = cls.__dict__.get(name)
@@ -168,7 +185,6 @@ def _install_native(guard) -> list:
         setattr(cls, name, core.method(gate))
         done.append(api)
 
-    import weakref
     # The first finalizer registers finalize's own exit hook with atexit: capimport's, made here,
     # so that it is not wrapped with whichever distribution happens to make the first one (the
     # application's finalizers would run at exit as that distribution).
@@ -296,12 +312,20 @@ def _install_fallback(guard) -> list:
             threading._start_new_thread = public
         done.append("_thread.start_new_thread")
 
-    if not getattr(codecs.register, "_capimport_guard", False):
-        original_codecs_register = codecs.register
-        codecs.register = builtin_shaped(_through_vault(guard, "codecs.register", original_codecs_register,
-                                                        _wrapping(guard, (0,)), "register"),
-                                         original_codecs_register)
-        done.append("codecs.register")
+    import _weakref
+    from .native import replace_everywhere   # guards.install sweeps the aliases once, after this
+    for module, attribute, checker in (
+            (codecs, "register", _wrapping(guard, (0,))),
+            (codecs, "register_error", _wrapping(guard, (1,))),
+            (sys, "set_asyncgen_hooks", _wrapping(guard, (0, 1), ("firstiter", "finalizer"), frameless=True)),
+            (_weakref, "proxy", _wrapping(guard, (1,), frameless=True))):
+        original = getattr(module, attribute, None)
+        if original is None or getattr(original, "_capimport_guard", False):
+            continue
+        api = f"{module.__name__.lstrip('_')}.{attribute}"
+        public = builtin_shaped(_through_vault(guard, api, original, checker, attribute), original)
+        replace_everywhere(module, attribute, public, original)
+        done.append(api)
 
     # concurrent.futures and asyncio, now or when first imported -------------------------
     from ..importguard import POST_IMPORT
@@ -409,3 +433,70 @@ def guard_module_object(guard, module) -> bool:
 def patch_modules(guard) -> int:
     """Every module loaded now; modules imported later are patched as they execute (tamper's exec rule)."""
     return sum(guard_module_object(guard, m) for m in list(sys.modules.values()) if m is not None)
+
+
+# ----------------------------------------------------------------------------- gc.callbacks
+
+#: The list ``gc.callbacks`` names once guarded (each re-made ``gc`` module is given it too).
+_GC_NAMED: list = []
+
+
+def guard_gc(guard, module) -> int:
+    """Keep the collector's own list of callbacks away from everyone (``_core_callbacks.h``).
+
+    The collector calls ``gc.callbacks``'s entries at every collection, from whatever stack
+    triggered it; a list raises no event when it changes, so a planted builtin or partial would
+    run as the application. ``gc.callbacks`` now names another list, copied into the collector's
+    at each call; an entry with no Python frame of its own runs charged to code nobody owns
+    together with whoever triggered the collection. A ``gc`` module made again (``del
+    sys.modules["gc"]``) names the same list; the collector's is only ever read here, once.
+    """
+    if _GC_NAMED:
+        module.callbacks = _GC_NAMED[0]
+        return 0
+    called = module.callbacks
+    if type(called) is not list:
+        raise RuntimeError("capimport: gc.callbacks is not the collector's list")
+    named: list = []
+    if guard.core is not None:
+        guard.core.guard_gc_callbacks(called, named)
+    else:
+        _guard_gc_fallback(guard, called, named)
+    _GC_NAMED.append(named)
+    module.callbacks = named
+    return 1
+
+
+def _guard_gc_fallback(guard, called: list, named: list) -> None:
+    """The pure-Python copy (route 7 is open here anyway: capimport's Python can be reached)."""
+    from ..attribution import UNKNOWN, Link
+
+    charged = (Link(UNKNOWN, "", None, 0),)
+    inherited = guard.enforcer.inherited
+    named.extend(called)
+
+    def copy(phase, info):
+        called[1:] = [Accountable(entry, charged, inherited) if _gc_entry_planted(entry) else entry
+                      for entry in list.copy(named)]
+
+    called[:] = [copy]
+
+
+_MRO = type.__dict__["__mro__"]
+
+
+def _gc_entry_planted(entry) -> bool:
+    """The fallback's twin of the core's ``gc_entry_planted``: types and class dicts only."""
+    kind = type(entry)
+    if kind in _ACCOUNTABLE_TYPES:
+        return False
+    function = entry.__func__ if kind is _MethodType else entry
+    if type(function) is not _FunctionType:
+        if isinstance(entry, type) or kind is _MethodType:
+            return True
+        function = next((klass.__dict__["__call__"] for klass in _MRO.__get__(kind)
+                         if "__call__" in klass.__dict__), None)
+        if type(function) is not _FunctionType:
+            return True
+    filename = function.__code__.co_filename
+    return filename[:1] == "<" and not filename.startswith("<frozen ")

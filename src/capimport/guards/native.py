@@ -424,6 +424,9 @@ def guard_module(guard, module) -> dict:
         api = f"{name}.{attr}"
         put(attr, _path_gate(FS_READONLY, api, -1, (), path),
             lambda: _fixed_path_checker(guard, FS_READONLY, api, path))
+    elif name == "gc":
+        from . import deferred
+        done["gc.callbacks"] = deferred.guard_gc(guard, module)
     elif name == "faulthandler":
         from . import descriptors
         descriptors.guard_faulthandler(guard, put, lambda key, make: _gate_helper(guard, key, make))
@@ -435,6 +438,11 @@ def guard_module(guard, module) -> dict:
             put(attr, _path_gate(capability, api, index, default=history),
                 lambda c=capability, a=api, i=index: _path_checker(guard, c, a, i, lambda: history),
                 _path_converter(index))
+        # hooks readline calls from inside input(): as whoever asks for a line (route 4)
+        from . import deferred
+        for attr in READLINE_HOOKS:
+            put(attr, ("wrap", {"api": f"readline.{attr}", "index": 0, "frameless": True}),
+                lambda: deferred._wrapping(guard, (0,), frameless=True))
         inputrc = os.path.expanduser("~/.inputrc")
         put("read_init_file", _path_gate(FS_READONLY, "readline.read_init_file", default=inputrc),
             lambda: _path_checker(guard, FS_READONLY, "readline.read_init_file", 0, lambda: inputrc),
@@ -482,6 +490,10 @@ def guard_module(guard, module) -> dict:
 TCL_API = "a Tcl interpreter (tkinter)"
 TCL_METHODS = ("call", "eval", "evalfile", "record", "exprstring", "exprlong", "exprdouble", "exprboolean",
                "createcommand", "createfilehandler")
+
+
+#: readline's hook setters: the hook runs later, inside whoever's ``input()``.
+READLINE_HOOKS = ("set_startup_hook", "set_pre_input_hook", "set_completer", "set_completion_display_matches_hook")
 
 
 #: Where glibc's NSS "files" backend keeps the shadow passwords ``spwd`` reads.
@@ -693,4 +705,4 @@ def guard_imp(guard, names) -> None:
 
 #: C modules this guard covers; imported lazily modules are guarded when they first load.
 MODULES = ("_posixsubprocess", "posix", "_signal", "faulthandler", "readline", "_gdbm", "_dbm", "_sqlite3",
-           "_posixshmem", "_multiprocessing", "_tkinter", "_ssl", "spwd", "_ctypes", "time", "pwd", "grp")
+           "_posixshmem", "_multiprocessing", "_tkinter", "_ssl", "spwd", "_ctypes", "time", "pwd", "grp", "gc")

@@ -65,6 +65,8 @@ FFI_EVENTS = {
     "gc.get_referents": "gc.get_referents",
     "sys._current_frames": "sys._current_frames",
     "sys._current_exceptions": "sys._current_exceptions",
+    # 3.12+: a callback on every call, line or return of every thread (settrace's successor)
+    "sys.monitoring.register_callback": "sys.monitoring.register_callback",
     "cpython.PyInterpreterState_New": "a new subinterpreter",
 }
 
