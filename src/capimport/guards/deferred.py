@@ -468,16 +468,29 @@ def guard_gc(guard, module) -> int:
 
 
 def _guard_gc_fallback(guard, called: list, named: list) -> None:
-    """The pure-Python copy (route 7 is open here anyway: capimport's Python can be reached)."""
+    """The pure-Python copy (route 7 is open here anyway: capimport's Python can be reached).
+
+    A collection can start inside one of the fallback's decisions (any allocation triggers one),
+    and an act raised while a thread decides is taken as capimport's own work: a planted entry
+    is then left out of that collection (fail closed) instead of run charged.
+    """
     from ..attribution import UNKNOWN, Link
 
     charged = (Link(UNKNOWN, "", None, 0),)
-    inherited = guard.enforcer.inherited
+    enforcer = guard.enforcer
+    inherited, deciding = enforcer.inherited, enforcer._depth
     named.extend(called)
 
     def copy(phase, info):
-        called[1:] = [Accountable(entry, charged, inherited) if _gc_entry_planted(entry) else entry
-                      for entry in list.copy(named)]
+        inside = deciding.get(_get_ident(), 0) > 0
+        entries = []
+        for entry in list.copy(named):
+            if _gc_entry_planted(entry):
+                if inside:
+                    continue
+                entry = Accountable(entry, charged, inherited)
+            entries.append(entry)
+        called[1:] = entries
 
     called[:] = [copy]
 
