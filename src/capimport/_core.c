@@ -3414,6 +3414,8 @@ static PyMethodDef methods[] = {
     {"capture", (PyCFunction)(void (*)(void))core_capture, METH_VARARGS | METH_KEYWORDS,
      "capture(unowned=False) -> Chain: the caller's acting chain"},
     {"accountable", core_accountable, METH_VARARGS, "accountable(func, chain): func run as chain's parties"},
+    {"init_through_dict", core_init_through_dict, METH_O,
+     "init_through_dict(type): making an instance calls the __init__ the type's dict holds"},
     {"gate_weakref", core_gate_weakref, METH_O,
      "gate_weakref(ref): a weak reference's callback with no frame of its own runs as its registrant"},
     {"guard_gc_callbacks", core_guard_gc_callbacks, METH_VARARGS,

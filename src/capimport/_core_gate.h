@@ -529,8 +529,8 @@ gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject *
                     return -1;
                 }
             }
-            if (fds[w] == NULL) {
-                continue;   /* the original refuses the call */
+            if (fds[w] == NULL || fds[w] == Py_None) {
+                continue;   /* the original refuses the call (a socket makes a new descriptor) */
             }
             if (!PyLong_CheckExact(fds[w])) {   /* an __index__ of the caller's would run after the decision */
                 return gate_type_error(g, "takes an int file descriptor here");
@@ -1154,6 +1154,84 @@ core_gate_ctypes_data(PyObject *module, PyObject *bases)
         if (walk_subclasses(type, gate_ctypes_new_slot, (void *)original) < 0) {
             return NULL;
         }
+    }
+    Py_RETURN_NONE;
+}
+
+
+/* ------------------------------------------------------------------ an immutable type's __init__ */
+
+/* A gate written into an immutable type's dict as __init__ (guards/descriptors.py: the socket
+ * type, whose __init__ with fileno= makes a socket object of any descriptor) is what
+ * `Type.__init__(obj, ...)` finds, but making an instance calls the type's tp_init slot, which
+ * the dict write does not change. The core points the slot of the type, and of every subclass
+ * that inherited it, at this function: the __init__ the type's dict holds now, as a Python
+ * class's slot would call it. */
+static PyObject *init_name = NULL;
+
+static int
+init_through_dict(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *init = _PyType_Lookup(Py_TYPE(self), init_name);   /* borrowed */
+    if (init == NULL) {
+        PyErr_SetString(PyExc_TypeError, "capimport: the type's __init__ is gone");
+        return -1;
+    }
+    Py_INCREF(init);
+    PyObject *bound = init;
+    descrgetfunc get = Py_TYPE(init)->tp_descr_get;
+    if (get != NULL) {
+        bound = get(init, self, (PyObject *)Py_TYPE(self));
+        Py_DECREF(init);
+        if (bound == NULL) {
+            return -1;
+        }
+    }
+    PyObject *result = PyObject_Call(bound, args, kwargs);
+    Py_DECREF(bound);
+    if (result == NULL) {
+        return -1;
+    }
+    int rc = result == Py_None ? 0 : -1;
+    if (rc < 0) {
+        PyErr_SetString(PyExc_TypeError, "__init__() should return None");
+    }
+    Py_DECREF(result);
+    return rc;
+}
+
+static void
+init_through_dict_slot(PyTypeObject *type, void *original)
+{
+    if (type->tp_init == (initproc)original) {
+        type->tp_init = init_through_dict;
+        PyType_Modified(type);
+    }
+}
+
+/* init_through_dict(type): once per type, after its dict's __init__ was replaced. */
+static PyObject *
+core_init_through_dict(PyObject *module, PyObject *arg)
+{
+    if (!PyType_Check(arg) || ((PyTypeObject *)arg)->tp_init == NULL) {
+        PyErr_SetString(PyExc_TypeError, "init_through_dict(type): a type with an __init__ slot");
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)arg;
+    if (type->tp_init == init_through_dict) {
+        Py_RETURN_NONE;
+    }
+    if (init_name == NULL && (init_name = PyUnicode_InternFromString("__init__")) == NULL) {
+        return NULL;
+    }
+    PyObject *held = _PyType_Lookup(type, init_name);
+    if (held == NULL || Py_TYPE(held) == &PyWrapperDescr_Type) {
+        PyErr_SetString(PyExc_RuntimeError, "init_through_dict: the type's dict still holds its own __init__");
+        return NULL;
+    }
+    Py_INCREF(type);   /* its slot points here for good */
+    if (walk_subclasses(type, init_through_dict_slot, (void *)type->tp_init) < 0) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }

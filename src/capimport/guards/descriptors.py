@@ -160,6 +160,34 @@ def guard_faulthandler(guard, put, helpers) -> None:
             lambda api=api, i=index: checker(guard, api, i, -1, ("file",)), convert)
 
 
+#: What a socket object made from a descriptor is decided as: a connected socket's peer under
+#: ``net`` (a distribution whose ``net`` is scoped to one host would otherwise send on the
+#: application's connection to another), as ``os.write`` to that descriptor is.
+SOCKET_API = "socket.socket"   # shown with the descriptor: socket.socket(8)
+
+
+def guard_socket(guard, module) -> dict:
+    """Called by :func:`capimport.guards.native.guard_module` for ``_socket``: the socket type's
+    ``__init__`` (``socket.socket``'s own calls it by name; its ``fileno`` is the fifth
+    argument counting ``self``), written through the immutable type's dict. Making an instance
+    calls the type's slot instead, which the native core points at the dict's entry; the
+    pure-Python fallback cannot, so there ``_socket.socket(fileno=n)`` stays open (known gap)."""
+    from ._base import put_in_type_dict
+    from .native import _as_method, _guarded
+
+    cls = getattr(module, "socket", None)
+    original = cls.__dict__.get("__init__") if isinstance(cls, type) else None
+    if original is None or getattr(original, "_capimport_guard", False):
+        return {}
+    public = _guarded(guard, SOCKET_API, f"_socket.socket.__init__#{id(cls)}", original,
+                      gate(SOCKET_API, 4, -1, ("fileno",)), lambda: checker(guard, SOCKET_API, 4, -1, ("fileno",)))
+    entry = guard.core.method(public) if guard.core is not None else _as_method(public, original)
+    guard.internal(put_in_type_dict, cls, {"__init__": entry})
+    if guard.core is not None:
+        guard.core.init_through_dict(cls)   # the instance-making slot calls the entry too
+    return {"_socket.socket.__init__": 1}
+
+
 def install(guard) -> list:
     """Nothing of its own: ``posix`` and ``_signal`` are guarded by
     :mod:`capimport.guards.native` (one sweep)."""

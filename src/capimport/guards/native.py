@@ -461,6 +461,9 @@ def guard_module(guard, module) -> dict:
             api = f"spwd.{attr}"
             put(attr, _path_gate(FS_READONLY, api, -1, (), SHADOW_FILE),
                 lambda api=api: _fixed_path_checker(guard, FS_READONLY, api, SHADOW_FILE))
+    elif name == "_socket":
+        from . import descriptors
+        done.update(descriptors.guard_socket(guard, module))
     elif name == "_ssl":
         from . import tls
         done.update(tls.guard_module(guard, module, put))
@@ -705,4 +708,4 @@ def guard_imp(guard, names) -> None:
 
 #: C modules this guard covers; imported lazily modules are guarded when they first load.
 MODULES = ("_posixsubprocess", "posix", "_signal", "faulthandler", "readline", "_gdbm", "_dbm", "_sqlite3",
-           "_posixshmem", "_multiprocessing", "_tkinter", "_ssl", "spwd", "_ctypes", "time", "pwd", "grp", "gc")
+           "_posixshmem", "_multiprocessing", "_tkinter", "_ssl", "spwd", "_ctypes", "time", "pwd", "grp", "gc", "_socket")
