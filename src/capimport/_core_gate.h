@@ -28,9 +28,9 @@
  */
 
 enum { G_PATH, G_CWD, G_PROCESS, G_DBM, G_FORK_EXEC, G_REWRITE, G_POST, G_WRAP, G_OPEN_AT, G_FD, G_FD_MODE,
-       G_WHOLE, G_UMASK, G_COUNT };
+       G_WHOLE, G_UMASK, G_ACCEPT, G_COUNT };
 static const char *GATE_KINDS[G_COUNT] = {"path", "cwd", "process", "dbm", "fork_exec", "rewrite", "post", "wrap",
-                                          "open_at", "fd", "fd_mode", "whole", "umask"};
+                                          "open_at", "fd", "fd_mode", "whole", "umask", "accept"};
 #define IS_FD_GATE(k) ((k) == G_FD || (k) == G_FD_MODE)
 
 /* G_WRAP's flags */
@@ -38,6 +38,13 @@ static const char *GATE_KINDS[G_COUNT] = {"path", "cwd", "process", "dbm", "fork
 #define WRAP_ALWAYS 2      /* even when only the application registers (an executor's task must not
                               run with the chain of whoever started the worker thread) */
 #define WRAP_REST 4        /* every positional callable from index on (sys.set_asyncgen_hooks) */
+/* G_FD's flag (in the same field): the descriptor this thread's last G_ACCEPT gate returned is
+ * free, once (socket.socket.accept makes its socket object from the connection it accepted,
+ * whose peer is any client: a server's net is scoped to where it listens) */
+#define FD_ACCEPTED 8
+
+/* G_ACCEPT: the descriptor the socket type's _accept last returned on this thread, or -1 */
+static _Thread_local long accepted_fd = -1;
 
 typedef struct {
     PyObject_HEAD
@@ -530,10 +537,16 @@ gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject *
                 }
             }
             if (fds[w] == NULL || fds[w] == Py_None) {
+                fds[w] = NULL;
                 continue;   /* the original refuses the call (a socket makes a new descriptor) */
             }
             if (!PyLong_CheckExact(fds[w])) {   /* an __index__ of the caller's would run after the decision */
                 return gate_type_error(g, "takes an int file descriptor here");
+            }
+            if ((g->wrap & FD_ACCEPTED) && accepted_fd >= 0 && PyLong_AsLong(fds[w]) == accepted_fd) {
+                accepted_fd = -1;   /* the connection _accept just made: free, once */
+                fds[w] = NULL;
+                continue;
             }
             if (g->kind == G_FD_MODE && w == 0 && !fd_writable(fds[w])) {
                 caps[w] = CAP_FS_RO;   /* os.dup2 of a read-only descriptor: whoever reads the copy reads */
@@ -773,7 +786,17 @@ gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
         Py_XDECREF(given);
         goto done;
     }
+    if (g->kind == G_ACCEPT) {
+        accepted_fd = -1;
+    }
     result = PyObject_Call(g->original, a, kw);
+    if (result != NULL && g->kind == G_ACCEPT && PyTuple_Check(result) && PyTuple_GET_SIZE(result) > 0
+            && PyLong_CheckExact(PyTuple_GET_ITEM(result, 0))) {
+        accepted_fd = PyLong_AsLong(PyTuple_GET_ITEM(result, 0));
+        if (accepted_fd == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+        }
+    }
     if (result != NULL && g->kind == G_POST && g->after != NULL) {
         Py_SETREF(result, gate_internal(g->after, result, a));
     }
@@ -889,21 +912,22 @@ attr_or_none(PyObject *obj, const char *name, PyObject *fallback)
 }
 
 /* gate(original, kind, api, *, capability=None, index=-1, names=(), default=None, before=None,
- *      after=None, name=None, frameless=False, always=False, read_index=-1, prefix=None, rest=False): a guard for
+ *      after=None, name=None, frameless=False, always=False, read_index=-1, prefix=None, rest=False,
+ *      accepted=False): a guard for
  * *original* decided by the core. Making one grants nothing: a gate only adds a decision in
  * front of the function it is given. */
 static PyObject *
 core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"original", "kind", "api", "capability", "index", "names", "default", "before",
-                               "after", "name", "frameless", "always", "read_index", "prefix", "rest", NULL};
+                               "after", "name", "frameless", "always", "read_index", "prefix", "rest", "accepted", NULL};
     PyObject *original, *api, *capability = Py_None, *names = NULL, *fallback = Py_None, *before = Py_None;
     PyObject *after = Py_None, *name = Py_None, *prefix = Py_None;
     const char *kind;
-    int index = -1, frameless = 0, always = 0, read_index = -1, rest = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsU|$OiO!OOOOppiOp:gate", keywords, &original, &kind, &api,
+    int index = -1, frameless = 0, always = 0, read_index = -1, rest = 0, accepted = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsU|$OiO!OOOOppiOpp:gate", keywords, &original, &kind, &api,
                                      &capability, &index, &PyTuple_Type, &names, &fallback, &before, &after,
-                                     &name, &frameless, &always, &read_index, &prefix, &rest)) {
+                                     &name, &frameless, &always, &read_index, &prefix, &rest, &accepted)) {
         return NULL;
     }
     int k = 0;
@@ -962,7 +986,8 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
     g->api = api;
     g->before = before == Py_None ? NULL : before;
     g->after = after == Py_None ? NULL : after;
-    g->wrap = (frameless ? WRAP_FRAMELESS : 0) | (always ? WRAP_ALWAYS : 0) | (rest ? WRAP_REST : 0);
+    g->wrap = (frameless ? WRAP_FRAMELESS : 0) | (always ? WRAP_ALWAYS : 0) | (rest ? WRAP_REST : 0)
+              | (accepted && k == G_FD ? FD_ACCEPTED : 0);
     PyObject *refs[] = {original, names, g->fallback, g->prefix, api, g->before, g->after};
     for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
         Py_XINCREF(refs[i]);

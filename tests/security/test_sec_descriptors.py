@@ -41,6 +41,7 @@ thread.start()
 client = socket.create_connection(server.getsockname())
 import evil
 evil.run()
+client.shutdown(socket.SHUT_RDWR)   # the end of the connection, whatever copies of it are left open
 client.close()
 thread.join()
 log.close()
@@ -82,14 +83,19 @@ def run():
     import socket, _socket
     def on_copy(make):
         def call(fd):
-            sock = make(os.dup(fd))
+            copy = os.dup(fd)
+            try:
+                sock = make(copy)
+            except BaseException:
+                os.close(copy)   # a refused socket object leaves its descriptor open
+                raise
             try:
                 return sock.send(b"SOCKOBJ")
             finally:
                 sock.close()
         return call
     attempt("socket_object", lambda: each(on_copy(lambda fd: socket.socket(fileno=fd)), sockets))
-    attempt("fromfd", lambda: each(lambda fd: socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM).send(b"SOCKOBJ"),
+    attempt("fromfd", lambda: each(on_copy(lambda fd: socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM)),
                                    sockets))
     attempt("raw_socket_object", lambda: each(on_copy(lambda fd: _socket.socket(fileno=fd)), sockets))
     def reinit(fd):
@@ -152,6 +158,38 @@ def test_a_socket_object_made_from_a_descriptor_is_decided_by_its_peer(tmp_path,
     for name in ("socket_object", "fromfd", "raw_socket_object", "reinit"):
         assert ok(after[name]) and after[name] != "ok:[]", (name, after, guarded.stderr[-2000:])
     assert guarded.stdout.count("SOCKOBJ") == 4 and denied(after["read"]), (after, guarded.stdout)
+
+
+SERVER_APP = '''
+import socket, threading, evil
+server = socket.create_server(("127.0.0.1", 0))
+def client():
+    with socket.create_connection(server.getsockname()) as sock:
+        sock.sendall(b"hello")
+thread = threading.Thread(target=client)
+thread.start()
+print(evil.serve(server))
+thread.join()
+'''
+
+SERVER = '''
+def serve(server):
+    conn, address = server.accept()   # socket(..., fileno=the accepted descriptor): a client's peer
+    with conn:
+        return conn.recv(5).decode()
+'''
+
+
+@DECISIONS
+def test_a_server_accepts_connections_from_any_peer(tmp_path, decision):
+    """No false denial: ``socket.accept`` makes its socket object from the descriptor it just
+    accepted, whose peer is whichever client connected; a server distribution's ``net`` is
+    scoped to where it listens, not to its clients. That descriptor is free, once."""
+    config = ('[tool.capimport]\nmode = "enforce"\ndefault = []\n[tool.capimport.packages]\n'
+              'evil = { net = ["127.0.0.1:1"] }\n')
+    scenario = Scenario(tmp_path, config=config, app=SERVER_APP, dists={"evil": {"files": {"evil/__init__.py": SERVER}}})
+    guarded = scenario.guarded(extra_env=decision)
+    assert guarded.returncode == 0 and guarded.stdout.strip() == "hello", guarded.stderr[-2000:]
 
 
 #: No false denial: a distribution's own descriptors (a file it was granted, a pipe, a socket

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import sys
 
+from threading import get_ident as _get_ident
+
 from ..capabilities import FS, FS_READONLY, NET
 from ..hook import Lazy, fd_file_target, fd_peer_target, fd_writable
 
@@ -98,8 +100,15 @@ def gate(api: str, written: int, read: int, names: tuple, by_mode: bool = False)
     return ("fd_mode" if by_mode else "fd", {"api": api, "index": written, "read_index": read, "names": names})
 
 
-def checker(guard, api: str, written: int, read: int, names: tuple, by_mode: bool = False):
-    """The fallback's check: the same two checks per descriptor as the core's gate."""
+#: thread -> the descriptor the socket type's ``_accept`` last returned on it (the fallback's
+#: twin of the core's ``accepted_fd``).
+_ACCEPTED: dict = {}
+
+
+def checker(guard, api: str, written: int, read: int, names: tuple, by_mode: bool = False,
+            accepted: bool = False):
+    """The fallback's check: the same two checks per descriptor as the core's gate
+    (*accepted*: the connection ``_accept`` just made on this thread is free, once)."""
     decide = guard.enforcer.decide
 
     def check(frame, args, kwargs):
@@ -112,6 +121,8 @@ def checker(guard, api: str, written: int, read: int, names: tuple, by_mode: boo
                 continue   # the original refuses the call
             if type(fd) is not int:   # an __index__ of the caller's would run after the decision
                 raise TypeError(f"capimport: {api} takes an int file descriptor here")
+            if accepted and _ACCEPTED.pop(_get_ident(), None) == fd:
+                continue
             if by_mode and not guard.internal(fd_writable, fd):
                 capability = FS_READONLY
             fds.append((fd, capability))
@@ -177,15 +188,28 @@ def guard_socket(guard, module) -> dict:
 
     cls = getattr(module, "socket", None)
     original = cls.__dict__.get("__init__") if isinstance(cls, type) else None
-    if original is None or getattr(original, "_capimport_guard", False):
+    accept = cls.__dict__.get("_accept") if isinstance(cls, type) else None
+    if original is None or accept is None or getattr(original, "_capimport_guard", False):
         return {}
+    kind, options = gate(SOCKET_API, 4, -1, ("fileno",))
     public = _guarded(guard, SOCKET_API, f"_socket.socket.__init__#{id(cls)}", original,
-                      gate(SOCKET_API, 4, -1, ("fileno",)), lambda: checker(guard, SOCKET_API, 4, -1, ("fileno",)))
-    entry = guard.core.method(public) if guard.core is not None else _as_method(public, original)
-    guard.internal(put_in_type_dict, cls, {"__init__": entry})
+                      (kind, dict(options, accepted=True)),
+                      lambda: checker(guard, SOCKET_API, 4, -1, ("fileno",), accepted=True))
+    if guard.core is not None:
+        entries = {"__init__": guard.core.method(public),
+                   "_accept": guard.core.method(guard.core.gate(accept, "accept", "socket.accept"))}
+    else:
+        def accepting(self):
+            fd, address = accept(self)
+            _ACCEPTED[_get_ident()] = fd
+            return fd, address
+        accepting.__name__ = accepting.__qualname__ = "_accept"
+        accepting._capimport_guard = True
+        entries = {"__init__": _as_method(public, original), "_accept": accepting}
+    guard.internal(put_in_type_dict, cls, entries)
     if guard.core is not None:
         guard.core.init_through_dict(cls)   # the instance-making slot calls the entry too
-    return {"_socket.socket.__init__": 1}
+    return {"_socket.socket.__init__": 1, "_socket.socket._accept": 1}
 
 
 def install(guard) -> list:
