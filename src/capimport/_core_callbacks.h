@@ -45,15 +45,6 @@ weakref_gate(PyTypeObject *subtype, PyObject *args, PyObject *kwargs)
     return out;
 }
 
-static void
-gate_weakref_new_slot(PyTypeObject *type, void *original)
-{
-    if (type->tp_new == (newfunc)original) {
-        type->tp_new = weakref_gate;
-        PyType_Modified(type);
-    }
-}
-
 /* gate_weakref(weakref.ref): once, at install. */
 static PyObject *
 core_gate_weakref(PyObject *module, PyObject *base)
@@ -77,7 +68,7 @@ core_gate_weakref(PyObject *module, PyObject *base)
     weakref_new = type->tp_new;
     Py_INCREF(type);
     weakref_type = type;
-    if (walk_subclasses(type, gate_weakref_new_slot, (void *)weakref_new) < 0) {
+    if (swap_slot(type, offsetof(PyTypeObject, tp_new), (void *)weakref_new, (void *)weakref_gate) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;

@@ -1043,33 +1043,30 @@ ctypes_call_method(PyObject *self, PyObject *args, PyObject *kwargs)
 static PyMethodDef ctypes_call_def = {"__call__", (PyCFunction)(void (*)(void))ctypes_call_method,
                                       METH_VARARGS | METH_KEYWORDS, "Call self as a function (gated: ffi)."};
 
-/* visit(type, arg) on *type* and every subclass under it, depth first. */
+/* The slot at *offset* of *type* and of every subclass under it (depth first) that still holds
+ * *from* (inherited it) set to *to*: a gated slot reaches subclasses made before the gate;
+ * those made later inherit the gated one. */
 static int
-walk_subclasses(PyTypeObject *type, void (*visit)(PyTypeObject *, void *), void *arg)
+swap_slot(PyTypeObject *type, size_t offset, void *from, void *to)
 {
-    visit(type, arg);
+    void **slot = (void **)((char *)type + offset);
+    if (*slot == from) {
+        *slot = to;
+        PyType_Modified(type);
+    }
     PyObject *subclasses = PyObject_CallMethod((PyObject *)type, "__subclasses__", NULL);
     if (subclasses == NULL || !PyList_Check(subclasses)) {
         Py_XDECREF(subclasses);
         return -1;
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(subclasses); i++) {
-        if (walk_subclasses((PyTypeObject *)PyList_GET_ITEM(subclasses, i), visit, arg) < 0) {
+        if (swap_slot((PyTypeObject *)PyList_GET_ITEM(subclasses, i), offset, from, to) < 0) {
             Py_DECREF(subclasses);
             return -1;
         }
     }
     Py_DECREF(subclasses);
     return 0;
-}
-
-static void
-gate_ctypes_call_slot(PyTypeObject *type, void *unused)
-{
-    if (type->tp_call == ctypes_call) {
-        type->tp_call = ctypes_call_gate;
-        PyType_Modified(type);
-    }
 }
 
 /* gate_ctypes_calls(CFuncPtr): once, when _ctypes is first imported (or at install). */
@@ -1099,7 +1096,7 @@ core_gate_ctypes_calls(PyObject *module, PyObject *base)
         return NULL;
     }
     Py_DECREF(method);
-    if (walk_subclasses(type, gate_ctypes_call_slot, NULL) < 0) {
+    if (swap_slot(type, offsetof(PyTypeObject, tp_call), (void *)ctypes_call, (void *)ctypes_call_gate) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -1136,15 +1133,6 @@ ctypes_data_gate(PyTypeObject *subtype, PyObject *args, PyObject *kwargs)
     return NULL;
 }
 
-static void
-gate_ctypes_new_slot(PyTypeObject *type, void *original)
-{
-    if (type->tp_new == (newfunc)original) {
-        type->tp_new = ctypes_data_gate;
-        PyType_Modified(type);
-    }
-}
-
 /* gate_ctypes_data((_SimpleCData, Structure, Union, Array, _Pointer)): once per _ctypes made. */
 static PyObject *
 core_gate_ctypes_data(PyObject *module, PyObject *bases)
@@ -1176,7 +1164,7 @@ core_gate_ctypes_data(PyObject *module, PyObject *bases)
         Py_INCREF(type);
         ctypes_data_bases[n_ctypes_data_bases] = type;
         ctypes_data_new[n_ctypes_data_bases++] = original;
-        if (walk_subclasses(type, gate_ctypes_new_slot, (void *)original) < 0) {
+        if (swap_slot(type, offsetof(PyTypeObject, tp_new), (void *)original, (void *)ctypes_data_gate) < 0) {
             return NULL;
         }
     }
@@ -1225,15 +1213,6 @@ init_through_dict(PyObject *self, PyObject *args, PyObject *kwargs)
     return rc;
 }
 
-static void
-init_through_dict_slot(PyTypeObject *type, void *original)
-{
-    if (type->tp_init == (initproc)original) {
-        type->tp_init = init_through_dict;
-        PyType_Modified(type);
-    }
-}
-
 /* init_through_dict(type): once per type, after its dict's __init__ was replaced. */
 static PyObject *
 core_init_through_dict(PyObject *module, PyObject *arg)
@@ -1255,7 +1234,7 @@ core_init_through_dict(PyObject *module, PyObject *arg)
         return NULL;
     }
     Py_INCREF(type);   /* its slot points here for good */
-    if (walk_subclasses(type, init_through_dict_slot, (void *)type->tp_init) < 0) {
+    if (swap_slot(type, offsetof(PyTypeObject, tp_init), (void *)type->tp_init, (void *)init_through_dict) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
