@@ -666,8 +666,30 @@ tuple_copy(PyObject *t)
     return copy;
 }
 
-/* Step 3 of G_WRAP: the callable at g->index and under g->names (in new *args / our own *kwargs)
- * wrapped in an Accountable that runs it with the registrant's chain. */
+/* *value* wrapped in an Accountable with the registrant's chain (a new reference); Py_None when
+ * it needs no wrapping or only the application registers; NULL on error. The registrant's
+ * chain is walked once per call, when the first callable needs it (*asked*, *token*). */
+static PyObject *
+wrap_for(gate_t *g, PyFrameObject *frame, PyObject *value, int *asked, PyObject **token)
+{
+    if (!wrap_wanted(g, value)) {
+        Py_RETURN_NONE;
+    }
+    if (!*asked) {
+        *asked = 1;
+        *token = wrap_token(g, frame);
+        if (*token == NULL && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    if (*token == NULL) {
+        Py_RETURN_NONE;
+    }
+    return accountable_new(value, (token_t *)*token);
+}
+
+/* Step 3 of G_WRAP: the callables at g->index (and after it, WRAP_REST) and under g->names (in
+ * new *args / our own *kwargs) wrapped in an Accountable that runs each with the registrant's chain. */
 static int
 gate_wrap(gate_t *g, PyFrameObject *frame, PyObject **args, PyObject **kwargs)
 {
@@ -677,28 +699,15 @@ gate_wrap(gate_t *g, PyFrameObject *frame, PyObject **args, PyObject **kwargs)
     Py_ssize_t last = (g->wrap & WRAP_REST) ? n - 1 : g->index;
     PyObject *copy = NULL;   /* never the caller's tuple (f(*t)) */
     for (Py_ssize_t i = g->index; rc == 0 && i >= 0 && i <= last && i < n; i++) {
-        PyObject *item = PyTuple_GET_ITEM(*args, i);
-        if (!wrap_wanted(g, item)) {
-            continue;
-        }
-        if (!asked) {
-            asked = 1;
-            token = wrap_token(g, frame);
-            rc = token == NULL && PyErr_Occurred() ? -1 : 0;
-        }
-        if (token == NULL) {
-            break;
-        }
-        if (copy == NULL && (copy = tuple_copy(*args)) == NULL) {
+        PyObject *wrapped = wrap_for(g, frame, PyTuple_GET_ITEM(*args, i), &asked, &token);
+        if (wrapped == NULL || (wrapped != Py_None && copy == NULL && (copy = tuple_copy(*args)) == NULL)) {
+            Py_XDECREF(wrapped);
             rc = -1;
-            break;
+        } else if (wrapped == Py_None) {
+            Py_DECREF(wrapped);
+        } else {
+            Py_SETREF(((PyTupleObject *)copy)->ob_item[i], wrapped);
         }
-        PyObject *wrapped = accountable_new(item, (token_t *)token);
-        if (wrapped == NULL) {
-            rc = -1;
-            break;
-        }
-        Py_SETREF(((PyTupleObject *)copy)->ob_item[i], wrapped);
     }
     if (copy != NULL) {
         if (rc == 0) {
@@ -714,19 +723,8 @@ gate_wrap(gate_t *g, PyFrameObject *frame, PyObject **args, PyObject **kwargs)
             rc = PyErr_Occurred() ? -1 : 0;
             continue;
         }
-        if (!wrap_wanted(g, value)) {
-            continue;
-        }
-        if (!asked) {
-            asked = 1;
-            token = wrap_token(g, frame);
-            rc = token == NULL && PyErr_Occurred() ? -1 : 0;
-        }
-        if (token == NULL) {
-            continue;
-        }
-        PyObject *wrapped = accountable_new(value, (token_t *)token);
-        rc = wrapped == NULL ? -1 : PyDict_SetItem(*kwargs, name, wrapped);
+        PyObject *wrapped = wrap_for(g, frame, value, &asked, &token);
+        rc = wrapped == NULL ? -1 : wrapped == Py_None ? 0 : PyDict_SetItem(*kwargs, name, wrapped);
         Py_XDECREF(wrapped);
     }
     Py_XDECREF(token);
