@@ -975,37 +975,32 @@ ioctl_only_reads(unsigned long request)
 #endif
 }
 
-/* T_FD_PEER: the address at the other end of a connected socket a descriptor is, as the
- * socket.connect event shows it (addr_target); *skip* for a descriptor that is no connected
- * socket, or one of an unnamed socketpair. */
+/* The target of one socket address (as the socket.connect and socket.bind events show it,
+ * addr_target); *skip* for an unnamed one (an unbound socket, a socketpair's end) or a family
+ * whose sockets were decided when they were made (netlink, packet, ...). */
 static PyObject *
-fd_peer_target(PyObject *fd_obj, int *skip)
+sockaddr_target(struct sockaddr_storage *address, socklen_t size, int *skip)
 {
-    long fd;
-    struct stat st;
-    int found = fd_stat(fd_obj, &fd, &st);
-    if (found < 0) {
-        return NULL;
-    }
-    struct sockaddr_storage peer;
-    socklen_t size = sizeof(peer);
-    memset(&peer, 0, sizeof(peer));
-    if (!found || !S_ISSOCK(st.st_mode) || getpeername((int)fd, (struct sockaddr *)&peer, &size) != 0) {
-        *skip = 1;
-        Py_RETURN_NONE;
-    }
     char host[INET6_ADDRSTRLEN];
     PyObject *addr = NULL;
-    if (peer.ss_family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&peer;
+    if (address->ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)address;
+        if (in->sin_port == 0) {
+            *skip = 1;   /* not bound: nothing reaches it */
+            Py_RETURN_NONE;
+        }
         addr = inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host))
                ? Py_BuildValue("(si)", host, (int)ntohs(in->sin_port)) : NULL;
-    } else if (peer.ss_family == AF_INET6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&peer;
+    } else if (address->ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)address;
+        if (in6->sin6_port == 0) {
+            *skip = 1;
+            Py_RETURN_NONE;
+        }
         addr = inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host))
                ? Py_BuildValue("(si)", host, (int)ntohs(in6->sin6_port)) : NULL;
-    } else if (peer.ss_family == AF_UNIX) {
-        struct sockaddr_un *un = (struct sockaddr_un *)&peer;
+    } else if (address->ss_family == AF_UNIX) {
+        struct sockaddr_un *un = (struct sockaddr_un *)address;
         Py_ssize_t length = (Py_ssize_t)size - (Py_ssize_t)offsetof(struct sockaddr_un, sun_path);
         if (length <= 0) {
             *skip = 1;   /* an unnamed socket: a socketpair, free as socketpair() is */
@@ -1028,6 +1023,38 @@ fd_peer_target(PyObject *fd_obj, int *skip)
     PyObject *out = addr_target(addr);
     Py_DECREF(addr);
     return out;
+}
+
+/* T_FD_PEER: who a socket descriptor talks to, as the socket.connect event shows it: the
+ * address at the other end of a connected socket; for one with no peer that is bound (a
+ * listening server, a UDP socket), the address it is bound to, as the socket.bind event shows
+ * it, since accepting on it or reading its datagrams is serving there. *skip* for a descriptor
+ * that is no socket, or one of an unnamed socketpair, or neither connected nor bound. */
+static PyObject *
+fd_peer_target(PyObject *fd_obj, int *skip)
+{
+    long fd;
+    struct stat st;
+    int found = fd_stat(fd_obj, &fd, &st);
+    if (found < 0) {
+        return NULL;
+    }
+    if (!found || !S_ISSOCK(st.st_mode)) {
+        *skip = 1;
+        Py_RETURN_NONE;
+    }
+    struct sockaddr_storage address;
+    socklen_t size = sizeof(address);
+    memset(&address, 0, sizeof(address));
+    if (getpeername((int)fd, (struct sockaddr *)&address, &size) != 0) {
+        size = sizeof(address);
+        memset(&address, 0, sizeof(address));
+        if (errno != ENOTCONN || getsockname((int)fd, (struct sockaddr *)&address, &size) != 0) {
+            *skip = 1;
+            Py_RETURN_NONE;
+        }
+    }
+    return sockaddr_target(&address, size, skip);
 }
 
 /* The target of check i, computed once (most checks never need it). Borrowed; Py_None: no target. */

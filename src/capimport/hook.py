@@ -12,6 +12,7 @@ swapped for a native one: :func:`install` is the only entry point.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import _socket
@@ -466,9 +467,12 @@ def fd_file_target(fd: int):
 
 
 def fd_peer_target(fd: int):
-    """``(host, port)`` at the other end of the connected socket a descriptor is, as the
-    ``socket.connect`` event shows it; skip for a descriptor that is no connected socket, one
-    of an unnamed socket pair or a standard stream (``fd_peer_target`` in ``_core.c``)."""
+    """Who a socket descriptor talks to, as the ``socket.connect`` event shows it: ``(host,
+    port)`` at the other end of a connected socket; for one with no peer that is bound (a
+    listening server, a UDP socket), the address it is bound to, as ``socket.bind`` shows it
+    (accepting on it or reading its datagrams is serving there). Skip for a descriptor that is
+    no socket, one of an unnamed socket pair, or neither connected nor bound
+    (``fd_peer_target`` in ``_core.c``)."""
     st = _fd_stat(fd)
     if st is None or not stat.S_ISSOCK(st.st_mode):
         return _SKIP
@@ -477,16 +481,22 @@ def fd_peer_target(fd: int):
     except (OSError, OverflowError, ValueError):
         return _SKIP
     try:
-        peer, family = sock.getpeername(), sock.family
+        family = sock.family
+        try:
+            address = sock.getpeername()
+        except OSError as error:
+            if error.errno != errno.ENOTCONN:
+                return _SKIP
+            address = sock.getsockname()
     except OSError:
         return _SKIP
     finally:
         sock.detach()
     if family == _AF_UNIX:
-        return addr_target(peer) if peer else _SKIP
-    if family not in (_socket.AF_INET, getattr(_socket, "AF_INET6", -1)):
-        return _SKIP
-    return addr_target(peer)
+        return addr_target(address) if address else _SKIP
+    if family not in (_socket.AF_INET, getattr(_socket, "AF_INET6", -1)) or not address[1]:
+        return _SKIP   # another family was decided when it was made; port 0: not bound
+    return addr_target(address)
 
 
 # ----------------------------------------------------------------------------- installation

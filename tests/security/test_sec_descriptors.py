@@ -192,6 +192,57 @@ def test_a_server_accepts_connections_from_any_peer(tmp_path, decision):
     assert guarded.returncode == 0 and guarded.stdout.strip() == "hello", guarded.stderr[-2000:]
 
 
+#: The application listens (a TCP server with one client waiting in its backlog) and owns a
+#: bound UDP socket with one datagram queued; the distribution is handed only the numbers.
+LISTENING_APP = '''
+import socket, evil
+server = socket.create_server(("127.0.0.1", 0))
+waiting = socket.create_connection(server.getsockname())
+waiting.sendall(b"hello")
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.bind(("127.0.0.1", 0))
+sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sender.sendto(b"datagram", udp.getsockname())
+evil.run(server.fileno(), udp.fileno())
+'''
+
+LISTENING = ATTEMPT + '''
+import os, socket
+def run(listening, bound):
+    def accept():
+        sock = socket.socket(fileno=os.dup(listening))
+        sock.settimeout(5)
+        conn, _ = sock.accept()
+        with conn:
+            return conn.recv(5).decode()
+    attempt("accept", accept)
+    attempt("fromfd_accept", lambda: socket.fromfd(listening, socket.AF_INET, socket.SOCK_STREAM).getsockname()[0])
+    attempt("recv_datagram", lambda: os.read(bound, 100).decode())
+    report()
+'''
+
+
+@DECISIONS
+def test_a_distribution_serves_on_no_socket_the_application_listens_on(tmp_path, decision):
+    """A bound socket with no peer (a listening server, a UDP socket) is decided as ``net`` on the
+    address it is bound to, as ``socket.bind`` is: a distribution whose ``net`` is scoped
+    elsewhere accepts none of the application's clients and reads none of its datagrams through
+    the descriptor; ``net`` that covers the address allows it (no false denial)."""
+    def scenario(root, grants):
+        root.mkdir()
+        config = f'[tool.capimport]\nmode = "enforce"\ndefault = []\n[tool.capimport.packages]\nevil = {grants}\n'
+        return Scenario(root, config=config, app=LISTENING_APP,
+                        dists={"evil": {"files": {"evil/__init__.py": LISTENING}}})
+    plain = results(scenario(tmp_path / "plain", "[]").plain())
+    assert plain == {"accept": "ok:hello", "fromfd_accept": "ok:127.0.0.1", "recv_datagram": "ok:datagram"}, plain
+    guarded = scenario(tmp_path / "elsewhere", '{ net = ["127.0.0.1:1"] }').guarded(extra_env=decision)
+    after = results(guarded)
+    assert all(denied(value) for value in after.values()) and len(after) == 3, (after, guarded.stderr[-2000:])
+    assert "lacks 'net'" in guarded.stderr, guarded.stderr
+    granted = results(scenario(tmp_path / "granted", '{ net = ["127.0.0.1:*"] }').guarded(extra_env=decision))
+    assert granted == plain, granted
+
+
 #: No false denial: a distribution's own descriptors (a file it was granted, a pipe, a socket
 #: pair, anonymous memory) and the application's own reads and writes.
 OWN = ATTEMPT + '''
