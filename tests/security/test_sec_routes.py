@@ -199,6 +199,13 @@ def run():
         sys.monitoring.register_callback(4, sys.monitoring.events.CALL, print)
         return "registered"
     attempt("monitoring", monitor) if hasattr(sys, "monitoring") else None
+    # 3.12+ (Linux): native code in front of every Python frame, and /tmp/perf-<pid>.map
+    def trampoline():
+        sys.activate_stack_trampoline("perf")
+        active = sys.is_stack_trampoline_active()
+        sys.deactivate_stack_trampoline()
+        return active
+    attempt("stack_trampoline", trampoline) if hasattr(sys, "activate_stack_trampoline") else None
     import types
     def generators_of(fn):
         for value in (fn.__defaults__ or ()):
@@ -273,6 +280,8 @@ def run():
                  "gc_referrers", "current_frames", "current_exceptions", "meta_path", "replace_import") + (
                  ("monitoring",) if hasattr(sys, "monitoring") else ()):
         assert ok(plain[name]), (name, plain[name])
+    if hasattr(sys, "activate_stack_trampoline"):
+        assert plain["stack_trampoline"] == "ok:True", plain["stack_trampoline"]
     assert plain["addaudithook"] == "ok:True", plain["addaudithook"]
     guarded_proc = scenario.guarded(extra_env={"SECRET": "x"})
     guarded = json.loads(guarded_proc.stdout.splitlines()[0])
@@ -280,7 +289,8 @@ def run():
     for name in ("settrace", "setprofile", "threading_settrace", "gc_get_objects",
                  "gc_referrers", "current_frames", "vault_frame", "originals_vault_frame", "import_after_meta_path",
                  "import_after_replace") + (("current_exceptions",) if hasattr(sys, "_current_exceptions") else ()) + (
-                 ("monitoring",) if hasattr(sys, "monitoring") else ()):
+                 ("monitoring",) if hasattr(sys, "monitoring") else ()) + (
+                 ("stack_trampoline",) if hasattr(sys, "activate_stack_trampoline") else ()):
         assert denied(guarded[name]), (name, guarded[name])
     assert guarded["vault_send"] == "ok:None", guarded["vault_send"]   # decided for its real caller
     # No guarded function keeps its original reachable, and the walk really went through them.

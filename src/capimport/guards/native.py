@@ -638,6 +638,28 @@ def _exec_gate(guard, api: str) -> dict:
         "api": api, "before": _convert_exec, "after": _exec_rewrite(api, children.child_options(guard.enforcer))})
 
 
+#: ``sys`` functions with no audit event that change how every Python call of the process runs,
+#: as ``sys.settrace`` does (whose event needs ``ffi``): the perf trampoline (3.12+, Linux) puts
+#: native code in front of every Python frame and writes ``/tmp/perf-<pid>.map``.
+SYS_FFI_CALLS = ("activate_stack_trampoline",)
+
+
+def guard_sys(guard) -> dict:
+    """Gate :data:`SYS_FFI_CALLS` (those this interpreter has) as needing ``ffi`` as a whole.
+    ``sys`` is not in :data:`MODULES`: it cannot be loaded again, and nothing else in it is
+    gated in place."""
+    done = {}
+    for attr in SYS_FFI_CALLS:
+        original = getattr(sys, attr, None)
+        if original is None or getattr(original, "_capimport_guard", False):
+            continue
+        api = f"sys.{attr}"
+        replacement = _guarded(guard, api, f"{api}#{id(sys)}", original, ("whole", {"api": api, "capability": FFI}),
+                               lambda api=api: _whole_checker(guard, FFI, api))
+        done[api] = replace_everywhere(sys, attr, replacement, original)
+    return done
+
+
 def gate_ctypes_calls(guard, module) -> None:
     """``_ctypes``, when it is made: every call of a foreign function pointer, and making every
     ctypes data object, needs ``ffi`` (``core_gate_ctypes_calls``/``core_gate_ctypes_data`` in
