@@ -278,32 +278,40 @@ def run():
 
 
 def test_gap_a_frameless_callable_in_a_distributions_class_or_a_registry_runs_as_its_caller(tmp_path):
-    """Open (route 4; docs/threat-model.md, "Planting outside module attributes"): a builtin or a
-    ``partial`` stored in a class (``__del__``, ``__repr__``, a ``property``'s getter), in a
-    registry dict (``copyreg.dispatch_table``) or handed to a standard-library Python setter
-    (``logging.setLogRecordFactory``) runs as whoever calls it: the interpreter dropping the
-    application's last reference, the application's ``repr`` or ``pickle.dumps``. Nothing of the
-    planter is on the stack then, and the places such a callable can be stored are every object's
-    attributes. Wrapping class namespaces would also wrap generated code (attrs, dataclasses) with
-    its generator's grant, a false denial for every user of it."""
+    """Open (route 4; docs/threat-model.md, "Callables a distribution hands over"): a builtin, a
+    ``partial`` or string-compiled code stored in a class (``__del__``, ``__repr__``, a
+    ``property``'s getter), in a registry dict (``copyreg.dispatch_table``), handed to a
+    standard-library Python setter (``logging.setLogRecordFactory``), exported by the
+    distribution's own module or returned by its function runs as whoever calls it: the
+    interpreter dropping the application's last reference, the application's ``repr``,
+    ``pickle.dumps`` or own call. Nothing of the planter is on the stack then, and a reference
+    carries no record of who chose it: the same wrapping that would catch these would charge
+    every re-exported builtin (``numpy.sqrt``) and every generated method (attrs compiles
+    ``__init__`` from a string, calling the converters its user chose) to the wrong party."""
     marks = tmp_path / "marks"
     marks.mkdir()
     code = f"MARKS = {str(marks)!r}\n" + _PLANTED + '''
 import copyreg, logging
+namespace = {"os": os, "MARKS": MARKS}
+exec("def compiled(self):\\n    os.mkdir(os.path.join(MARKS, 'compiled'))\\n", namespace)
 class Handle:
     __del__ = planted("del")
     __repr__ = planted("repr")
+    __str__ = namespace["compiled"]
     size = property(planted("property"))
+exported = planted("exported")
 def run():
     copyreg.pickle(Handle, planted("copyreg"))
     logging.setLogRecordFactory(planted("record_factory"))
     return Handle()
+def helper():
+    return planted("returned")
 '''
     app = '''
 import logging, pickle, evil
 handle = evil.run()
-for act in (lambda: repr(handle), lambda: handle.size, lambda: pickle.dumps(handle),
-            lambda: logging.getLogger("app").error("x")):
+for act in (lambda: repr(handle), lambda: str(handle), lambda: handle.size, lambda: pickle.dumps(handle),
+            lambda: logging.getLogger("app").error("x"), evil.exported, lambda: evil.helper()()):
     try:
         act()
     except Exception:
@@ -313,4 +321,5 @@ del handle
 '''
     scenario = Scenario(tmp_path, config=CONFIG, app=app, dists={"evil": {"files": {"evil/__init__.py": code}}})
     scenario.guarded()
-    assert sorted(os.listdir(marks)) == ["copyreg", "del", "property", "record_factory", "repr"]
+    assert sorted(os.listdir(marks)) == ["compiled", "copyreg", "del", "exported", "property", "record_factory",
+                                         "repr", "returned"]
