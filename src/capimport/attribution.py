@@ -104,9 +104,10 @@ class OriginMap:
     def _build(self) -> None:
         by_file: dict[str, str] = {}
         roots: list[tuple[str, str]] = []
+        # a file two distributions list belongs to the first: filled last to first, first wins
+        for name, dist in reversed(list(self.distributions.items())):
+            by_file.update(dict.fromkeys(dist.files, name))  # type: ignore[attr-defined]
         for name, dist in self.distributions.items():
-            for path in dist.files:                       # type: ignore[attr-defined]
-                by_file.setdefault(path, name)
             # source_roots reads direct_url.json and .pth files: read once, here, never in the hook.
             source_roots = _narrow_roots(dist)
             self._source_roots[name] = source_roots
@@ -196,14 +197,17 @@ class OriginMap:
             if dist is None:
                 return frozenset(), ()
             self.prepare()
-            owned = set()
+            files = dist.files                           # type: ignore[attr-defined]
+            owned = set(files)
             location = self._locations.get(name) or dist.location  # type: ignore[attr-defined]
-            for file in dist.files:                      # type: ignore[attr-defined]
-                owned.add(file)
-                parent = os.path.dirname(file)
-                while parent.startswith(location + os.sep) and parent not in owned:
-                    owned.add(parent)
-                    parent = os.path.dirname(parent)
+            inside = location + os.sep
+            folders: set = set()
+            for file in files:   # absolute and normalised: rpartition is dirname, at start-up speed
+                parent = file.rpartition(os.sep)[0]
+                while parent not in folders and parent.startswith(inside):
+                    folders.add(parent)
+                    parent = parent.rpartition(os.sep)[0]
+            owned |= folders
             roots = tuple(r.rstrip(os.sep) for r in self._source_roots.get(name, ()))
             entry = self._owned[name] = (frozenset(owned), roots)
         return entry

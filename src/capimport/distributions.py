@@ -236,20 +236,21 @@ def _read_record(dist: Distribution) -> list[str]:
             lines = handle.read().splitlines()
     except OSError:
         return _legacy_files(dist)
+    prefix = location + os.sep
     for line in lines:
-        if not line:
-            continue
         if line.startswith('"'):
             try:
                 path = next(csv.reader([line]))[0]
             except (csv.Error, StopIteration, IndexError):
                 continue
         else:
-            path = line.split(",", 1)[0]
+            path = line.partition(",")[0]
         if not path:
             continue
-        full = location + os.sep + path
-        files.append(os.path.normpath(full) if ".." in path or "./" in path or "//" in path else full)
+        if ".." in path or "./" in path or "//" in path:
+            files.append(os.path.normpath(prefix + path))
+        else:
+            files.append(prefix + path)
     return files
 
 

@@ -103,7 +103,7 @@ def build_spec(enforcer) -> dict:
     return {
         "mode": enforcer.mode,
         "origins": names,
-        "record_files": {path: number(name) for path, name in (origins._by_file or {}).items()},
+        "record_files": _numbered(origins._by_file or {}, number),
         "roots": tuple((root, number(name)) for root, name in (origins._roots or ())),
         "cache": {name: number(origin) for name, origin in origins.cache.items()},
         "privileged_files": {name: index[origin] for name, origin in origins.cache.items() if origin in PRIVILEGED},
@@ -176,14 +176,23 @@ def _dependents(enforcer, name: str, index: dict) -> tuple:
     return tuple(sorted(index[d] for d in enforcer.dependents(name) if d in index))
 
 
+def _numbered(by_file: dict, number) -> dict:
+    """path -> owner's index, numbering each owner once (thousands of RECORD lines, at start-up)."""
+    numbers = {name: number(name) for name in set(by_file.values())}
+    return {path: numbers[name] for path, name in by_file.items()}
+
+
 def _owned(enforcer, names: tuple, index: dict) -> dict:
-    """Every installed file and folder -> the distributions that own it (fs-readonly on their own)."""
+    """Every installed file and folder -> the distributions that own it (fs-readonly on their own).
+    Most paths have one owner: each distribution's are added at once, and only the paths two
+    distributions share (a namespace package's folders) are merged one by one."""
     out: dict = {}
     for name in names:
         if name in enforcer.policy.distributions:
             files, _ = enforcer.origins.ownership(name)
-            for path in files:
-                out[path] = out.get(path, ()) + (index[name],)
+            shared = {path: out[path] + (index[name],) for path in out.keys() & files}
+            out.update(dict.fromkeys(files, (index[name],)))
+            out.update(shared)
     return out
 
 
