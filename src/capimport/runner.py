@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 USAGE = """\
 usage: python -m capimport [--config FILE] [--mode enforce|warn|record] [--log FILE] [--strict]
                            (script.py | -m module | -c code) [args ...]
+       python -m capimport (audit | generate | diff | why) ...   (as capimport audit ...)
 
 Run a Python program so that every installed distribution can do only what
 its capability manifest allows.
@@ -33,6 +34,11 @@ options:
   -h, --help      show this help and exit
   --version       show capimport's version and exit
 """
+
+
+#: ``capimport``'s own commands: ``python -m capimport audit`` runs ``capimport audit`` unless a
+#: file of that name is there to run (then it is the program, as ``python audit`` would run it).
+SUBCOMMANDS = ("audit", "generate", "diff", "why")
 
 
 class UsageError(Exception):
@@ -118,6 +124,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             kind, script = "stdin", None
         else:
             script = target
+            if not os.path.exists(script) and argv[:1] == [target] and target in SUBCOMMANDS:
+                from .cli import main as cli_main   # python -m capimport audit: as capimport audit
+                return cli_main(argv)
             if not os.path.exists(script):
                 sys.stderr.write(f"{sys.executable}: can't open file {os.path.abspath(script)!r}: "
                                  f"[Errno 2] No such file or directory\n")

@@ -89,6 +89,17 @@ def test_pickling_main_classes_and_dunder_main_guard(project):
     assert ours.stdout.strip() == "Thing"
 
 
+def test_a_capimport_command_runs_as_the_command_unless_a_file_has_its_name(project):
+    """``python -m capimport audit`` is ``capimport audit`` (the way ``python -m pip`` is pip);
+    a program file named ``audit`` in the working folder is still the program."""
+    proc = project.run("audit")
+    assert proc.returncode == 0 and "can't open file" not in proc.stderr, proc.stderr
+    assert proc.stdout == project.run_plain("-m", "capimport.cli", "audit").stdout and "capimport" in proc.stdout
+    project.script("audit", "print('the program')\n")
+    proc = project.run("audit")
+    assert proc.returncode == 0 and proc.stdout == "the program\n", proc.stderr
+
+
 def test_missing_script_and_usage_errors(project):
     proc = project.run("nope.py")
     assert proc.returncode == 2 and "can't open file" in proc.stderr
