@@ -92,6 +92,8 @@ def test_pickling_main_classes_and_dunder_main_guard(project):
 def test_a_capimport_command_runs_as_the_command_unless_a_file_has_its_name(project):
     """``python -m capimport audit`` is ``capimport audit`` (the way ``python -m pip`` is pip);
     a program file named ``audit`` in the working folder is still the program."""
+    from capimport import cli, runner
+    assert sorted(runner.SUBCOMMANDS) == sorted(cli.COMMANDS)   # the runner's list names them all
     proc = project.run("audit")
     assert proc.returncode == 0 and "can't open file" not in proc.stderr, proc.stderr
     assert proc.stdout == project.run_plain("-m", "capimport.cli", "audit").stdout and "capimport" in proc.stdout

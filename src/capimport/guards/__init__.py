@@ -73,7 +73,7 @@ def install(enforcer) -> dict:
             POST_IMPORT.setdefault(name, guard_native)
     native.guard_imp(guard, frozenset(native.MODULES))
     native.gate_ctypes_calls(guard, sys.modules.get("_ctypes"))   # made before install: now
-    result["sys"] = native.guard_sys(guard)
+    result["sys"] = native.guard_module(guard, sys)   # the perf trampoline (3.12+)
     result["native"] = sorted(guarded_modules)
     result["filemeta"] = filemeta.install(guard)   # posix's stat family: guarded with native's posix
     result["descriptors"] = descriptors.install(guard)   # os.read/os.write and kin: the same

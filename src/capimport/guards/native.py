@@ -461,6 +461,10 @@ def guard_module(guard, module) -> dict:
             api = f"spwd.{attr}"
             put(attr, _path_gate(FS_READONLY, api, -1, (), SHADOW_FILE),
                 lambda api=api: _fixed_path_checker(guard, FS_READONLY, api, SHADOW_FILE))
+    elif name == "sys":   # not in MODULES: it cannot be loaded again, and it is always there
+        for attr in SYS_FFI_CALLS:
+            api = f"sys.{attr}"
+            put(attr, ("whole", {"api": api, "capability": FFI}), lambda api=api: _whole_checker(guard, FFI, api))
     elif name == "_socket":
         from . import descriptors
         done.update(descriptors.guard_socket(guard, module))
@@ -642,22 +646,6 @@ def _exec_gate(guard, api: str) -> dict:
 #: as ``sys.settrace`` does (whose event needs ``ffi``): the perf trampoline (3.12+, Linux) puts
 #: native code in front of every Python frame and writes ``/tmp/perf-<pid>.map``.
 SYS_FFI_CALLS = ("activate_stack_trampoline",)
-
-
-def guard_sys(guard) -> dict:
-    """Gate :data:`SYS_FFI_CALLS` (those this interpreter has) as needing ``ffi`` as a whole.
-    ``sys`` is not in :data:`MODULES`: it cannot be loaded again, and nothing else in it is
-    gated in place."""
-    done = {}
-    for attr in SYS_FFI_CALLS:
-        original = getattr(sys, attr, None)
-        if original is None or getattr(original, "_capimport_guard", False):
-            continue
-        api = f"sys.{attr}"
-        replacement = _guarded(guard, api, f"{api}#{id(sys)}", original, ("whole", {"api": api, "capability": FFI}),
-                               lambda api=api: _whole_checker(guard, FFI, api))
-        done[api] = replace_everywhere(sys, attr, replacement, original)
-    return done
 
 
 def gate_ctypes_calls(guard, module) -> None:
