@@ -104,10 +104,9 @@ class OriginMap:
     def _build(self) -> None:
         by_file: dict[str, str] = {}
         roots: list[tuple[str, str]] = []
-        # a file two distributions list belongs to the first: filled last to first, first wins
-        for name, dist in reversed(list(self.distributions.items())):
-            by_file.update(dict.fromkeys(dist.files, name))  # type: ignore[attr-defined]
         for name, dist in self.distributions.items():
+            for path in dist.files:                       # type: ignore[attr-defined]
+                by_file.setdefault(path, name)
             # source_roots reads direct_url.json and .pth files: read once, here, never in the hook.
             source_roots = _narrow_roots(dist)
             self._source_roots[name] = source_roots
