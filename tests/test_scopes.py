@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from capimport.scopes import (ScopeError, covers, env_matches, host_matches, parse_pattern,
+from capimport.scopes import (ScopeError, covers, env_matches, host_matches, ipv6_packed, is_ip, parse_pattern,
                               path_matches, program_matches, resolve_path, scope_intersection,
                               scope_issubset, scope_union)
 
@@ -183,3 +184,44 @@ def test_overlapping_globs_intersect_to_nothing_rather_than_too_much():
     result = scope_intersection(a, b)
     assert result is not None
     assert not any(host_matches(q.value, "api.example.com", 80) for q in result)
+
+
+# ----------------------------------------------------------------------------- addresses without ipaddress
+
+
+def _ipaddress_is_ip(host: str) -> bool:
+    import ipaddress
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+ADDRESSES = ["1.2.3.4", "0.0.0.0", "01.2.3.4", "1.2.3", "256.1.1.1", "1.2.3.4 ", "0x1.2.3.4", "", "::",
+             "::1", "fe80::1%eth0", "::ffff:1.2.3.4", "::1::", "[::1]", "1::2:3:4:5:6:7:8", "example.com",
+             "a\x00b", "\ud800"]
+
+
+@pytest.mark.parametrize("host", ADDRESSES)
+def test_is_ip_agrees_with_ipaddress(host):
+    # the decision path tells addresses from names with the C library's parser (no import while
+    # deciding); it must draw the line where ipaddress draws it
+    assert is_ip(host) is _ipaddress_is_ip(host)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="0123456789abcdefx:.%[] ", max_size=24))
+def test_is_ip_agrees_with_ipaddress_on_any_text(host):
+    assert is_ip(host) is _ipaddress_is_ip(host)
+
+
+def test_ipv6_patterns_match_every_spelling_of_the_address_and_no_other():
+    pattern = p("host", "[2001:db8::1]:443").value
+    assert host_matches(pattern, "2001:0db8:0:0:0:0:0:1", 443)
+    assert host_matches(pattern, "[2001:DB8::1]", 443)
+    assert host_matches(pattern, "2001:db8::1%eth0", 443)      # the zone is not the address
+    assert not host_matches(pattern, "2001:db8::2", 443)
+    assert not host_matches(pattern, "2001:db8::1", 80)
+    assert not host_matches(pattern, "not::an::address", 443)
+    assert ipv6_packed("::1") == b"\x00" * 15 + b"\x01" and ipv6_packed("1.2.3.4") is None

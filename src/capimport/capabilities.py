@@ -7,7 +7,6 @@ dependencies.
 
 from __future__ import annotations
 
-import difflib
 from typing import Optional
 
 FS = "fs"
@@ -62,6 +61,8 @@ def suggest(name: str) -> Optional[str]:
     lowered = name.lower().strip()
     if lowered in aliases:
         return aliases[lowered]
+    import difflib   # only for a misspelt name in a configuration
+
     close = difflib.get_close_matches(lowered, CAPABILITIES, n=1, cutoff=0.5)
     return close[0] if close else None
 

@@ -11,13 +11,10 @@ installs. The first distribution of a name on the path wins, as with
 
 from __future__ import annotations
 
-import ast
-import csv
 import json
 import os
 import sys
 from typing import Iterable, Optional
-from urllib.parse import unquote, urlparse
 
 from .names import canonical_name as canonicalize_name
 
@@ -114,6 +111,8 @@ class Distribution(Value):
             return None
         if not isinstance(data, dict) or not (data.get("dir_info") or {}).get("editable"):
             return None
+        from urllib.parse import unquote, urlparse   # editable installs only
+
         url = urlparse(str(data.get("url", "")))
         if url.scheme != "file":
             return None
@@ -239,6 +238,8 @@ def _read_record(dist: Distribution) -> list[str]:
     prefix = location + os.sep
     for line in lines:
         if line.startswith('"'):
+            import csv   # rare: a path with a comma or a quote in it
+
             try:
                 path = next(csv.reader([line]))[0]
             except (csv.Error, StopIteration, IndexError):
@@ -285,6 +286,8 @@ def _pth_paths(pth_file: str) -> list[str]:
 
 def _finder_mapping(finder_file: str) -> list[str]:
     """Values of ``MAPPING = {...}`` in a setuptools editable finder, read without running it."""
+    import ast   # editable installs only
+
     try:
         with open(finder_file, encoding="utf-8") as handle:
             tree = ast.parse(handle.read())

@@ -37,7 +37,7 @@ from .attribution import (APP, CAPIMPORT, CAPIMPORT_DEPENDENCIES, IMPORT, STDLIB
 from .capabilities import CAPABILITIES, FFI, FS, FS_READONLY, IMPLIES
 from .errors import CapabilityError, CapabilityImportError
 from .report import Reporter, Violation, describe_target, safe_repr
-from .scopes import scope_allows
+from .scopes import is_ip, scope_allows
 from .table.events import ENV_READONLY, EVENTS
 
 #: The api of every environment-variable read the environment guard decides.
@@ -144,7 +144,7 @@ class Enforcer:
         """Remember a host name the program looked up (its addresses may be connected to next)."""
         if isinstance(host, bytes):
             host = host.decode("ascii", "replace")
-        if isinstance(host, str) and host and not _is_ip(host):
+        if isinstance(host, str) and host and not is_ip(host):
             names = self._looked_up
             if host not in names:
                 names.append(host)
@@ -159,13 +159,13 @@ class Enforcer:
         lists and the names the program looked up, resolved forward (cached per process).
         """
         if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
-                and _is_ip(value[0])):
+                and is_ip(value[0])):
             return False
         ip, port = value
         candidates = list(self._looked_up)
         for pattern in scope:
             host = pattern.value.rsplit(":", 1)[0] if not pattern.value.startswith("[") else ""
-            if host and "*" not in host and not _is_ip(host):
+            if host and "*" not in host and not is_ip(host):
                 candidates.append(host)
         for name in dict.fromkeys(candidates):
             if scope_allows(scope, (name, port)) and ip in self._addresses_of(name):
@@ -622,15 +622,6 @@ class _Known:
         return self.value
 
 
-def _is_ip(host: str) -> bool:
-    import ipaddress
-    try:
-        ipaddress.ip_address(host.split("%")[0])
-    except ValueError:
-        return False
-    return True
-
-
 #: What ``_call_with_frames_removed`` runs: a module's body, ``_imp`` making an extension or a
 #: builtin module (``HELD_*`` in ``_core.c``).
 _HELD_EXEC, _HELD_MAKER, _HELD_BUILTIN = 1, 2, 3
@@ -889,7 +880,8 @@ def enable(config=None, mode: Optional[str] = None, **options) -> Enforcer:
                             live_warnings=options.get("live_warnings", True),
                             app_dirs=options.get("app_dirs", ()), stream=options.get("stream"))
         # Warm what the decision path needs so that deciding never imports.
-        import shutil  # noqa: F401
+        if sys.platform == "win32":
+            import shutil  # noqa: F401   (hook.which uses it there)
         _patch_threading(enforcer)
         from . import importguard
         importguard.install(enforcer)

@@ -338,6 +338,7 @@ def test_which_and_program_target(leaf, tree, name, path):
     with cwd(tree):
         same(leaf, "which", py_which, name, path)
         same(leaf, "program_target", py_program_target, name, path)
+        assert outcome(hook.which, name, path) == outcome(py_which, name, path)   # the pure fallback's
         # the absolute spelling of the same search path
         abs_path = ":".join(os.path.join(tree, d) if d and not d.startswith("/") else d for d in path.split(":"))
         same(leaf, "which", py_which, name, abs_path)
@@ -356,6 +357,7 @@ def test_which_default_path(leaf, tree, monkeypatch, path_env):
         for name in PROGRAMS:
             same(leaf, "which", py_which, name, None)
             same(leaf, "program_target", py_program_target, name, None)
+            assert outcome(hook.which, name, None) == outcome(py_which, name, None)
 
 
 # ----------------------------------------------------------------------------- fd_path
