@@ -55,8 +55,8 @@ def same(a, b):
     assert a.config == b.config
     assert a.effective == b.effective
     assert a.declarations == b.declarations
-    assert {n: (d.version, d.location, d.requires) for n, d in a.distributions.items()} == \
-           {n: (d.version, d.location, d.requires) for n, d in b.distributions.items()}
+    assert {n: (d.version, d.location, d.requires, d.files) for n, d in a.distributions.items()} == \
+           {n: (d.version, d.location, d.requires, d.files) for n, d in b.distributions.items()}
     assert a.graph.edges == b.graph.edges and a.graph.missing == b.graph.missing
     assert a.warnings == b.warnings
 
@@ -93,7 +93,8 @@ def touch_later(path, text=None):
     os.utime(path)
 
 
-@pytest.mark.parametrize("change", ["config", "manifest", "new-manifest", "dist-installed", "shipped", "env"])
+@pytest.mark.parametrize("change", ["config", "manifest", "new-manifest", "dist-installed", "shipped", "record",
+                                    "env"])
 def test_changed_input_rebuilds(project, site, monkeypatch, change):
     monkeypatch.setenv("CACHE_TEST_DIR", str(project))
     before = load(project, site)
@@ -119,6 +120,19 @@ def test_changed_input_rebuilds(project, site, monkeypatch, change):
         # core's own file is not in its RECORD, so it is not a shipped manifest: unchanged result,
         # but the cache must have looked again (the folder changed).
         assert load(project, site).declarations["core"].source == "manifests"
+    elif change == "record":
+        # a capimport.toml the distribution's RECORD does not list is not shipped; RECORD rewritten
+        # in place to list it (its folder's time does not move) makes it shipped
+        make_dist(site, "lib")
+        (site / "lib" / "capimport.toml").write_text('capabilities = ["process"]\n')
+        assert load(project, site).declarations["lib"].source == "default"
+        assert load(project, site).declarations["lib"].source == "default"   # from the cache
+        record = next(site.glob("lib-*.dist-info")) / "RECORD"
+        with open(record, "a") as handle:
+            handle.write("lib/capimport.toml,,\n")
+        touch_later(record)
+        shipped = load(project, site).declarations["lib"]
+        assert (shipped.source, shipped.grant) == ("shipped", Grant.of(["process"]))
     elif change == "env":
         monkeypatch.setenv("CACHE_TEST_DIR", str(project / "elsewhere"))
         grant = load(project, site).grant_for("core")

@@ -3,14 +3,15 @@
 Building the policy means parsing every manifest, importing ``packaging`` and
 walking the dependency graph: about 50 ms on a 25-distribution venv, paid on
 every ``python -m capimport``. The result depends only on files (the
-configuration, manifest folders, every ``*.dist-info`` on the path, every
-top-level package folder where a shipped ``capimport.toml`` could appear),
-on the environment variables that scope patterns name, and on the
-interpreter. The cache records the ``stat`` of each input (or its absence)
-and is used only when every one still matches; otherwise the policy is built
-again and the cache rewritten. As in git's index, an input modified in the
-last two seconds is "racy" (a second write in the same timestamp tick would
-not show), so no cache is stored until the inputs have settled.
+configuration, manifest folders, every ``*.dist-info`` on the path and its
+``RECORD``, every top-level package folder where a shipped ``capimport.toml``
+could appear: it counts only when ``RECORD`` lists it), on the environment
+variables that scope patterns name, and on the interpreter. The cache records
+the ``stat`` of each input (or its absence) and is used only when every one
+still matches; otherwise the policy is built again and the cache rewritten. As
+in git's index, an input modified in the last two seconds is "racy" (a second
+write in the same timestamp tick would not show), so no cache is stored until
+the inputs have settled.
 
 The format is JSON, never pickle: loading a cache must not be able to run code.
 A distribution that can write into the cache folder could forge a policy, but
@@ -35,7 +36,7 @@ from .graph import DependencyGraph, Edge
 from .manifest import Manifest
 from .scopes import ScopePattern
 
-FORMAT = 1
+FORMAT = 2   # 2: RECORD watched
 #: Inputs changed more recently than this are not trusted to show a later change
 #: in their stat (timestamps are coarser than writes): no cache is stored then.
 RACY_NS = 2_000_000_000
@@ -98,7 +99,9 @@ def watched_paths(policy, path_entries: Iterable[str], bundled_dir: Optional[str
             watched += sorted(os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".toml"))
     watched += [entry or os.getcwd() for entry in path_entries]
     for dist in policy.distributions.values():
-        watched += [dist.info_dir, os.path.join(dist.info_dir, "METADATA")]
+        # RECORD (rewritten in place, its folder's time stays) decides which capimport.toml is shipped
+        watched += [dist.info_dir, os.path.join(dist.info_dir, "METADATA"),
+                    os.path.join(dist.info_dir, "RECORD")]
         watched += [os.path.join(dist.location, top) for top in dist.top_level]
         for root in dist.source_roots:
             watched += [root] + [os.path.join(root, top) for top in dist.top_level]
