@@ -17,15 +17,33 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def wheel_names(tmp_path_factory):
+def built(tmp_path_factory):
+    """The wheel's path and the build's own output (pip -v shows the backend's warnings)."""
     out = tmp_path_factory.mktemp("wheel")
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps",
                              "-w", str(out), str(ROOT)], capture_output=True, text=True)
     if result.returncode != 0 and ("NewConnectionError" in result.stderr or "No matching distribution" in result.stderr):
         pytest.skip(f"no package index to fetch the build backend from: {result.stderr.strip()[-200:]}")
     assert result.returncode == 0, result.stderr
     (wheel,) = out.glob("capimport-*.whl")
-    return set(zipfile.ZipFile(wheel).namelist())
+    return wheel, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel_names(built):
+    return set(zipfile.ZipFile(built[0]).namelist())
+
+
+def test_the_build_warns_of_nothing_deprecated(built):
+    # setuptools' deprecations come with a date after which the build fails
+    warnings = [line for line in built[1].splitlines() if "SetuptoolsDeprecationWarning" in line]
+    assert not warnings, warnings
+
+
+def test_the_license_is_declared_and_shipped(built, wheel_names):
+    metadata = zipfile.ZipFile(built[0]).read(next(n for n in wheel_names if n.endswith(".dist-info/METADATA")))
+    assert b"\nLicense-Expression: MIT\n" in metadata
+    assert any(n.endswith("/LICENSE") for n in wheel_names)
 
 
 def test_every_module_is_in_the_wheel(wheel_names):
