@@ -45,6 +45,24 @@ def test_extras_followed_only_when_asked(site):
     assert names(graph.children("requests")) == ["pysocks", "urllib3"]
 
 
+def test_requirements_under_extras_nobody_asked_for_are_optional_edges(site):
+    # no edge for grants, but the requirer builds on them: attribution counts it as a dependent
+    make_dist(site, "starlette", requires=["anyio", 'httpx; extra == "full"', 'itsdangerous; extra == "full"',
+                                           'nowhere; extra == "full"', 'oldlib; extra == "full" and python_version < "3"'],
+              extras=["full"])
+    for name in ("anyio", "httpx", "itsdangerous", "oldlib"):
+        make_dist(site, name)
+    dists = find_distributions([str(site)])
+    graph = build_graph(dists, ["starlette", "httpx"])
+    assert names(graph.children("starlette")) == ["anyio"]
+    assert graph.optional == {"starlette": ["httpx", "itsdangerous"]}   # installed, and markers hold
+    assert "starlette" not in graph.dependents_closure("httpx")
+    assert graph.dependents_closure("httpx", optional=True) == {"starlette", ROOT}
+    graph = build_graph(dists, ["starlette[full]"])
+    assert names(graph.children("starlette")) == ["anyio", "httpx", "itsdangerous"]
+    assert graph.optional == {}   # asked for: ordinary edges
+
+
 def test_false_markers_are_not_followed(site):
     make_dist(site, "a", requires=['b; python_version < "3"', 'c; sys_platform == "nonexistent"', "d"])
     for name in "bcd":

@@ -20,8 +20,10 @@ def own_cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def project(tmp_path, site):
-    make_dist(site, "web", requires=["core"], manifest='capabilities = ["net"]\n')
+    make_dist(site, "web", requires=["core", 'plugin; extra == "x"'], extras=["x"],
+              manifest='capabilities = ["net"]\n')
     make_dist(site, "core")
+    make_dist(site, "plugin")   # web's optional requirement (graph.optional)
     (tmp_path / "proj" / "manifests").mkdir(parents=True)
     (tmp_path / "proj" / "manifests" / "core.toml").write_text(
         'version = ">=1"\ncapabilities = ["fs"]\n[scopes]\nfs = ["$CACHE_TEST_DIR", "~/x"]\n'
@@ -58,6 +60,7 @@ def same(a, b):
     assert {n: (d.version, d.location, d.requires, d.files) for n, d in a.distributions.items()} == \
            {n: (d.version, d.location, d.requires, d.files) for n, d in b.distributions.items()}
     assert a.graph.edges == b.graph.edges and a.graph.missing == b.graph.missing
+    assert a.graph.optional == b.graph.optional
     assert a.warnings == b.warnings
 
 
@@ -74,6 +77,7 @@ def test_cached_load_equals_fresh_build(project, site, monkeypatch):
     cached = load(project, site)
     same(fresh, first)
     same(fresh, cached)
+    assert cached.graph.optional == {"web": ["plugin"]}
     assert cached.grant_for("core").allows("fs", str(project / "a"))
     assert cached.declarations["core"].declined == {"net": "core/net.py: not needed"}
     assert cached.declarations["web"].source == "config"

@@ -415,6 +415,19 @@ classify_path(PyObject *filename)
     return result;
 }
 
+/* Code objects a distribution made under a name that reads as the application's or nobody's (the
+ * forged-identity rules, _core_tamper.h): by identity, they are their maker's, and the name keeps
+ * its origin for the application's own code in that file (hypothesis's @given gives its wrapper the
+ * test file's name: relabelling the name made every test in the file hypothesis's). The code's
+ * address -> (code, origin): the code is held, so no other code object takes the address. */
+static PyObject *marked_codes = NULL;
+/* The thread whose sys.settrace/setprofile call a G_TRACER gate has just decided (_core_gate.h):
+ * that call's own audit event is not decided again. Set and cleared around the one call, with the
+ * GIL held; C audit hooks run before any Python one. */
+static PyThreadState *tracer_vouched = NULL;
+/* In file_cache, beside the origin: some code object under this name is marked (code_origin). */
+#define MARKED_NAME 0x100000
+
 static int
 origin_of(PyObject *filename)
 {
@@ -423,7 +436,7 @@ origin_of(PyObject *filename)
     }
     int cached = lookup_int(&file_cache, filename);
     if (cached >= 0) {
-        return cached;
+        return cached & ~MARKED_NAME;
     }
     int origin = classify_path(filename);
     if (origin < 0) {
@@ -436,6 +449,44 @@ origin_of(PyObject *filename)
     }
     Py_DECREF(value);
     return origin;
+}
+
+/* The origin of the code a frame runs: its file's, unless this very code object is marked. */
+static int
+code_origin(PyCodeObject *code)
+{
+    PyObject *name = code->co_filename;
+    int cached = PyUnicode_CheckExact(name) ? lookup_int(&file_cache, name) : -1;
+    if (cached < 0 || !(cached & MARKED_NAME)) {
+        return cached >= 0 ? cached : origin_of(name);
+    }
+    PyObject *key = PyLong_FromVoidPtr(code);
+    PyObject *mark = key != NULL ? PyDict_GetItemWithError(marked_codes, key) : NULL;   /* borrowed */
+    Py_XDECREF(key);
+    if (mark != NULL) {
+        return (int)PyLong_AsLong(PyTuple_GET_ITEM(mark, 1));
+    }
+    return key == NULL || PyErr_Occurred() ? -1 : cached & ~MARKED_NAME;
+}
+
+/* *code* is *origin*'s from now on, whatever its name says. -1 with an exception on error. */
+static int
+mark_code(PyObject *code, int origin)
+{
+    PyObject *name = ((PyCodeObject *)code)->co_filename;
+    int plain = origin_of(name);
+    if (plain < 0 || (marked_codes == NULL && (marked_codes = PyDict_New()) == NULL)) {
+        return -1;
+    }
+    PyObject *key = PyLong_FromVoidPtr(code);
+    PyObject *mark = key != NULL ? Py_BuildValue("(Oi)", code, origin) : NULL;
+    PyObject *flagged = mark != NULL ? PyLong_FromLong(plain | MARKED_NAME) : NULL;
+    int rc = flagged != NULL && PyDict_SetItem(marked_codes, key, mark) == 0
+             && strmap_set(&file_cache, name, flagged) == 0 ? 0 : -1;
+    Py_XDECREF(key);
+    Py_XDECREF(mark);
+    Py_XDECREF(flagged);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ checks and their targets */
@@ -1840,7 +1891,7 @@ import_entered(PyFrameObject *frame)
     int found = 0;
     while (f != NULL && (PyObject *)f != stop_at) {
         PyCodeObject *code = PyFrame_GetCode(f);
-        int origin = origin_of(code->co_filename);
+        int origin = code_origin(code);
         int entry = 0;
         for (int i = 0; origin == O_IMPORT && entries[i]; i++) {
             entry |= PyUnicode_CompareWithASCIIString(code->co_name, entries[i]) == 0;
@@ -1986,7 +2037,7 @@ init_reads(PyFrameObject *frame, int *acting, PyObject **acting_file)
     int found = 0;
     while (f != NULL) {
         PyCodeObject *code = PyFrame_GetCode(f);
-        int origin = origin_of(code->co_filename);
+        int origin = code_origin(code);
         int helper = origin == O_IMPORT
                      && PyUnicode_CompareWithASCIIString(code->co_name, "_call_with_frames_removed") == 0;
         Py_DECREF(code);
@@ -2159,7 +2210,7 @@ walk(PyFrameObject *start, checks_t *c, chain_t *ch)
             break;
         }
         PyCodeObject *code = PyFrame_GetCode(frame);
-        int origin = origin_of(code->co_filename);
+        int origin = code_origin(code);
         int stop = 0;   /* 1: the bottom; 2: return the chain as it is; 3: allow; -1: error */
         if (origin < 0) {
             stop = -1;
@@ -2237,7 +2288,7 @@ first_origin(PyFrameObject *start, unsigned skip)
     int found = O_APP;
     while (frame != NULL) {
         PyCodeObject *code = PyFrame_GetCode(frame);
-        int origin = origin_of(code->co_filename);
+        int origin = code_origin(code);
         Py_DECREF(code);
         if (origin < 0 || origin >= O_FIRST_DIST || !(skip & (1u << origin))) {
             found = origin;
@@ -2587,6 +2638,11 @@ core_hook(const char *name, PyObject *args, void *data)
 {
     event_t *e = find_event(name);
     if (e == NULL) {
+        return 0;
+    }
+    if (tracer_vouched != NULL && tracer_vouched == PyThreadState_Get()
+            && (strcmp(name, "sys.settrace") == 0 || strcmp(name, "sys.setprofile") == 0)) {
+        tracer_vouched = NULL;   /* raised inside a G_TRACER gate's call of sys.settrace: decided there */
         return 0;
     }
     if (e->frames_only && !(PyTuple_GET_SIZE(args) > 1 && is_frame_attribute(PyTuple_GET_ITEM(args, 1)))) {

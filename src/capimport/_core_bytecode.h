@@ -41,7 +41,7 @@ bytecode_source(PyFrameObject *frame, PyFrameObject **get_code)
     while (f != NULL && b_get_code != NULL) {
         PyCodeObject *code = PyFrame_GetCode(f);
         int found = (PyObject *)code == b_get_code;
-        int origin = found ? O_IMPORT : origin_of(code->co_filename);
+        int origin = found ? O_IMPORT : code_origin(code);
         Py_DECREF(code);
         if (found) {
             source = frame_local(f, "source_path");

@@ -233,7 +233,7 @@ frames_hold_a_party(PyFrameObject *start)
     int found = 0;
     while (frame != NULL && (PyObject *)frame != stop_at && !found) {
         PyCodeObject *code = PyFrame_GetCode(frame);
-        int origin = origin_of(code->co_filename);
+        int origin = code_origin(code);
         Py_DECREF(code);
         if (origin < 0) {
             found = -1;

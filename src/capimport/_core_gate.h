@@ -28,9 +28,9 @@
  */
 
 enum { G_PATH, G_CWD, G_PROCESS, G_DBM, G_FORK_EXEC, G_REWRITE, G_POST, G_WRAP, G_OPEN_AT, G_FD, G_FD_MODE,
-       G_WHOLE, G_UMASK, G_ACCEPT, G_COUNT };
+       G_WHOLE, G_UMASK, G_ACCEPT, G_TRACER, G_COUNT };
 static const char *GATE_KINDS[G_COUNT] = {"path", "cwd", "process", "dbm", "fork_exec", "rewrite", "post", "wrap",
-                                          "open_at", "fd", "fd_mode", "whole", "umask", "accept"};
+                                          "open_at", "fd", "fd_mode", "whole", "umask", "accept", "tracer"};
 #define IS_FD_GATE(k) ((k) == G_FD || (k) == G_FD_MODE)
 
 /* G_WRAP's flags */
@@ -209,8 +209,8 @@ gate_open_at(gate_t *g, PyObject **args, PyObject **kwargs)
 static int
 gate_convert(gate_t *g, PyObject **args, PyObject **kwargs)
 {
-    if (g->kind == G_WRAP || g->kind == G_WHOLE || IS_FD_GATE(g->kind) || g->prefix != NULL) {
-        return 0;   /* its index names a callable, a descriptor or a name, not a path */
+    if (g->kind == G_WRAP || g->kind == G_WHOLE || g->kind == G_TRACER || IS_FD_GATE(g->kind) || g->prefix != NULL) {
+        return 0;   /* its index names a callable, a descriptor, a name or which tracer, not a path */
     }
     PyObject *kwname;
     PyObject *value = gate_path_arg(g, *args, *kwargs, &kwname);
@@ -417,6 +417,43 @@ current_umask(void)
 }
 
 /* Step 2's checks for one call; *shown* gets the arguments a message shows (new reference). */
+/* Trace and profile functions installed with a decision that let them in, or in force when the
+ * gates were made (a coverage run around capimport): held, by identity, at most KNOWN_TRACERS. */
+static PyObject *known_tracers = NULL;
+#define KNOWN_TRACERS 256
+
+/* The function sys.settrace/setprofile is called with (borrowed), or NULL for a call the original
+ * refuses before its event (no argument, two, a keyword). */
+static PyObject *
+tracer_arg(PyObject *args, PyObject *kwargs)
+{
+    return PyTuple_GET_SIZE(args) == 1 && !(kwargs && PyDict_GET_SIZE(kwargs)) ? PyTuple_GET_ITEM(args, 0) : NULL;
+}
+
+static int
+known_tracer(PyObject *func)
+{
+    for (Py_ssize_t i = 0; known_tracers != NULL && i < PyList_GET_SIZE(known_tracers); i++) {
+        if (PyList_GET_ITEM(known_tracers, i) == func) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void
+note_tracer(PyObject *func)
+{
+    if (func == NULL || func == Py_None || known_tracer(func)) {
+        return;
+    }
+    if ((known_tracers == NULL && (known_tracers = PyList_New(0)) == NULL)
+            || (PyList_GET_SIZE(known_tracers) >= KNOWN_TRACERS && PySequence_DelItem(known_tracers, 0) < 0)
+            || PyList_Append(known_tracers, func) < 0) {
+        PyErr_Clear();   /* not noted: putting it back is decided again, never the other way */
+    }
+}
+
 static int
 gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject **shown)
 {
@@ -487,6 +524,17 @@ gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject *
         }
         *shown = PyTuple_Pack(1, mask);
         return *shown && add_check(c, CAP_PROCESS, T_NONE, NULL, NULL, g->api) ? 0 : -1;
+    }
+    case G_TRACER: {   /* sys.settrace/setprofile(func): free for None or a function installed before
+                          (known_tracers), which is no new code on anyone's frames (doctest, pdb and
+                          coverage put back what they found); any other needs ffi, as the audit event
+                          says, decided here once (tracer_vouched) */
+        PyObject *func = tracer_arg(args, kwargs);
+        if (func == NULL || func == Py_None || known_tracer(func)) {
+            return 0;   /* (no func: the original refuses the call before its event) */
+        }
+        *shown = PyTuple_New(0);
+        return *shown && add_check(c, CAP_FFI, T_NONE, NULL, NULL, g->api) ? 0 : -1;
     }
     case G_WHOLE:   /* the capability as a whole: the arguments decide nothing (Tcl code) */
         *shown = PyTuple_New(0);
@@ -787,7 +835,14 @@ gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
     if (g->kind == G_ACCEPT) {
         accepted_fd = -1;
     }
+    if (g->kind == G_TRACER) {
+        tracer_vouched = PyThreadState_Get();   /* the original's own event: decided above */
+    }
     result = PyObject_Call(g->original, a, kw);
+    tracer_vouched = NULL;
+    if (result != NULL && g->kind == G_TRACER) {
+        note_tracer(tracer_arg(a, kw));
+    }
     if (result != NULL && g->kind == G_ACCEPT && PyTuple_Check(result) && PyTuple_GET_SIZE(result) > 0
             && PyLong_CheckExact(PyTuple_GET_ITEM(result, 0))) {
         accepted_fd = PyLong_AsLong(PyTuple_GET_ITEM(result, 0));
@@ -977,6 +1032,10 @@ core_gate(PyObject *module, PyObject *args, PyObject *kwargs)
     g->kind = k;
     g->cap = cap;
     g->index = k == G_UMASK ? (int)current_umask() : index;
+    if (k == G_TRACER) {   /* index 1: the profile function */
+        PyThreadState *ts = PyThreadState_Get();
+        note_tracer(index == 1 ? ts->c_profileobj : ts->c_traceobj);
+    }
     g->read_index = read_index;
     g->names = names;
     g->fallback = fallback == Py_None ? NULL : fallback;

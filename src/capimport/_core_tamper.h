@@ -9,10 +9,11 @@
  *
  * What the rules decide:
  *  - compile() and code.__new__ (CodeType, code.replace) by a distribution naming a file of the
- *    standard library, capimport, the import system or another distribution need ffi; naming a
- *    file that reads as the application's (or nobody's) relabels that name to the distribution;
+ *    standard library, capimport, the import system or another distribution need ffi;
  *  - exec, FunctionType and `function.__code__ =` check every file name in the code tree
- *    (nested code, and code inside constant tuples, which crafted bytecode can reach);
+ *    (nested code, and code inside constant tuples, which crafted bytecode can reach) the same
+ *    way, and mark each code object named as the application's (or nobody's) file as the
+ *    distribution's own: by identity, so the application's code in that file stays its own;
  *  - the import system executing a module judges the code against the file it was read from
  *    (the loader's own path, when every attribute that decides the code is the standard
  *    library's as at install) or else against the loader's author, and that owner answers for
@@ -33,7 +34,7 @@ static const char *TAMPER_EVENTS[] = {"", "compile", "code.__new__", "function._
 
 static PyObject *t_meta_finder = NULL, *t_real_import = NULL, *t_builtins = NULL, *t_vaults = NULL;
 static PyObject *t_module_class = NULL, *t_ast_file = NULL, *t_file_loaders = NULL, *t_zip_loader = NULL;
-static PyObject *t_labels = NULL, *t_import_error = NULL, *t_py_cache = NULL;
+static PyObject *t_labels = NULL, *t_import_error = NULL;
 static PyObject *t_import_callables = NULL;   /* builtins.exec, then _imp's module makers, at install */
 static PyObject *t_loader_classes = NULL;   /* [(class, dict copy at install), ...] */
 static PyObject *t_vault_codes = NULL;      /* the guard vaults' generator code */
@@ -122,23 +123,6 @@ need_ffi(PyFrameObject *frame, int origin, PyObject *filename, const char *api, 
     return rc;
 }
 
-/* Code compiled under *filename* is *origin*'s from now on (and capimport's Python map says so,
- * for its messages; a plain dict with a str key runs no Python code). */
-static int
-relabel(PyObject *filename, int origin)
-{
-    PyObject *value = PyLong_FromLong(origin);
-    if (value == NULL || strmap_set(&file_cache, filename, value) < 0) {
-        Py_XDECREF(value);
-        return -1;
-    }
-    Py_DECREF(value);
-    if (t_py_cache != NULL && PyDict_SetItem(t_py_cache, filename, PyTuple_GET_ITEM(origin_names, origin)) < 0) {
-        PyErr_Clear();
-    }
-    return 0;
-}
-
 /* A local of *frame* (new reference), or NULL with no exception when it has none. */
 static PyObject *
 frame_local(PyFrameObject *frame, const char *name)
@@ -190,7 +174,7 @@ holds_containers(PyObject *items)
 }
 
 static int
-add_code_names(PyObject *obj, PyObject *names, PyObject **seen, int depth)
+add_code_names(PyObject *obj, PyObject *names, PyObject *codes, PyObject **seen, int depth)
 {
     if (depth > 64) {
         PyErr_SetString(PyExc_RecursionError, "capimport: code nested too deep to read its file names");
@@ -225,7 +209,7 @@ add_code_names(PyObject *obj, PyObject *names, PyObject **seen, int depth)
         PyObject *name = ((PyCodeObject *)obj)->co_filename;
         if (PyUnicode_Check(name)) {
             int has = PySequence_Contains(names, name);
-            if (has < 0 || (!has && PyList_Append(names, name) < 0)) {
+            if (has < 0 || (!has && PyList_Append(names, name) < 0) || PyList_Append(codes, obj) < 0) {
                 Py_DECREF(items);
                 return -1;
             }
@@ -233,7 +217,7 @@ add_code_names(PyObject *obj, PyObject *names, PyObject **seen, int depth)
     }
     int rc = 0;
     for (Py_ssize_t i = 0; rc == 0 && i < PyTuple_GET_SIZE(items); i++) {
-        rc = add_code_names(PyTuple_GET_ITEM(items, i), names, seen, depth + 1);
+        rc = add_code_names(PyTuple_GET_ITEM(items, i), names, codes, seen, depth + 1);
     }
     Py_DECREF(items);
     return rc;
@@ -241,18 +225,34 @@ add_code_names(PyObject *obj, PyObject *names, PyObject **seen, int depth)
 
 /* The distinct co_filename of *code* and of every code object reachable through its constants
  * (tuples and frozensets included: crafted bytecode can make a function of a code object
- * indexed out of a constant tuple, with no event). A new list; empty for anything but code. */
+ * indexed out of a constant tuple, with no event). A new list; empty for anything but code.
+ * *codes* gets a new list of those code objects (the forged-identity rules mark them). */
 static PyObject *
-code_names(PyObject *code)
+code_names(PyObject *code, PyObject **codes)
 {
     PyObject *names = PyList_New(0), *seen = NULL;
-    if (names == NULL || (PyCode_Check(code) && add_code_names(code, names, &seen, 0) < 0)) {
+    *codes = names != NULL ? PyList_New(0) : NULL;
+    if (*codes == NULL || (PyCode_Check(code) && add_code_names(code, names, *codes, &seen, 0) < 0)) {
         Py_XDECREF(names);
+        Py_CLEAR(*codes);
         Py_XDECREF(seen);
         return NULL;
     }
     Py_XDECREF(seen);
     return names;
+}
+
+/* Every code object of *codes* named *name* is *origin*'s (mark_code). */
+static int
+mark_named(PyObject *codes, PyObject *name, int origin)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(codes); i++) {
+        PyObject *code = PyList_GET_ITEM(codes, i);
+        if (str_equal(((PyCodeObject *)code)->co_filename, name) && mark_code(code, origin) < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ forged identity */
@@ -296,9 +296,14 @@ naming_party(PyFrameObject *frame)
     return who;
 }
 
-/* *who*, acting at *frame*, makes code that names *name* (exact str). */
+/* *who*, acting at *frame*, makes code that names *name* (exact str): compile() and code.replace
+ * (*codes* NULL: the code is not made yet), or runs or binds the code objects *codes* (exec,
+ * FunctionType, function.__code__). A name that reads as the application's or nobody's is no
+ * forgery of anyone's, but the code is *who*'s: the code objects are marked as *who*'s when they
+ * are run or bound (every way to run code passes there), and the application's own code in that
+ * file stays the application's. */
 static int
-judge_name(PyObject *name, int who, PyFrameObject *frame, const char *api)
+judge_name(PyObject *name, PyObject *codes, int who, PyFrameObject *frame, const char *api)
 {
     int claimed = who == O_APP ? O_APP : origin_of(name);
     if (claimed < 0) {
@@ -314,8 +319,10 @@ judge_name(PyObject *name, int who, PyFrameObject *frame, const char *api)
         Py_XDECREF(label);
         return rc;
     }
-    /* A path that reads as the application's (or nobody's): it is the distribution's code. */
-    return relabel(name, who) < 0 ? fail_with_current("internal error while deciding", str_rules) : 0;
+    if (codes != NULL && mark_named(codes, name, who) < 0) {
+        return fail_with_current("internal error while deciding", str_rules);
+    }
+    return 0;
 }
 
 /* compile(), code.__new__: code made at *frame* names *filename* (str or bytes). */
@@ -332,7 +339,7 @@ check_name(PyObject *filename, PyFrameObject *frame, const char *api)
     }
     int who = naming_party(frame);
     int rc = who < 0 ? fail_with_current("internal error while deciding", str_rules)
-                     : judge_name(name, who, frame, api);
+                     : judge_name(name, NULL, who, frame, api);
     Py_DECREF(name);
     return rc;
 }
@@ -341,7 +348,7 @@ check_name(PyObject *filename, PyFrameObject *frame, const char *api)
 static int
 check_names(PyObject *code, PyFrameObject *frame, const char *api)
 {
-    PyObject *names = code_names(code);
+    PyObject *codes = NULL, *names = code_names(code, &codes);
     if (names == NULL) {
         return fail_with_current("cannot read the file names of code for", str_rules);
     }
@@ -357,9 +364,10 @@ check_names(PyObject *code, PyFrameObject *frame, const char *api)
         }
         /* origin_of reads only an exact str as a file (anything else is O_DYNAMIC, skipped). */
         rc = origin < 0 || who < 0 ? fail_with_current("internal error while deciding", str_rules)
-                                   : judge_name(name, who, frame, api);
+                                   : judge_name(name, codes, who, frame, api);
     }
     Py_DECREF(names);
+    Py_DECREF(codes);
     return rc;
 }
 
@@ -447,8 +455,9 @@ attribute_author(PyObject *value, PyObject **where)
     if (!PyFunction_Check(func)) {
         return O_UNKNOWN;
     }
-    PyObject *file = ((PyCodeObject *)PyFunction_GET_CODE(func))->co_filename;
-    int origin = origin_of(file);
+    PyCodeObject *code = (PyCodeObject *)PyFunction_GET_CODE(func);
+    PyObject *file = code->co_filename;
+    int origin = code_origin(code);
     if (origin >= 0 && *where == NULL) {
         *where = file;
         Py_INCREF(file);
@@ -622,7 +631,7 @@ judge_module_code(PyObject *code, PyFrameObject *exec_frame)
     /* Classified afresh, not from the cache by name: a /proc/self/fd/N or a link named once may
      * lead elsewhere now. */
     int real = path != NULL && PyUnicode_GET_LENGTH(path) ? classify_path(path) : O_UNKNOWN;
-    PyObject *names = NULL;
+    PyObject *names = NULL, *codes = NULL;
     int rc = 1;
     if (path == NULL || real < 0 || author == -2) {
         rc = fail_with_current("internal error while deciding", str_rules);
@@ -635,7 +644,7 @@ judge_module_code(PyObject *code, PyFrameObject *exec_frame)
      * author of the loader that made it. A module spec's origin vouches for nothing (anyone's
      * finder sets it). */
     int owner = trusted ? real : author;
-    if ((names = code_names(code)) == NULL) {
+    if ((names = code_names(code, &codes)) == NULL) {
         rc = fail_with_current("cannot read the file names of code for", str_rules);
         goto done;
     }
@@ -664,13 +673,14 @@ judge_module_code(PyObject *code, PyFrameObject *exec_frame)
                 rc = -1;
             }
         } else if (claimed != O_DYNAMIC && (owner == O_UNKNOWN || owner >= O_FIRST_DIST)) {
-            if (relabel(name, owner) < 0) {   /* a name that reads as the application's is the owner's */
+            if (mark_named(codes, name, owner) < 0) {   /* code named as the application's is the owner's */
                 rc = fail_with_current("internal error while deciding", str_rules);
             }
         }
     }
 done:
     Py_XDECREF(names);
+    Py_XDECREF(codes);
     Py_XDECREF(path);
     Py_XDECREF(inside);
     Py_XDECREF(where);
@@ -1073,11 +1083,9 @@ install_tamper(PyObject *spec)
         return -1;
     }
     static const char *keys[] = {"meta_finder", "real_import", "builtins", "vaults", "module_class", "ast_file",
-                                 "file_loaders", "zip_loader", "labels", "import_error", "py_cache",
-                                 "import_callables", NULL};
+                                 "file_loaders", "zip_loader", "labels", "import_error", "import_callables", NULL};
     PyObject **slots[] = {&t_meta_finder, &t_real_import, &t_builtins, &t_vaults, &t_module_class, &t_ast_file,
-                          &t_file_loaders, &t_zip_loader, &t_labels, &t_import_error, &t_py_cache,
-                          &t_import_callables};
+                          &t_file_loaders, &t_zip_loader, &t_labels, &t_import_error, &t_import_callables};
     
     for (int i = 0; keys[i]; i++) {
         PyObject *v = PyDict_GetItemString(tamper, keys[i]);
@@ -1091,7 +1099,7 @@ install_tamper(PyObject *spec)
     if (t_meta_finder == NULL || t_real_import == NULL || t_builtins == NULL || !PyDict_Check(t_builtins)
             || t_vaults == NULL || !PyTuple_Check(t_vaults) || t_file_loaders == NULL || !PyTuple_Check(t_file_loaders)
             || t_labels == NULL || !PyTuple_Check(t_labels) || PyTuple_GET_SIZE(t_labels) != n_origins
-            || t_import_error == NULL || (t_py_cache != NULL && !PyDict_CheckExact(t_py_cache))
+            || t_import_error == NULL
             || t_import_callables == NULL || !PyTuple_CheckExact(t_import_callables)
             || (t_ast_file != NULL && !PyUnicode_CheckExact(t_ast_file))
             || (t_module_class != NULL && !PyType_Check(t_module_class))

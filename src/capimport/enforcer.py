@@ -113,7 +113,7 @@ class Enforcer:
             if origin in (APP, UNKNOWN) or origin not in self.policy.distributions:
                 found = frozenset()
             else:
-                found = frozenset(self.policy.graph.dependents_closure(origin))
+                found = frozenset(self.policy.graph.dependents_closure(origin, optional=True))
             self._dependents[origin] = found
         return found
 

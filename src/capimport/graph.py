@@ -56,29 +56,35 @@ class DependencyGraph(Value):
     default to a new empty one each.
     """
 
-    __slots__ = ("distributions", "edges", "missing", "invalid", "active_extras", "root_is_project")
+    __slots__ = ("distributions", "edges", "missing", "invalid", "active_extras", "root_is_project", "optional")
     distributions: Mapping[str, Distribution]
     edges: dict[str, list[Edge]]                # parent -> edges
     missing: list[tuple[str, str]]              # (parent, requirement)
     invalid: list[tuple[str, str]]              # (parent, requirement)
     active_extras: dict[str, set]
     root_is_project: bool
+    #: parent -> installed distributions it requires only under an extra nobody asked for
+    #: (starlette requires httpx under ``full``, and its test client is an httpx client): no edge
+    #: for grants, but the parent builds on them all the same (``dependents_closure``).
+    optional: dict[str, list[str]]
 
     def __init__(self, distributions: Mapping[str, Distribution],
                  edges: Optional[dict[str, list[Edge]]] = None,
                  missing: Optional[list[tuple[str, str]]] = None,
                  invalid: Optional[list[tuple[str, str]]] = None,
-                 active_extras: Optional[dict[str, set]] = None, root_is_project: bool = False) -> None:
+                 active_extras: Optional[dict[str, set]] = None, root_is_project: bool = False,
+                 optional: Optional[dict[str, list[str]]] = None) -> None:
         self.distributions = distributions
         self.edges = {} if edges is None else edges
         self.missing = [] if missing is None else missing
         self.invalid = [] if invalid is None else invalid
         self.active_extras = {} if active_extras is None else active_extras
         self.root_is_project = root_is_project
+        self.optional = {} if optional is None else optional
 
     def _key(self) -> tuple:
         return (self.distributions, self.edges, self.missing, self.invalid, self.active_extras,
-                self.root_is_project)
+                self.root_is_project, self.optional)
 
     @property
     def nodes(self) -> list[str]:
@@ -114,15 +120,21 @@ class DependencyGraph(Value):
                     found.add(f"{dist.display_name}[{extra.group(1)}]")
         return sorted(found)
 
-    def dependents_closure(self, name: str) -> set:
-        """Every node that (transitively) depends on *name*, ROOT included."""
+    def dependents_closure(self, name: str, optional: bool = False) -> set:
+        """Every node that (transitively) depends on *name*, ROOT included; with *optional*, also
+        through requirements under extras nobody asked for (attribution's rule 2: code that builds
+        on a framework, whether or not the extra that declares it is active)."""
         seen: set = set()
         queue = deque([name])
         while queue:
-            for edge in self.parents(queue.popleft()):
-                if edge.parent not in seen:
-                    seen.add(edge.parent)
-                    queue.append(edge.parent)
+            child = queue.popleft()
+            parents = [edge.parent for edge in self.parents(child)]
+            if optional:
+                parents += [parent for parent, children in self.optional.items() if child in children]
+            for parent in parents:
+                if parent not in seen:
+                    seen.add(parent)
+                    queue.append(parent)
         return seen
 
     def dependencies_closure(self, name: str) -> set:
@@ -153,6 +165,7 @@ def build_graph(distributions: Mapping[str, Distribution],
         requirements[ROOT] = [Requirement(name) for name in _unrequired(distributions, requirements, env)]
 
     graph.active_extras = {ROOT: {""}}
+    optional: dict[str, set] = {}
     queue = deque([ROOT])
     while queue:
         parent = queue.popleft()
@@ -160,6 +173,8 @@ def build_graph(distributions: Mapping[str, Distribution],
         found: dict[str, Edge] = {e.child: e for e in graph.edges.get(parent, [])}
         for req in requirements.get(parent, []):
             if not _marker_holds(req, extras, env):
+                if parent in distributions and _marker_holds(req, _provided(distributions[parent]), env):
+                    optional.setdefault(parent, set()).add(canonicalize_name(req.name))
                 continue
             child = canonicalize_name(req.name)
             if child not in distributions:
@@ -178,7 +193,17 @@ def build_graph(distributions: Mapping[str, Distribution],
         graph.edges[parent] = sorted(found.values(), key=lambda e: e.child)
     if root_requirements is None:
         _root_leftovers(graph, requirements, env)
+    for parent, children in optional.items():
+        active = {edge.child for edge in graph.edges.get(parent, [])}
+        installed = sorted(c for c in children if c in distributions and c not in active and c != parent)
+        if installed:
+            graph.optional[parent] = installed
     return graph
+
+
+def _provided(dist: Distribution) -> list[str]:
+    """Every extra *dist* declares (``Provides-Extra``), canonical."""
+    return [canonicalize_name(extra) for extra in dist.provides_extras]
 
 
 def _parse_all(graph: DependencyGraph, parent: str, lines: Iterable[str]) -> list:

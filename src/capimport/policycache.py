@@ -36,7 +36,7 @@ from .graph import DependencyGraph, Edge
 from .manifest import Manifest
 from .scopes import ScopePattern
 
-FORMAT = 2   # 2: RECORD watched
+FORMAT = 2   # 2: RECORD watched, the graph's optional requirements
 #: Inputs changed more recently than this are not trusted to show a later change
 #: in their stat (timestamps are coarser than writes): no cache is stored then.
 RACY_NS = 2_000_000_000
@@ -219,7 +219,7 @@ def _policy_to_json(policy) -> dict:
                             for p, edges in graph.edges.items()},
                   "missing": graph.missing, "invalid": graph.invalid,
                   "active_extras": {k: sorted(v) for k, v in graph.active_extras.items()},
-                  "root_is_project": graph.root_is_project},
+                  "root_is_project": graph.root_is_project, "optional": graph.optional},
         "declarations": {k: _manifest(v) for k, v in policy.declarations.items()},
         "effective": {k: _grant(v) for k, v in policy.effective.items()},
         "warnings": [_diagnostic(w) for w in policy.warnings],
@@ -246,7 +246,8 @@ def _policy_from_json(data: dict):
         edges={p: [Edge(p, child, req, frozenset(extras)) for child, req, extras in edges]
                for p, edges in g["edges"].items()},
         missing=[tuple(m) for m in g["missing"]], invalid=[tuple(i) for i in g["invalid"]],
-        active_extras={k: set(v) for k, v in g["active_extras"].items()}, root_is_project=g["root_is_project"])
+        active_extras={k: set(v) for k, v in g["active_extras"].items()}, root_is_project=g["root_is_project"],
+        optional={k: list(v) for k, v in g["optional"].items()})
     return Policy(config=config, distributions=distributions, graph=graph,
                   declarations={k: _manifest_from(v) for k, v in data["declarations"].items()},
                   effective={k: _grant_from(v) for k, v in data["effective"].items()},

@@ -101,6 +101,41 @@ def test_framework_calling_a_plugin_that_depends_on_it(project, listener):
     assert listener.accepted == 1
 
 
+def test_a_client_calling_a_transport_of_a_framework_that_requires_it_under_an_extra(project, tmp_path):
+    """Starlette's TestClient is an httpx client (starlette requires httpx only under its ``full``
+    extra) whose transport runs the application's endpoint: httpx calls back up into starlette,
+    which builds on it, so httpx is not acting, whether or not anyone asked for ``starlette[full]``.
+    Before, the endpoint's own file write was denied as httpx's."""
+    project.dist("client", code="class Client:\n    def __init__(self, transport):\n"
+                 "        self.transport = transport\n"
+                 "    def get(self, path):\n        return self.transport.handle(path)\n")
+    project.dist("framework", requires=['client; extra == "full"'], extras=["full"],
+                 code="import client\n"
+                      "class Transport:\n    def __init__(self, app):\n        self.app = app\n"
+                      "    def handle(self, path):\n        return self.app(path)\n"
+                      "class TestClient(client.Client):\n"
+                      "    def __init__(self, app):\n        super().__init__(Transport(app))\n")
+    project.dist("bystander", requires=['client; extra == "net"'], extras=["net"], code="import client\n"
+                 "def fetch(c, path):\n    return c.get(path)\n")
+    _config(project, 'client = []\nframework = []\nbystander = []', deps=["framework", "client", "bystander"])
+    out = tmp_path / "out"
+    out.mkdir()
+    project.script("app.py", ATTEMPT + f"""
+        import os, framework, bystander
+        def endpoint(path):
+            with open(os.path.join({str(out)!r}, path), "w") as handle:
+                handle.write("x")
+            return "written"
+        attempt("endpoint", framework.TestClient(endpoint).get, "a")
+        # the exemption is for the client only: a third package driving the client is accountable
+        attempt("third_party", bystander.fetch, framework.TestClient(endpoint), "b")
+        """)
+    got = results(project.run("app.py").stdout)
+    assert got["endpoint"]["ok"], got
+    assert got["third_party"]["denied"] and "'bystander' 1.0 lacks 'fs'" in got["third_party"]["error"], got
+    assert sorted(os.listdir(out)) == ["a"]
+
+
 def test_framework_calling_an_unrelated_granted_package_is_denied(project, listener):
     """A framework that is not a dependent of the granted package is accountable itself."""
     project.dist("framework", code="def run(fn, *args):\n    return fn(*args)\n")

@@ -205,6 +205,19 @@ def test_pathlib_method_on_unknown_receiver_is_a_hint():
     assert caps("class A:\n    def unlink(self):\n        self.unlink()\n") == set()
 
 
+def test_tracing_and_object_walks_are_ffi_but_putting_back_no_tracer_is_not():
+    # the run-time rules (guards/tamper.py): a tracer or profiler sees every frame; the gc walks and
+    # the frame maps reach any object; putting back None is free at run time, so it is no use here
+    assert uses("import sys\nsys.settrace(tracer)\n") == [("ffi", "sys.settrace", 2, None)]
+    assert uses("import sys\nsys.setprofile(function=p)\n") == [("ffi", "sys.setprofile", 2, None)]
+    assert caps("import sys\nsys.settrace(None)\nsys.setprofile(None)\n") == set()
+    assert caps("import threading\nthreading.settrace(t)\n") == {"ffi"}
+    assert caps("import gc\ngc.get_referrers(x)\n") == {"ffi"}
+    assert caps("from gc import get_objects\nget_objects()\n") == {"ffi"}
+    assert caps("import sys\nsys._current_frames()\n") == {"ffi"}
+    assert caps("import sys\nsys.addaudithook(h)\n") == {"ffi"}
+
+
 def test_shutil_tempfile_and_friends():
     assert uses("import shutil\nshutil.copy(src, '/tmp/out')\n") == [
         ("fs", "shutil.copy", 2, ("/tmp/out",)), ("fs-readonly", "shutil.copy", 2, None)]

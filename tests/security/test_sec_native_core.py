@@ -151,6 +151,50 @@ helper = make()
     assert not (out / "x").exists()
 
 
+def test_code_a_distribution_names_as_the_applications_file_is_its_own_and_the_applications_stays(tmp_path):
+    """hypothesis's ``@given`` gives its wrapper the test file's name (``impersonate``:
+    ``wrapper.__code__ = wrapper.__code__.replace(co_filename=test.__code__.co_filename)``). The
+    wrapper is the distribution's code and stays charged to it; the application's own code in that
+    file must stay the application's (relabelling the name denied every act of every test in the
+    file as hypothesis's). The core marks the code objects, by identity, when they are bound."""
+    out = tmp_path / "out"
+    out.mkdir()
+    code = '''
+def impersonate(target):
+    def wrapper(path):
+        open(path, "w").close()
+    wrapper.__code__ = wrapper.__code__.replace(co_filename=target.__code__.co_filename)
+    return wrapper
+'''
+    app = (ATTEMPT + "import os, impostor\n"
+           "def target():\n    pass\n"
+           "wrapper = impostor.impersonate(target)\n"
+           f"OUT = {str(out)!r}\n"
+           "def own():\n    open(os.path.join(OUT, 'own'), 'w').close()\n    os.environ['CAPIMPORT_TEST_OWN'] = '1'\n"
+           "attempt('own_before', own)\n"
+           "attempt('wrapper', wrapper, os.path.join(OUT, 'wrapper'))\n"
+           "attempt('own_after', own)\n"
+           "attempt('module_level', lambda: open(os.path.join(OUT, 'module'), 'w').close())\n"
+           "report()\n")
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nimpostor = []\n'
+    scenario = Scenario(tmp_path, config=config, app=app,
+                        dists={"impostor": {"files": {"impostor/__init__.py": code}}})
+    plain = results(scenario.plain())
+    assert all(ok(v) for v in plain.values()), plain
+    assert sorted(os.listdir(out)) == ["module", "own", "wrapper"]
+    for entry in os.listdir(out):
+        os.remove(out / entry)
+    guarded = results(scenario.guarded())
+    assert denied(guarded["wrapper"]) and "'impostor'" in guarded["wrapper"], guarded
+    for name in ("own_before", "own_after", "module_level"):
+        assert ok(guarded[name]), (name, guarded)
+    assert sorted(os.listdir(out)) == ["module", "own"]
+    # The pure-Python fallback keeps relabelling the name (fail closed: the application's own code
+    # in the file is then charged to the distribution): docs/threat-model.md, route 6.
+    pure = results(scenario.guarded(extra_env={"CAPIMPORT_PURE_PYTHON": "1"}))
+    assert denied(pure["wrapper"]) and denied(pure["own_after"]), pure
+
+
 def test_a_host_name_cut_at_nul_is_matched_as_the_resolver_reads_it(tmp_path):
     """The resolver stops at NUL: ``localhost\\0.example.com`` is a lookup of localhost, which a
     grant on ``*.example.com`` does not cover. The core's leaf functions are refused once it is on."""

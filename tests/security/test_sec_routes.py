@@ -177,6 +177,49 @@ if hasattr(os, "fork"):
     assert os.listdir(marks) == [], (os.listdir(marks), proc.stderr[-3000:])
 
 
+@pytest.mark.parametrize("pure", [False, True], ids=["native", "pure"])
+def test_a_distribution_may_put_back_the_tracer_it_found_but_not_install_its_own(tmp_path, pure):
+    """doctest (run by pytest's --doctest-modules) and pdb save ``sys.gettrace()`` and put it back
+    when they finish: putting back the function in force, or None, is no new code on anyone's
+    frames, and needs no ffi; any other trace or profile function does (route 7)."""
+    code = '''
+import sys
+def run():
+    def put_back(get, set_):
+        saved = get()
+        set_(None)
+        set_(saved)
+        return get() is saved
+    attempt("trace_put_back", put_back, sys.gettrace, sys.settrace)
+    attempt("profile_put_back", put_back, sys.getprofile, sys.setprofile)
+    attempt("trace_own", sys.settrace, lambda *a: None)
+    attempt("profile_own", sys.setprofile, lambda *a: None)
+    attempt("trace_bad_call", lambda: sys.settrace())
+    attempt("profile_keyword", lambda: sys.setprofile(function=None))
+    attempt("still_app_tracer", lambda: sys.gettrace() is APP_TRACER[0])
+    report()
+'''
+    app = ("import sys, evil\n"
+           "def tracer(frame, event, arg):\n    return None\n"
+           "def profiler(frame, event, arg):\n    return None\n"
+           "evil.APP_TRACER = [tracer]\n"
+           "sys.settrace(tracer)\nsys.setprofile(profiler)\n"
+           "evil.run()\n")
+    scenario = _scenario(tmp_path, code, app=app)
+    env = {"CAPIMPORT_PURE_PYTHON": "1"} if pure else None
+    plain = results(scenario.plain())
+    assert all(ok(plain[n]) for n in ("trace_put_back", "profile_put_back", "trace_own", "profile_own")), plain
+    assert plain["trace_bad_call"].startswith("denied:TypeError"), plain
+    guarded = results(scenario.guarded(extra_env=env))
+    assert guarded["trace_put_back"] == guarded["profile_put_back"] == "ok:True", guarded
+    assert denied(guarded["trace_own"]) and "'ffi'" in guarded["trace_own"], guarded
+    assert denied(guarded["profile_own"]), guarded
+    assert guarded["still_app_tracer"] == "ok:True", guarded     # the denied call changed nothing
+    # a malformed call is the interpreter's error, and vouches for no later call
+    assert guarded["trace_bad_call"].startswith("denied:TypeError"), guarded
+    assert guarded["profile_keyword"].startswith("denied:TypeError"), guarded
+
+
 def test_tampering_with_capimport_is_denied(tmp_path):
     """Route 7: audit hooks, tracing, gc walks, the vault's frame, meta_path and __import__."""
     code = '''
@@ -185,8 +228,10 @@ def run():
     seen = []
     sys.addaudithook(lambda event, args: seen.append(event))   # CPython swallows the denial...
     attempt("addaudithook", lambda: (open(__file__).close(), "open" in seen)[1])   # ...but it never runs
-    attempt("settrace", sys.settrace, None)
-    attempt("setprofile", sys.setprofile, None)
+    attempt("settrace", sys.settrace, lambda *a: None)
+    attempt("settrace_off", sys.settrace, None)    # putting back no tracer: free (below)
+    attempt("setprofile", sys.setprofile, lambda *a: None)
+    attempt("setprofile_off", sys.setprofile, None)
     attempt("threading_settrace", threading.settrace, lambda *a: None)
     attempt("gc_get_objects", lambda: len(gc.get_objects()))
     attempt("gc_referrers", lambda: len(gc.get_referrers(os.environ)))
@@ -292,6 +337,7 @@ def run():
                  ("monitoring",) if hasattr(sys, "monitoring") else ()) + (
                  ("stack_trampoline",) if hasattr(sys, "activate_stack_trampoline") else ()):
         assert denied(guarded[name]), (name, guarded[name])
+    assert guarded["settrace_off"] == guarded["setprofile_off"] == "ok:None", guarded
     assert guarded["vault_send"] == "ok:None", guarded["vault_send"]   # decided for its real caller
     # No guarded function keeps its original reachable, and the walk really went through them.
     assert guarded["originals_in_closures"].startswith("ok:found=[] visited=["), guarded["originals_in_closures"]

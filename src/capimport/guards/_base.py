@@ -45,7 +45,7 @@ class Guard:
     """The enforcer, bound once; methods read no module globals that package code could swap."""
 
     __slots__ = ("enforcer", "mode", "_depth", "_inherited", "_decide", "_normalise", "vault", "invoke",
-                 "clean_globals", "core")
+                 "clean_globals", "core", "vouched_tracer")
 
     def __init__(self, enforcer, normalise, core=None):
         self.enforcer = enforcer
@@ -59,6 +59,8 @@ class Guard:
         self.invoke = make_invoke(self.vault)
         #: capimport._core when the native core will decide: C functions are then replaced by its gates.
         self.core = core
+        #: The fallback's sys.settrace/setprofile gate decided this thread's call: its event passes once.
+        self.vouched_tracer: list = [None]
 
     def busy(self, frame=None, _ident=_get_ident) -> bool:
         if self.enforcer.native:   # the core knows when it runs capimport's Python (C memory)

@@ -465,6 +465,12 @@ def guard_module(guard, module) -> dict:
         for attr in SYS_FFI_CALLS:
             api = f"sys.{attr}"
             put(attr, ("whole", {"api": api, "capability": FFI}), lambda api=api: _whole_checker(guard, FFI, api))
+        # a trace or profile function runs on every frame (ffi), but putting back None or the one in
+        # force, as doctest and pdb do when they finish, puts no new code anywhere
+        for index, attr in enumerate(("settrace", "setprofile")):
+            api = f"sys.{attr}"
+            put(attr, ("tracer", {"api": api, "index": index}),
+                lambda api=api, index=index: _tracer_checker(guard, api, index))
     elif name == "_socket":
         from . import descriptors
         done.update(descriptors.guard_socket(guard, module))
@@ -532,6 +538,31 @@ def _whole_checker(guard, capability: str, api: str):
     def check(frame, args, kwargs):
         if not guard.busy():
             decide([(capability, none, api)], frame, api)
+        return args, kwargs
+
+    return check
+
+
+def _tracer_checker(guard, api: str, index: int):
+    """The fallback's ``tracer`` gate: ``ffi`` unless the function is None or one installed before
+    with a decision that let it in (or in force at install). The call's own audit event is then not
+    decided again (``guard.vouched_tracer``)."""
+    from _thread import get_ident
+
+    decide = guard.enforcer.decide
+    current = (sys.gettrace, sys.getprofile)[index]()
+    known = [current] if current is not None else []
+    none = Lazy(lambda: None)
+
+    def check(frame, args, kwargs):
+        if len(args) != 1 or kwargs:
+            return args, kwargs   # the original refuses the call before its event
+        func = args[0]
+        if func is not None and not any(func is k for k in known):
+            if not guard.busy():
+                decide([(FFI, none, api)], frame, api)
+            known[:] = known[-255:] + [func]
+        guard.vouched_tracer[0] = get_ident()
         return args, kwargs
 
     return check

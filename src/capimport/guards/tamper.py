@@ -115,6 +115,15 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
     def need_ffi(event, args, frame, api=None):
         decide([(FFI, _NONE, api or FFI_EVENTS.get(event, event))], frame, api or FFI_EVENTS.get(event, event))
 
+    vouched = guard.vouched_tracer
+    from _thread import get_ident
+
+    def on_tracer(event, args, frame):
+        if vouched[0] is not None and vouched[0] == get_ident():
+            vouched[0] = None   # raised inside the sys.settrace/setprofile gate's call: decided there
+            return
+        need_ffi(event, args, frame)
+
     def on_getattr(event, args, frame):
         if args and id(args[0]) in vault_ids:
             need_ffi(event, args, frame, f"{args[1]} of capimport's environment vault")
@@ -345,6 +354,7 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         enforcer.reporter.internal_error(message + " [allowed: " + enforcer.mode + " mode]")
 
     rules = {event: need_ffi for event in FFI_EVENTS}
+    rules["sys.settrace"] = rules["sys.setprofile"] = on_tracer
     rules["open"] = on_open
     rules.update({
         "object.__getattr__": on_getattr,
@@ -400,7 +410,6 @@ def core_spec(guard, vaults: tuple, guarded_modules: set, meta_finder, real_impo
         "file_loaders": (importlib.machinery.SourceFileLoader, importlib.machinery.SourcelessFileLoader),
         "zip_loader": zipimport.zipimporter,
         "import_error": CapabilityImportError,
-        "py_cache": enforcer.origins.cache,
         "import_callables": enforcer.import_callables,
         "strict": bool(enforcer.strict),
         "guarded": tuple(sorted(guarded_modules)),
@@ -526,7 +535,8 @@ def _label(origin: str) -> str:
 
 
 def patch_threading_trace(guard) -> None:
-    """``threading.settrace``/``setprofile`` store a tracer every new thread installs: needs ``ffi`` too."""
+    """``threading.settrace``/``setprofile`` store a tracer every new thread installs: needs ``ffi`` too
+    (None, no tracer, is free)."""
     import threading
 
     decide = guard.enforcer.decide
@@ -537,7 +547,7 @@ def patch_threading_trace(guard) -> None:
 
         def make(original=original, name=name):
             def guarded(func, *args, **kwargs):
-                if not guard.busy(sys._getframe(1)):
+                if func is not None and not guard.busy(sys._getframe(1)):   # None: no tracer
                     decide([(FFI, _NONE, f"threading.{name}")], sys._getframe(1), f"threading.{name}")
                 return original(func, *args, **kwargs)
             guarded._capimport_guard = True

@@ -220,6 +220,8 @@ def evidence_of(record: tuple, value: str, file: str, own: frozenset = frozenset
             continue
         if use.unless is not None and form == "call" and _given(args, kwargs, *use.unless):
             continue
+        if use.free_if_none and form == "call" and _arg(args, kwargs, use.pos, use.kw) is None:
+            continue
         if use.kind == "own":
             mine = own_receiver or (form == "call" and _names_self(_arg(args, kwargs, use.pos, use.kw), own))
             out.append(Evidence(use.capability, file, line, col, api, function, None, hint, mine, main, platform,

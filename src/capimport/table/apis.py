@@ -52,6 +52,7 @@ class Use:
     port: Optional[tuple] = None     # (pos, kw, default) of the port for kind "host"
     when: Optional[str] = None       # only when this keyword argument is given
     unless: Optional[tuple] = None   # (pos, kw) of a file-object argument: given, no path is opened
+    free_if_none: bool = False       # a literal None at pos/kw needs nothing (sys.settrace(None))
 
 
 @dataclass(frozen=True)
@@ -326,6 +327,13 @@ _add("importlib.machinery.ExtensionFileLoader", _U(FFI))
 _add("_imp.create_dynamic", _U(FFI))
 # A Tcl interpreter runs processes and opens files and sockets unseen (guards/native.py).
 _add("tkinter.Tcl tkinter.Tk tkinter.tix.Tk _tkinter.create", _U(FFI))
+
+# What sees or rewrites every frame or every object needs ffi at run time (guards/tamper.py
+# FFI_EVENTS, guards/native.py SYS_FFI_CALLS); putting back no tracer does not.
+_add("sys.settrace sys.setprofile threading.settrace threading.setprofile",
+     Use(FFI, 0, "function", free_if_none=True))
+_add("sys.addaudithook gc.get_objects gc.get_referrers gc.get_referents sys._current_frames "
+     "sys._current_exceptions sys.monitoring.register_callback sys.activate_stack_trampoline", _U(FFI))
 
 # ------------------------------------------------------------------------- one table
 # Every audit event that is also a callable API takes its capability from the event table
