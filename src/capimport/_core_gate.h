@@ -416,7 +416,6 @@ current_umask(void)
     return end != line + 8 && (*end == '\n' || *end == '\0') && mask >= 0 && mask <= 0777 ? mask : -1;
 }
 
-/* Step 2's checks for one call; *shown* gets the arguments a message shows (new reference). */
 /* Trace and profile functions installed with a decision that let them in, or in force when the
  * gates were made (a coverage run around capimport): held, by identity, at most KNOWN_TRACERS. */
 static PyObject *known_tracers = NULL;
@@ -454,6 +453,7 @@ note_tracer(PyObject *func)
     }
 }
 
+/* Step 2's checks for one call; *shown* gets the arguments a message shows (new reference). */
 static int
 gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject **shown)
 {

@@ -465,8 +465,8 @@ def guard_module(guard, module) -> dict:
         for attr in SYS_FFI_CALLS:
             api = f"sys.{attr}"
             put(attr, ("whole", {"api": api, "capability": FFI}), lambda api=api: _whole_checker(guard, FFI, api))
-        # a trace or profile function runs on every frame (ffi), but putting back None or the one in
-        # force, as doctest and pdb do when they finish, puts no new code anywhere
+        # a trace or profile function runs on every frame (ffi), but putting back None or one
+        # installed before, as doctest, pdb and coverage do when they finish, puts no new code anywhere
         for index, attr in enumerate(("settrace", "setprofile")):
             api = f"sys.{attr}"
             put(attr, ("tracer", {"api": api, "index": index}),
