@@ -53,22 +53,9 @@ from ..attribution import APP, BOTTOM, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LO
 from ..capabilities import FFI
 from ..errors import CapabilityError
 from ..hook import Lazy
+from ..table.events import FFI_EVENTS
 
 _NONE = Lazy(lambda: None)
-
-FFI_EVENTS = {
-    "sys.addaudithook": "sys.addaudithook",
-    "sys.settrace": "sys.settrace",
-    "sys.setprofile": "sys.setprofile",
-    "gc.get_objects": "gc.get_objects",
-    "gc.get_referrers": "gc.get_referrers",
-    "gc.get_referents": "gc.get_referents",
-    "sys._current_frames": "sys._current_frames",
-    "sys._current_exceptions": "sys._current_exceptions",
-    # 3.12+: a callback on every call, line or return of every thread (settrace's successor)
-    "sys.monitoring.register_callback": "sys.monitoring.register_callback",
-    "cpython.PyInterpreterState_New": "a new subinterpreter",
-}
 
 #: A process's memory as a file: opening it (read or write) needs ``ffi``. The native core
 #: matches the same pattern in C (``cpaths_memory_file``) after resolving the path.

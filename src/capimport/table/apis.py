@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..capabilities import ENV, ENV_READONLY, FFI, FS, FS_READONLY, NET, PROCESS
-from .events import ENVIRON_FILE_PATTERN, EVENTS, OPEN
+from .events import ENVIRON_FILE_PATTERN, EVENTS, FFI_EVENTS, OPEN
 
 #: Pseudo-capability of a use whose capability its :class:`Mode` decides.
 MODE = "mode"
@@ -328,12 +328,15 @@ _add("_imp.create_dynamic", _U(FFI))
 # A Tcl interpreter runs processes and opens files and sockets unseen (guards/native.py).
 _add("tkinter.Tcl tkinter.Tk tkinter.tix.Tk _tkinter.create", _U(FFI))
 
-# What sees or rewrites every frame or every object needs ffi at run time (guards/tamper.py
-# FFI_EVENTS, guards/native.py SYS_FFI_CALLS); putting back no tracer does not.
+# What sees or rewrites every frame or every object needs ffi at run time: the calls that raise
+# the events of FFI_EVENTS, threading's tracers and guards/native.py's SYS_FFI_CALLS. Putting
+# back no tracer does not.
 _add("sys.settrace sys.setprofile threading.settrace threading.setprofile",
      Use(FFI, 0, "function", free_if_none=True))
-_add("sys.addaudithook gc.get_objects gc.get_referrers gc.get_referents sys._current_frames "
-     "sys._current_exceptions sys.monitoring.register_callback sys.activate_stack_trampoline", _U(FFI))
+_add("sys.activate_stack_trampoline", _U(FFI))
+for _event in FFI_EVENTS:
+    if _event.startswith(("sys.", "gc.")) and _event not in APIS:
+        _add(_event, _U(FFI))
 
 # ------------------------------------------------------------------------- one table
 # Every audit event that is also a callable API takes its capability from the event table

@@ -69,6 +69,23 @@ def _path(i: int = 0, dir_fd: Optional[int] = None) -> tuple:
     return ("path", i, dir_fd)
 
 
+#: Audit events that need ffi and nothing else (guards/tamper.py decides them; the scanner's
+#: table, table/apis.py, infers ffi from the calls that raise them): event -> the act's name.
+FFI_EVENTS = {
+    "sys.addaudithook": "sys.addaudithook",
+    "sys.settrace": "sys.settrace",
+    "sys.setprofile": "sys.setprofile",
+    "gc.get_objects": "gc.get_objects",
+    "gc.get_referrers": "gc.get_referrers",
+    "gc.get_referents": "gc.get_referents",
+    "sys._current_frames": "sys._current_frames",
+    "sys._current_exceptions": "sys._current_exceptions",
+    # 3.12+: a callback on every call, line or return of every thread (settrace's successor)
+    "sys.monitoring.register_callback": "sys.monitoring.register_callback",
+    "cpython.PyInterpreterState_New": "a new subinterpreter",
+}
+
+
 #: Audit event name -> what it needs. Keep sorted by capability, then name.
 EVENTS: dict[str, EventSpec] = {
     # -- files: writing ---------------------------------------------------------------
