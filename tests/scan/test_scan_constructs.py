@@ -153,6 +153,44 @@ def test_literal_paths_become_scopes():
 
 def test_reading_proc_environ_is_env_readonly():
     assert caps("open('/proc/self/environ')\n") == {"fs-readonly", "env-readonly"}
+    # the read's own evidence covers it: no second line for the path
+    assert uses("open('/proc/self/environ')\n") == [
+        ("env-readonly", "open", 1, None), ("fs-readonly", "open", 1, ("/proc/self/environ",))]
+    assert uses("open('/proc/self/' + 'environ')\n") == [
+        ("env-readonly", "open", 1, None), ("fs-readonly", "open", 1, ("/proc/self/environ",))]
+
+
+@pytest.mark.parametrize("path, template", [
+    ('f"{self._procfs_path}/{self.pid}/environ"', "{}/{}/environ"),    # psutil's Process.environ
+    ('f"/proc/{pid}/environ"', "/proc/{}/environ"),
+    ('"/proc/%d/environ" % pid', "/proc/{}/environ"),
+    ('"/proc/{}/environ".format(pid)', "/proc/{}/environ"),
+    ('"/proc/" + str(pid) + "/environ"', "/proc/{}/environ"),
+    ('f"/proc/self/task/{tid}/environ"', "/proc/self/task/{}/environ"),
+    ('root + "/" + "environ"', "{}/environ"),
+    ('"/proc/self/" + "environ"', "/proc/self/environ"),
+    ("'/proc/self/environ'", "/proc/self/environ"),                     # a literal through a wrapper
+])
+def test_a_path_to_an_environment_file_read_through_a_wrapper_is_env_readonly(path, template):
+    # the read is in the distribution's own wrapper (psutil's open_text), where the path is a
+    # parameter: the path is what tells, wherever it is written
+    got = uses(f"""
+        def open_text(name):
+            return open(name)
+        def environ(self, pid, tid):
+            path = {path}
+            return open_text(path).read()
+        """)
+    assert ("env-readonly", f"path {template!r} (a process's environment)", 5, None) in got
+    assert ("fs-readonly", "open", 3, None) in got
+
+
+@pytest.mark.parametrize("path", [
+    'f"{d}/environment"', 'f"/home/{user}/environ"', '"environ"', 'f"{d}/environ/x"', '"/etc/environ"',
+    '"/proc/" + "environ"', 'd + "/environ/x"', '"/proc/" + d.pid + ".environ"',
+])
+def test_paths_that_cannot_name_an_environment_file_are_not_env_readonly(path):
+    assert "env-readonly" not in caps(f"open_text({path})\n")
 
 
 @pytest.mark.parametrize("call, capability", [

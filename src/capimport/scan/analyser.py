@@ -87,6 +87,8 @@ class _Analyser:
         self.findings: list = []
         self.imports: set = set()
         self.callees: set = set()
+        # id of a string literal given as a call's argument -> that call (see _environ_literal)
+        self.literal_args: dict = {}
         # The context of the code being visited: None, or (platform conditions, entry), where
         # the conditions are a tuple of terms that all hold ("win32", "!win32", "?pkg.compat.WIN"
         # for a name another module defines) and entry is "__main__" or "".
@@ -552,6 +554,8 @@ class _Analyser:
         for i, arg in enumerate(node.args):
             if skip_second and i == 1:
                 continue
+            if type(arg) is ast.Constant or type(arg) is ast.BinOp:
+                self.literal_args[id(arg)] = node
             self.visit(arg, scope)
         for keyword in node.keywords:
             self.visit(keyword.value, scope)
@@ -609,6 +613,32 @@ class _Analyser:
 
     def _skip(self, node, scope) -> None:
         return None
+
+    # Paths to an environment file (``/proc/<pid>/environ``) are noted wherever
+    # they are written, since the read may be in a wrapper (psutil's
+    # ``open_text(f"{procfs}/{pid}/environ")``) the scanner cannot follow.
+
+    def _constant(self, node: ast.Constant, scope: _Scope) -> None:
+        value = node.value
+        if type(value) is str and value.endswith("environ") and table.environ_template(value):
+            self.candidates.append(("environ", node, scope, self.ctx))
+
+    def _joined_str(self, node: ast.JoinedStr, scope: _Scope) -> None:
+        parts = node.values
+        if parts and _literal_str(parts[-1]) and parts[-1].value.endswith("environ") \
+                and table.environ_template(_template_text(node)):  # type: ignore[attr-defined]
+            self.candidates.append(("environ", node, scope, self.ctx))
+        for part in parts:
+            if not _literal_str(part):
+                self.visit(part, scope)
+
+    def _bin_op(self, node: ast.BinOp, scope: _Scope) -> None:
+        right = node.right
+        if isinstance(node.op, ast.Add) and _literal_str(right) and right.value.endswith("environ") \
+                and table.environ_template(_template_text(node)):  # type: ignore[attr-defined]
+            self.candidates.append(("environ", node, scope, self.ctx))
+        self.visit(node.left, scope)
+        self.visit(right, scope)
 
     def _arg_annotation(self, node, scope) -> None:
         return None
@@ -739,6 +769,8 @@ class _Analyser:
                     if self._relevant(value):
                         records.append((value, "ref", (), (), node.lineno, node.col_offset + 1,
                                         scope.qualname, False, marks))
+            elif form == "environ":
+                self._environ_use(candidate[1], scope, records, marks)
             elif form == "sub":
                 node, how = candidate[1], candidate[3]
                 key = _fold(node.slice, self, scope)
@@ -754,6 +786,24 @@ class _Analyser:
                         records.append((value, "contains", (key,), (), node.lineno, node.col_offset + 1,
                                         scope.qualname, False, marks))
         return records
+
+    def _environ_use(self, node: ast.AST, scope: _Scope, records: list, marks) -> None:
+        """A path to an environment file: ``env-readonly`` evidence, unless an API's own covers it.
+
+        A literal path given straight to an API of the table (``open("/proc/self/environ")``)
+        is that API's evidence already (see evidence_of).
+        """
+        line, col = node.lineno, node.col_offset + 1
+        text = _template_text(node)
+        call = self.literal_args.get(id(node))
+        if call is not None and "{}" not in table.environ_template(text) and any(not self._internal(v) and table.lookup(v)[0] is not None
+                                    for v in self.resolve(call.func, scope)):
+            return
+        records.append((table.ENVIRON_FILE_USE, "ref", (table.environ_template(text),), (),
+                        line, col, scope.qualname, False, marks))
+
+    def _internal(self, value: str) -> bool:
+        return value.split(".", 1)[0] in self.internal
 
     def platform_names(self) -> dict:
         """Module-level names bound once to a platform test (``WIN = sys.platform == "win32"``)."""
@@ -858,6 +908,18 @@ def _attr(value: str, attr: str) -> str:
 
 def _literal_str(node: Optional[ast.AST]) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _template_text(node: ast.AST) -> str:
+    """A string expression's text with its computed parts as ``{}``: ``f"/proc/{pid}/environ"``,
+    ``"/proc/" + pid + "/environ"`` and ``"/proc/self/environ"`` as written."""
+    if _literal_str(node):
+        return node.value  # type: ignore[attr-defined]
+    if isinstance(node, ast.JoinedStr):
+        return "".join(p.value if _literal_str(p) else "{}" for p in node.values)  # type: ignore[attr-defined]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _template_text(node.left) + _template_text(node.right)
+    return "{}"
 
 
 def _arg_node(node: ast.Call, pos: Optional[int], kw: Optional[str]) -> Optional[ast.AST]:
@@ -1045,7 +1107,7 @@ _DISPATCH: dict = {
     ast.If: _Analyser._if, ast.IfExp: _Analyser._if_exp, ast.While: _Analyser._while, ast.Try: _Analyser._try,
 }
 # Leaves that can hold nothing of interest: skipping them saves a call per node.
-for _leaf in (ast.Constant, ast.Load, ast.Store, ast.Del, ast.Pass, ast.Break, ast.Continue):
+for _leaf in (ast.Load, ast.Store, ast.Del, ast.Pass, ast.Break, ast.Continue):
     _DISPATCH[_leaf] = _Analyser._skip
 for _base in (ast.operator, ast.unaryop, ast.cmpop, ast.boolop):
     for _leaf in _base.__subclasses__():
@@ -1055,6 +1117,9 @@ for _match_kind in ("MatchAs", "MatchStar", "MatchMapping"):
         _DISPATCH[getattr(ast, _match_kind)] = _Analyser._match_capture
 if hasattr(ast, "TryStar"):
     _DISPATCH[ast.TryStar] = _Analyser._try
+_DISPATCH[ast.Constant] = _Analyser._constant
+_DISPATCH[ast.JoinedStr] = _Analyser._joined_str
+_DISPATCH[ast.BinOp] = _Analyser._bin_op
 
 
 def analyse_source(source: bytes, module: str, is_package: bool = False,

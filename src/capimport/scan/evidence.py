@@ -190,14 +190,17 @@ def evidence_of(record: tuple, value: str, file: str, own: frozenset = frozenset
     """
     _, form, args, kwargs, line, col, function, hint = record[:8]
     marks = record[8] if len(record) > 8 else None
-    key, entry = table.lookup(value)
-    if entry is None:
-        return []
     platform, python, main, own_receiver = "", "", "", False
     if marks is not None:
         platform = "&".join(t for t in marks[0] if "?" not in t and not t.startswith("py:"))
         python = ",".join(t[3:] for t in marks[0] if t.startswith("py:"))
         main, own_receiver = marks[1], marks[2]
+    if value == table.ENVIRON_FILE_USE:
+        return [Evidence(ENV_READONLY, file, line, col, f"path {args[0]!r} (a process's environment)",
+                         function, None, False, False, main, platform, python)]
+    key, entry = table.lookup(value)
+    if entry is None:
+        return []
     exact = key == table.normalise(value)
     if not exact and form == "call":
         form, args, kwargs = "ref", (), ()

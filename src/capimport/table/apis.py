@@ -376,6 +376,28 @@ METHOD_HINTS: dict[str, str] = {
 #: Paths whose reading exposes the environment (``/proc/self/environ``).
 ENVIRON_FILE = re.compile(ENVIRON_FILE_PATTERN)
 
+#: The use record of a path to an environment file built in code the scanner
+#: cannot follow to the read: ``open_text(f"{procfs}/{pid}/environ")`` through a
+#: wrapper of the distribution's own. Not a Python name, so no table entry or
+#: module of the distribution can shadow it.
+ENVIRON_FILE_USE = "<environ file>"
+
+#: A path's text with its computed parts as ``{}``: the f-string's fields, a
+#: ``.format`` field, a ``%`` conversion, the unknown side of a ``+``.
+_COMPUTED_PART = re.compile(r"\{[^{}]*\}|%[sdir]")
+#: The environment files a path template can name: ``/proc/{}/environ``,
+#: ``{}/{}/environ`` (psutil's procfs root and pid), ``/proc/self/task/{}/environ``.
+_PROC_PART = r"(?:\{\}|self|thread-self|task|\d+)"
+_ENVIRON_TEMPLATE = re.compile(r"(?:\{\}(?:/" + _PROC_PART + r")*|/proc(?:/" + _PROC_PART + r")+)/environ")
+
+
+def environ_template(text: str) -> Optional[str]:
+    """*text* with its computed parts as ``{}`` if it can name an environment file, else None."""
+    if not text.endswith("environ"):
+        return None
+    template = _COMPUTED_PART.sub("{}", text)
+    return template if _ENVIRON_TEMPLATE.fullmatch(template) else None
+
 
 def normalise(name: str) -> str:
     """*name* with alias modules rewritten (``posixpath.exists`` -> ``os.path.exists``).
