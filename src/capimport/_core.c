@@ -421,10 +421,20 @@ classify_path(PyObject *filename)
  * test file's name: relabelling the name made every test in the file hypothesis's). The code's
  * address -> (code, origin): the code is held, so no other code object takes the address. */
 static PyObject *marked_codes = NULL;
-/* The thread whose sys.settrace/setprofile call a G_TRACER gate has just decided (_core_gate.h):
- * that call's own audit event is not decided again. Set and cleared around the one call, with the
- * GIL held; C audit hooks run before any Python one. */
-static PyThreadState *tracer_vouched = NULL;
+/* An act the core has just decided, whose own audit event is not decided (or reported) again:
+ * a G_TRACER gate's call of sys.settrace/setprofile (_core_gate.h), the environment view's call
+ * of posix.putenv/unsetenv (_core_environ.h). The thread and the event, set and cleared around
+ * the one call with the GIL held, with no Python code run between (C audit hooks run before any
+ * Python one); the hook skips that event once, on that thread. */
+static PyThreadState *vouched_thread = NULL;
+static const char *vouched_event = NULL;
+
+static inline void
+vouch(const char *event)
+{
+    vouched_thread = event ? PyThreadState_Get() : NULL;
+    vouched_event = event;
+}
 /* In file_cache, beside the origin: some code object under this name is marked (code_origin). */
 #define MARKED_NAME 0x100000
 
@@ -2640,9 +2650,8 @@ core_hook(const char *name, PyObject *args, void *data)
     if (e == NULL) {
         return 0;
     }
-    if (tracer_vouched != NULL && tracer_vouched == PyThreadState_Get()
-            && (strcmp(name, "sys.settrace") == 0 || strcmp(name, "sys.setprofile") == 0)) {
-        tracer_vouched = NULL;   /* raised inside a G_TRACER gate's call of sys.settrace: decided there */
+    if (vouched_thread != NULL && vouched_thread == PyThreadState_Get() && strcmp(name, vouched_event) == 0) {
+        vouch(NULL);   /* raised inside a call the core decided just before (vouch) */
         return 0;
     }
     if (e->frames_only && !(PyTuple_GET_SIZE(args) > 1 && is_frame_attribute(PyTuple_GET_ITEM(args, 1)))) {

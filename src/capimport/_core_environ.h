@@ -21,7 +21,8 @@
  * Semantics (as the Python vault of the fallback): in enforce mode a name the caller may not read
  * looks unset (KeyError, None, absent from iteration) and the hiding is reported once per party
  * and name; warn and record show everything and report. Setting and deleting need 'env' and are
- * decided before posix.putenv/unsetenv run (which raise their own audit events as usual).
+ * decided before posix.putenv/unsetenv run; their own audit event is that same act, vouched for
+ * (vouch), so that warn and record mode report one act once.
  */
 
 typedef struct {
@@ -436,7 +437,9 @@ envview_setitem(envview_t *v, PyObject *const *args, Py_ssize_t nargs)
     PyObject *key = env_key(v, args[1]), *value = key ? env_key(v, args[2]) : NULL;
     PyObject *done = NULL;
     if (value != NULL && (!ready || env_decide(PyEval_GetFrame(), CAP_ENV, key, "os.environ[%R] = ...") == 0)) {
-        done = PyObject_CallFunctionObjArgs(v->putenv, key, value, NULL);   /* audited: os.putenv */
+        vouch(ready ? "os.putenv" : NULL);   /* its own event: the act decided just above, not twice */
+        done = PyObject_CallFunctionObjArgs(v->putenv, key, value, NULL);
+        vouch(NULL);
         if (done != NULL && PyDict_SetItem(v->store, key, value) < 0) {
             Py_CLEAR(done);
         }
@@ -456,7 +459,9 @@ envview_delitem(envview_t *v, PyObject *const *args, Py_ssize_t nargs)
     PyObject *key = args[1];
     PyObject *raw = env_key(v, key), *done = NULL;
     if (raw != NULL && (!ready || env_decide(PyEval_GetFrame(), CAP_ENV, raw, "del os.environ[%R]") == 0)) {
-        done = PyObject_CallOneArg(v->unsetenv, raw);   /* audited: os.unsetenv */
+        vouch(ready ? "os.unsetenv" : NULL);
+        done = PyObject_CallOneArg(v->unsetenv, raw);
+        vouch(NULL);
         int had = done ? PyDict_Contains(v->store, raw) : -1;
         if (had == 1 && PyDict_DelItem(v->store, raw) < 0) {
             had = -1;

@@ -528,7 +528,7 @@ gate_checks(gate_t *g, PyObject *args, PyObject *kwargs, checks_t *c, PyObject *
     case G_TRACER: {   /* sys.settrace/setprofile(func): free for None or a function installed before
                           (known_tracers), which is no new code on anyone's frames (doctest, pdb and
                           coverage put back what they found); any other needs ffi, as the audit event
-                          says, decided here once (tracer_vouched) */
+                          says, decided here once (vouch) */
         PyObject *func = tracer_arg(args, kwargs);
         if (func == NULL || func == Py_None || known_tracer(func)) {
             return 0;   /* (no func: the original refuses the call before its event) */
@@ -835,11 +835,11 @@ gate_call(gate_t *g, PyObject *args, PyObject *kwargs)
     if (g->kind == G_ACCEPT) {
         accepted_fd = -1;
     }
-    if (g->kind == G_TRACER) {
-        tracer_vouched = PyThreadState_Get();   /* the original's own event: decided above */
+    if (g->kind == G_TRACER) {   /* the original's own event: decided above */
+        vouch(g->index == 1 ? "sys.setprofile" : "sys.settrace");
     }
     result = PyObject_Call(g->original, a, kw);
-    tracer_vouched = NULL;
+    vouch(NULL);
     if (result != NULL && g->kind == G_TRACER) {
         note_tracer(tracer_arg(a, kw));
     }

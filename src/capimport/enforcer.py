@@ -519,6 +519,8 @@ class Enforcer:
             return (f"its manifest declares '{capability}' but the packages that depend on it do not pass "
                     f"it on; see: capimport why {origin} {capability}")
         if manifest is not None and manifest.source == "config":
+            if scoped and scope == "*":
+                return f"grant it unscoped in {config_file} [tool.capimport.packages] {origin}: {capability} = true"
             if scoped:
                 return f"widen its scope in {config_file} [tool.capimport.packages] {origin}: {capability} = [\"{scope}\"]"
             return f"grant it in {config_file} [tool.capimport.packages]: " \
@@ -528,6 +530,8 @@ class Enforcer:
         else:
             folder = config.manifests_dir or os.path.join(config.project_dir or self.cwd, "manifests")
             where = self._rel(os.path.join(folder, f"{origin}.toml"))
+        if scoped and scope == "*":
+            return f"grant it unscoped in {where}: remove '{capability}' from [scopes]"
         if scoped:
             return f"widen its scope in {where}: [scopes] {capability} = [..., \"{scope}\"]"
         return f"grant it in {where}: capabilities = {_toml_names(list(declared.names) + [capability])}"
@@ -581,8 +585,7 @@ class Enforcer:
         """Called by the audit hook for every relevant event."""
         rule = self.guard_rules.get(event)
         if rule is not None:
-            rule(event, args, sys._getframe(1).f_back)
-            if event not in EVENTS:
+            if rule(event, args, sys._getframe(1).f_back) is DECIDED or event not in EVENTS:
                 return
         try:
             checks = _hook.checks_for(event, args)
@@ -605,6 +608,9 @@ class Enforcer:
     def close(self) -> None:
         self.reporter.close()
 
+
+#: A guard rule's answer when the event's act was decided already (guards.tamper's vouched events).
+DECIDED = "decided already"
 
 #: Events that look a host name up, and the index of the name in their arguments.
 _LOOKUPS = {"socket.getaddrinfo": 0, "socket.gethostbyname": 0, "http.client.connect": 1}

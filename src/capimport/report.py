@@ -19,6 +19,12 @@ from .attribution import APP, UNKNOWN
 DEFAULT_RECORD_LOG = "capimport-record.jsonl"
 
 
+#: What a scoped grant lacks for an act with no single target (``*``): reading
+#: ``/proc/self/environ`` reads every variable, whatever the scope names.
+_EVERY = {"env": "every variable", "env-readonly": "every variable", "fs": "every path",
+          "fs-readonly": "every path", "net": "every host", "process": "every program"}
+
+
 class Violation(Value):
     """One accountable origin that lacks a capability for one act.
 
@@ -62,10 +68,12 @@ class Violation(Value):
                 self.called_from, self.hint, self.display, self.scoped, self.allowed)
 
     def message(self, mode: str = "enforce") -> str:
-        lacks = f"lacks '{self.capability}'"
-        if self.scoped:
-            lacks = f"lacks '{self.capability}' for {self.scope}"
-        text = f"capimport: {self.display} {lacks} for {self.api} at {self.location}"
+        if self.scoped:   # it holds the capability, for other targets: name the one it lacks
+            target = _EVERY.get(self.capability, "every target") if self.scope == "*" else self.scope
+            lacks = f"lacks '{self.capability}' for {target} in {self.api}"
+        else:
+            lacks = f"lacks '{self.capability}' for {self.api}"
+        text = f"capimport: {self.display} {lacks} at {self.location}"
         if self.called_from:
             text += f" (called from {self.called_from})"
         if mode == "warn":

@@ -64,6 +64,42 @@ def test_enforce_message_points_at_the_manifest_file(project, tmp_path):
     assert got["error"].endswith('grant it in manifests/leaky.toml: capabilities = ["fs-readonly", "net"]')
 
 
+def test_a_scoped_grant_names_the_target_it_does_not_cover(project, tmp_path):
+    (project.proj / "manifests").mkdir()
+    (project.proj / "manifests" / "leaky.toml").write_text(
+        'capabilities = ["fs", "fs-readonly", "env-readonly"]\n'
+        '[scopes]\nfs = ["/nowhere"]\nenv-readonly = ["HOME"]\n')
+    project.config('[tool.capimport]\nmode = "enforce"\n')
+    project.script("app.py", ATTEMPT + """
+        import sys, leaky
+        attempt("w", leaky.write, sys.argv[1])
+        attempt("e", leaky.getenv_all)
+        """)
+    target = tmp_path / "x.txt"
+    got = results(project.run("app.py", str(target)).stdout)
+    assert f"'leaky' 0.3 lacks 'fs' for {target} in open({str(target)!r}, 'w') at leaky/__init__.py:4 " \
+        in got["w"]["error"]
+    assert got["w"]["error"].endswith(f'widen its scope in manifests/leaky.toml: [scopes] fs = [..., "{target}"]')
+    # reading /proc/self/environ reads every variable: no name to add, the scope has to go
+    assert "'leaky' 0.3 lacks 'env-readonly' for every variable in open('/proc/self/environ', 'r') at " \
+        in got["e"]["error"]
+    assert got["e"]["error"].endswith("grant it unscoped in manifests/leaky.toml: remove 'env-readonly' from [scopes]")
+
+
+def test_a_scoped_entry_in_the_configuration_is_told_how_to_grant_it_unscoped(project, tmp_path):
+    project.config("""
+        [tool.capimport]
+        mode = "enforce"
+        [tool.capimport.packages]
+        leaky = {fs-readonly = true, env-readonly = ["HOME"]}
+        """)
+    project.script("app.py", ATTEMPT + "import leaky\nattempt('e', leaky.getenv_all)\n")
+    got = results(project.run("app.py").stdout)["e"]
+    assert "lacks 'env-readonly' for every variable in open(" in got["error"]
+    assert got["error"].endswith("grant it unscoped in pyproject.toml [tool.capimport.packages] leaky: "
+                                 "env-readonly = true")
+
+
 def test_capability_error_is_a_permission_error_with_fields(project, tmp_path):
     _config(project, "enforce")
     project.script("app.py", """
@@ -124,6 +160,42 @@ def test_record_logs_every_act_and_survives_a_crash(project, tmp_path):
     assert ("net", "socket.socket") in by_cap
     assert by_cap[("env-readonly", "open")]["scope"] == "*"
     assert {"distribution", "version", "capability", "scope", "api", "location"} <= set(write)
+
+
+def test_setting_the_environment_is_one_act_once_reported(project, tmp_path):
+    # os.environ[k] = v decides 'env' and then calls putenv, whose own audit event is the same act:
+    # it is vouched for, so warn and record report the set once (not the set and then putenv)
+    _config(project, "record")
+    project.dist("setter", "1.0", code="""
+        import os
+        def go():
+            os.environ["CAP_SET"] = "1"
+            del os.environ["CAP_SET"]
+            os.putenv("CAP_PUT", "2")
+            os.environ["CAP_KEPT"] = "3"
+        """)
+    project.config("""
+        [tool.capimport]
+        mode = "record"
+        [tool.capimport.packages]
+        setter = []
+        """)
+    log = tmp_path / "acts.jsonl"
+    project.script("app.py", """
+        import subprocess, sys, setter
+        setter.go()
+        child = "import os; print(os.environ.get('CAP_SET'), os.environ.get('CAP_KEPT'))"
+        print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True).stdout.strip())
+        """)
+    proc = project.run("--log", str(log), "app.py")
+    assert proc.stdout.strip() == "None 3", proc.stderr   # the real environment changed, as without capimport
+    acts = [(e["api"], e["scope"], e["location"]) for e in map(json.loads, log.read_text().splitlines())
+            if e["distribution"] == "setter" and e["capability"] == "env"]
+    assert acts == [("os.environ", "CAP_SET", "setter/__init__.py:4"), ("os.environ", "CAP_SET", "setter/__init__.py:5"),
+                    ("os.putenv", "CAP_PUT", "setter/__init__.py:6"), ("os.environ", "CAP_KEPT", "setter/__init__.py:7")]
+    # deleting is not a read: no env-readonly act for it
+    assert not [e for e in map(json.loads, log.read_text().splitlines())
+                if e["distribution"] == "setter" and e["capability"] == "env-readonly"]
 
 
 def test_record_default_log_name(project, tmp_path):

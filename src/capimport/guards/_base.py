@@ -45,7 +45,7 @@ class Guard:
     """The enforcer, bound once; methods read no module globals that package code could swap."""
 
     __slots__ = ("enforcer", "mode", "_depth", "_inherited", "_decide", "_normalise", "vault", "invoke",
-                 "clean_globals", "core", "vouched_tracer")
+                 "clean_globals", "core", "vouched")
 
     def __init__(self, enforcer, normalise, core=None):
         self.enforcer = enforcer
@@ -59,8 +59,21 @@ class Guard:
         self.invoke = make_invoke(self.vault)
         #: capimport._core when the native core will decide: C functions are then replaced by its gates.
         self.core = core
-        #: The fallback's sys.settrace/setprofile gate decided this thread's call: its event passes once.
-        self.vouched_tracer: list = [None]
+        #: (thread, event): an act the fallback just decided, whose own audit event passes once
+        #: (a sys.settrace gate's call, the environment vault's putenv). See :meth:`vouch`.
+        self.vouched: list = [None, None]
+
+    def vouch(self, event: Optional[str], _ident=_get_ident) -> None:
+        """Set around one call whose audit *event* is the act just decided (None clears it)."""
+        self.vouched[:] = (_ident() if event else None, event)
+
+    def vouched_for(self, event: str, _ident=_get_ident) -> bool:
+        """Whether *event* is the one vouched for on this thread; it passes once."""
+        vouched = self.vouched
+        if vouched[0] is None or vouched[1] != event or vouched[0] != _ident():
+            return False
+        vouched[0] = vouched[1] = None
+        return True
 
     def busy(self, frame=None, _ident=_get_ident) -> bool:
         if self.enforcer.native:   # the core knows when it runs capimport's Python (C memory)

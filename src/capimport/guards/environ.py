@@ -26,8 +26,9 @@ and the denial is reported once per name; ``env-readonly`` scoped to
 ``AWS_*`` shows exactly the ``AWS_*`` names. Hiding rather than raising keeps
 the standard library working on a package's behalf (``tempfile`` asks for
 ``TMPDIR``) while revealing nothing. ``warn`` and ``record`` show everything
-and report. Setting and deleting still need ``env`` (``os.putenv`` is
-audited, and the guard decides again before it stores).
+and report. Setting and deleting need ``env``, decided once before
+``posix.putenv``/``unsetenv`` run; their own audit event is that same act
+(vouched for, :meth:`Guard.vouch`), so warn and record report it once.
 
 ``/proc/self/environ`` and ``/proc/<pid>/environ`` are decided by the audit
 hook's ``open`` rule (an ``env-readonly`` act on the whole environment).
@@ -56,8 +57,10 @@ def _make_vault(data: dict, guard):
     and the caller reports the notes once the vault has yielded.
     """
 
+    import posix
+
     def vault(_getframe=_getframe, _fsdecode=os.fsdecode, _dict=dict, _list=list,
-              _KeyError=KeyError):
+              _KeyError=KeyError, _putenv=posix.putenv, _unsetenv=posix.unsetenv, _vouch=guard.vouch):
         store = data
         request = None
         while request is None:
@@ -91,12 +94,22 @@ def _make_vault(data: dict, guard):
                         guard.decide(ENV_READONLY, "*", "os.environ._data", frame,
                                      "os.environ._data (the whole environment)")
                     reply = _dict(store)
-                elif op == "set":
+                elif op == "set":   # decided once: putenv's own event is this act (guard.vouch)
                     guard.decide(ENV, _fsdecode(key), "os.environ", frame, f"os.environ[{_fsdecode(key)!r}] = ...")
+                    _vouch("os.putenv")
+                    try:
+                        _putenv(key, value)
+                    finally:
+                        _vouch(None)
                     store[key] = value
-                elif op == "del":
+                elif op == "del":   # reply: whether it was set (KeyError otherwise), told only to an env holder
                     guard.decide(ENV, _fsdecode(key), "os.environ", frame, f"del os.environ[{_fsdecode(key)!r}]")
-                    store.pop(key, None)
+                    _vouch("os.unsetenv")
+                    try:
+                        _unsetenv(key)
+                    finally:
+                        _vouch(None)
+                    reply = store.pop(key, None) is not None
                 frame = None
                 request = yield ("ok", reply, notes)
             except BaseException as exc:  # hand every failure (a denial) to the caller
@@ -286,16 +299,11 @@ def install(guard) -> dict:
                 return f"environ({{{inner}}})"
 
             def __setitem__(self, key, value):
-                k, v = enc_key(key), enc_value(value)
-                os.putenv(k, v)          # audited: needs 'env'
-                call("set", k, v)
+                call("set", enc_key(key), enc_value(value))   # decides 'env', then putenv and stores
 
             def __delitem__(self, key):
-                k = enc_key(key)
-                if call("get", k) is None:
+                if not call("del", enc_key(key)):   # decides 'env', then unsetenv and forgets
                     raise KeyError(key)
-                os.unsetenv(k)           # audited: needs 'env'
-                call("del", k)
 
             @property
             def _data(self):

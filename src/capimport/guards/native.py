@@ -546,9 +546,8 @@ def _whole_checker(guard, capability: str, api: str):
 def _tracer_checker(guard, api: str, index: int):
     """The fallback's ``tracer`` gate: ``ffi`` unless the function is None or one installed before
     with a decision that let it in (or in force at install). The call's own audit event is then not
-    decided again (``guard.vouched_tracer``)."""
-    from _thread import get_ident
-
+    decided again (``guard.vouch``)."""
+    event = ("sys.settrace", "sys.setprofile")[index]
     decide = guard.enforcer.decide
     current = (sys.gettrace, sys.getprofile)[index]()
     known = [current] if current is not None else []
@@ -562,7 +561,7 @@ def _tracer_checker(guard, api: str, index: int):
             if not guard.busy():
                 decide([(FFI, none, api)], frame, api)
             known[:] = known[-255:] + [func]
-        guard.vouched_tracer[0] = get_ident()
+        guard.vouch(event)
         return args, kwargs
 
     return check

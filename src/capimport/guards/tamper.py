@@ -51,6 +51,7 @@ import sys
 
 from ..attribution import APP, BOTTOM, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING, STDLIB, UNKNOWN, Link
 from ..capabilities import FFI
+from ..enforcer import DECIDED
 from ..errors import CapabilityError
 from ..hook import Lazy
 from ..table.events import FFI_EVENTS
@@ -102,14 +103,15 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
     def need_ffi(event, args, frame, api=None):
         decide([(FFI, _NONE, api or FFI_EVENTS.get(event, event))], frame, api or FFI_EVENTS.get(event, event))
 
-    vouched = guard.vouched_tracer
-    from _thread import get_ident
+    vouched_for = guard.vouched_for
 
     def on_tracer(event, args, frame):
-        if vouched[0] is not None and vouched[0] == get_ident():
-            vouched[0] = None   # raised inside the sys.settrace/setprofile gate's call: decided there
-            return
-        need_ffi(event, args, frame)
+        if not vouched_for(event):   # else raised inside the sys.settrace/setprofile gate's call
+            need_ffi(event, args, frame)
+
+    def on_vouchable(event, args, frame):
+        """os.putenv/unsetenv: the environment vault's own call is the act it just decided."""
+        return DECIDED if vouched_for(event) else None
 
     def on_getattr(event, args, frame):
         if args and id(args[0]) in vault_ids:
@@ -342,6 +344,7 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
 
     rules = {event: need_ffi for event in FFI_EVENTS}
     rules["sys.settrace"] = rules["sys.setprofile"] = on_tracer
+    rules["os.putenv"] = rules["os.unsetenv"] = on_vouchable
     rules["open"] = on_open
     rules.update({
         "object.__getattr__": on_getattr,
