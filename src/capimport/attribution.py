@@ -82,6 +82,11 @@ class OriginMap:
         self.stdlib_dirs = _stdlib_dirs()
         self.app_dirs = tuple(os.path.realpath(d) + os.sep for d in app_dirs if d)
         self.cache: dict[str, str] = {}
+        #: Code another party made under a name that reads as the application's (or nobody's):
+        #: id -> (code, origin), the code held so that no other code takes its id. Only names in
+        #: ``marked_names`` are looked up, so other frames pay one set test (:meth:`mark`).
+        self.marked: dict[int, tuple] = {}
+        self.marked_names: set = set()
         self._by_file: Optional[dict[str, str]] = None
         self._roots: Optional[list[tuple[str, str]]] = None
         self._site_dirs = tuple(sorted({os.path.realpath(getattr(d, "location")) + os.sep
@@ -117,6 +122,18 @@ class OriginMap:
         self._by_file, self._roots = by_file, roots
 
     # -- classification ---------------------------------------------------------------
+
+    def mark(self, code, origin: str) -> None:
+        """*code* is *origin*'s whatever its ``co_filename`` reads as (the pure-Python fallback's
+        forged-identity rule, ``guards/tamper.py``; the native core marks in C, ``mark_code``).
+        The application's own code under the same name stays the application's."""
+        self.marked[id(code)] = (code, origin)
+        self.marked_names.add(code.co_filename)
+
+    def code_origin(self, code, origin: str) -> str:
+        """The origin of the frame running *code*, whose file name reads as *origin*."""
+        found = self.marked.get(id(code))
+        return found[1] if found is not None and found[0] is code else origin
 
     def origin(self, filename: str) -> str:
         """The origin of code compiled from *filename* (cached)."""
@@ -333,6 +350,7 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
     chain: list = []
     cache = origins.cache
     classify = origins.origin
+    marked_names = origins.marked_names
     last = None
     deps = False  # a dependency of capimport is in the chain (rare)
     looked_through = False  # a privilege did not cover the act: no privileged frame ends the walk
@@ -341,6 +359,8 @@ def walk(frame, origins: OriginMap, privileged: Callable[[str, object], bool],
     for origin, filename, frame in entries:
         if origin is None:
             origin = classify(filename)
+        if marked_names and filename in marked_names:
+            origin = origins.code_origin(frame.f_code, origin)
         if origin in TRANSPARENT:
             if origin == BOTTOM:
                 break

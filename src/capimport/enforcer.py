@@ -574,11 +574,6 @@ class Enforcer:
         return CapabilityError(first.message("enforce"), distribution=first.origin, capability=first.capability,
                                api=first.api_name, target=items[0][2])
 
-    def attribute(self, filename: str, origin: str) -> None:
-        """Code compiled under *filename* is *origin*'s (the fallback's forged-identity rules,
-        guards/tamper.py; the native core relabels in C, _core_tamper.h)."""
-        self.origins.cache[filename] = origin
-
     # -- events -----------------------------------------------------------------------
 
     def handle_event(self, event: str, args: tuple) -> None:

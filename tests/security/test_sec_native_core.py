@@ -156,7 +156,8 @@ def test_code_a_distribution_names_as_the_applications_file_is_its_own_and_the_a
     ``wrapper.__code__ = wrapper.__code__.replace(co_filename=test.__code__.co_filename)``). The
     wrapper is the distribution's code and stays charged to it; the application's own code in that
     file must stay the application's (relabelling the name denied every act of every test in the
-    file as hypothesis's). The core marks the code objects, by identity, when they are bound."""
+    file as hypothesis's). The core, and the pure-Python fallback, mark the code objects, by
+    identity, when they are run or bound."""
     out = tmp_path / "out"
     out.mkdir()
     code = '''
@@ -165,6 +166,8 @@ def impersonate(target):
         open(path, "w").close()
     wrapper.__code__ = wrapper.__code__.replace(co_filename=target.__code__.co_filename)
     return wrapper
+def run_as(target, path):
+    exec(compile(f"open({path!r}, 'w').close()", target.__code__.co_filename, "exec"), {})
 '''
     app = (ATTEMPT + "import os, impostor\n"
            "def target():\n    pass\n"
@@ -175,24 +178,26 @@ def impersonate(target):
            "attempt('wrapper', wrapper, os.path.join(OUT, 'wrapper'))\n"
            "attempt('own_after', own)\n"
            "attempt('module_level', lambda: open(os.path.join(OUT, 'module'), 'w').close())\n"
+           "attempt('compiled', impostor.run_as, target, os.path.join(OUT, 'compiled'))\n"
+           "attempt('compiled_app', lambda: exec(compile('own()', __file__, 'exec'), {'own': own}))\n"
            "report()\n")
     config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nimpostor = []\n'
     scenario = Scenario(tmp_path, config=config, app=app,
                         dists={"impostor": {"files": {"impostor/__init__.py": code}}})
     plain = results(scenario.plain())
     assert all(ok(v) for v in plain.values()), plain
-    assert sorted(os.listdir(out)) == ["module", "own", "wrapper"]
+    assert sorted(os.listdir(out)) == ["compiled", "module", "own", "wrapper"]
     for entry in os.listdir(out):
         os.remove(out / entry)
-    guarded = results(scenario.guarded())
-    assert denied(guarded["wrapper"]) and "'impostor'" in guarded["wrapper"], guarded
-    for name in ("own_before", "own_after", "module_level"):
-        assert ok(guarded[name]), (name, guarded)
-    assert sorted(os.listdir(out)) == ["module", "own"]
-    # The pure-Python fallback keeps relabelling the name (fail closed: the application's own code
-    # in the file is then charged to the distribution): docs/threat-model.md, route 6.
-    pure = results(scenario.guarded(extra_env={"CAPIMPORT_PURE_PYTHON": "1"}))
-    assert denied(pure["wrapper"]) and denied(pure["own_after"]), pure
+    for extra_env in ({}, {"CAPIMPORT_PURE_PYTHON": "1"}):   # the core, and the fallback's own marks
+        guarded = results(scenario.guarded(extra_env=extra_env))
+        assert denied(guarded["wrapper"]) and "'impostor'" in guarded["wrapper"], (extra_env, guarded)
+        for name in ("own_before", "own_after", "module_level", "compiled_app"):
+            assert ok(guarded[name]), (name, extra_env, guarded)
+        assert denied(guarded["compiled"]) and "'impostor'" in guarded["compiled"], (extra_env, guarded)
+        assert sorted(os.listdir(out)) == ["module", "own"], extra_env
+        for entry in os.listdir(out):
+            os.remove(out / entry)
 
 
 def test_a_host_name_cut_at_nul_is_matched_as_the_resolver_reads_it(tmp_path):

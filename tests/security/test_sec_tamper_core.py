@@ -75,7 +75,7 @@ def run():
         for cell in getattr(rule, "__closure__", None) or ():
             cell.cell_contents = noop
         active.guard_rules[name] = noop
-    tamper.build = tamper.check_names = tamper.code_names = noop
+    tamper.build = tamper.check_names = tamper.code_tree = noop
     if active:
         active.decide = noop
     attempt("compile", lambda: exec(compile(FORGED, "<frozen importlib._bootstrap>", "exec"), {{}}))

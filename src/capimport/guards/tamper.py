@@ -29,15 +29,17 @@ names, so naming another file is forging:
 
 * ``compile(source, filename)`` and ``code.__new__`` (``CodeType``,
   ``code.replace``) by a distribution, naming a file of the standard library,
-  capimport or another distribution: denied (needs ``ffi``). Naming any other
-  real path (which would read as the application's code) relabels that file
-  name to the distribution that compiled it, so the code keeps the
+  capimport or another distribution: denied (needs ``ffi``). Code naming any
+  other path (which would read as the application's code, or nobody's) is
+  marked as the distribution's, by identity, when it is run or bound
+  (``exec``, ``FunctionType``, ``function.__code__ =``), so the code keeps the
   distribution's identity wherever it runs (this is what jinja2 does with
-  template paths; it stays jinja2's);
+  template paths; it stays jinja2's) and the application's own code in that
+  file stays the application's (``OriginMap.mark``);
 * ``exec`` of a code object during an import whose ``co_filename`` names a
   file other than the one being imported (a sourceless ``.pyc`` with a false
-  ``co_filename``): the module's own origin is used instead, by relabelling
-  that file name;
+  ``co_filename``): the module's own origin is used instead, by marking that
+  code;
 * ``marshal.loads`` by a distribution: allowed, but the code it yields is
   held to the same rule at ``exec``/``function.__new__``.
 """
@@ -133,7 +135,9 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
                 and code.co_filename.replace(os.sep, "/").endswith("/_pytest/assertion/rewrite.py")
                 and origins.origin(code.co_filename) == "pytest")
 
-    def check_name(filename, frame, api):
+    def check_name(filename, frame, api, codes=()):
+        """*filename* named by code made (compile, code.replace: *codes* empty, the code is not
+        made yet) or run or bound (exec, FunctionType, ``__code__ =``: *codes*) at *frame*."""
         if guard.plain(frame):
             return  # only the application and the standard library: they may name any file
         if rewriting_a_file_in_place(frame):
@@ -152,8 +156,12 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         if claimed in _FORGERY_TARGETS or claimed not in (APP, UNKNOWN):
             decide([(FFI, _NONE, api)], frame, f"{api} naming {filename!r}, a file of {_label(claimed)}")
             return
-        # A path that would read as the application's (or nobody's): it is the distribution's code.
-        enforcer.attribute(filename, who)
+        # A name that reads as the application's (or nobody's) forges no one's, but the code is
+        # the distribution's: marked as it is run or bound (every way to run code passes there),
+        # so that the application's own code in that file stays the application's.
+        for code in codes:
+            if code.co_filename == filename:
+                origins.mark(code, who)
 
     ast_py = os.path.join(os.path.dirname(os.__file__), "ast.py")
 
@@ -226,7 +234,8 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         if trusted and real in (STDLIB, CAPIMPORT, IMPORT):
             return
         owner = real if trusted else author
-        for name in code_names(code):
+        codes = code_tree(code)
+        for name in _names(codes):
             claimed = origins.origin(name)
             if claimed == owner or (trusted and name == path):
                 continue
@@ -239,14 +248,17 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
                                 f"import of {path!r} whose code names {name!r}, a file of {_label(claimed)}",
                                 chain=[Link(owner, where or path, None)])
             elif owner == UNKNOWN or owner not in _SPECIAL:
-                enforcer.origins.cache[name] = owner   # reads as the application's: the owner's code
+                for made in codes:   # reads as the application's: the owner's code
+                    if made.co_filename == name:
+                        origins.mark(made, owner)
 
     def check_names(code, frame, api):
         """Every file name in *code* and the code nested in it (marshal builds any of them, and
         "<frozen importlib._bootstrap>" names the import system as surely as a path does)."""
-        for name in code_names(code):
+        codes = code_tree(code)
+        for name in _names(codes):
             if origins.origin(name) != DYNAMIC:
-                check_name(name, frame, api)
+                check_name(name, frame, api, codes)
 
     def on_function_new(event, args, frame):
         check_names(args[0] if args else None, frame, "types.FunctionType with another's code")
@@ -410,27 +422,36 @@ def core_spec(guard, vaults: tuple, guarded_modules: set, meta_finder, real_impo
     }
 
 
-def code_names(code) -> list:
-    """The distinct ``co_filename`` of *code* and of every code object reachable through its
-    constants, tuples and frozensets included (crafted bytecode can make a function of a code
-    object indexed out of a constant tuple, with no event)."""
-    CodeType = type(code_names.__code__)
+def code_tree(code) -> list:
+    """*code* and every code object reachable through its constants, tuples and frozensets
+    included (crafted bytecode can make a function of a code object indexed out of a constant
+    tuple, with no event)."""
+    CodeType = type(code_tree.__code__)
     if not isinstance(code, CodeType):
         return []
-    names, seen, queue = [], set(), [code]
+    codes, seen, queue = [], set(), [code]
     while queue:
         current = queue.pop()
         if id(current) in seen:
             continue
         seen.add(id(current))
         if isinstance(current, CodeType):
-            name = current.co_filename
-            if isinstance(name, str) and name not in names:
-                names.append(name)
+            codes.append(current)
             queue.extend(current.co_consts)
         elif type(current) in (tuple, frozenset):
             queue.extend(current)
+    return codes
+
+
+def _names(codes: list) -> list:
+    """The distinct ``co_filename`` (str) of *codes*, in order."""
+    names: list = []
+    for code in codes:
+        name = code.co_filename
+        if isinstance(name, str) and name not in names:
+            names.append(name)
     return names
+
 
 
 #: capimport's own folder: the fallback's guarded ``_imp`` makers run the original inside
@@ -495,7 +516,8 @@ _LOADER_CLASSES = _snapshot()
 def _attribute_author(value, origins):
     func = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
     if isinstance(func, _FunctionType):
-        return origins.origin(func.__code__.co_filename), func.__code__.co_filename
+        code = func.__code__
+        return origins.code_origin(code, origins.origin(code.co_filename)), code.co_filename
     return UNKNOWN, None
 
 
