@@ -79,6 +79,7 @@ def test_walk_is_the_same_with_and_without_the_accelerator(monkeypatch):
     class Origins:
         def __init__(self):
             self.cache = dict(cache)
+            self.marked_names = set()
 
         def origin(self, filename):
             return self.cache.setdefault(filename, BOTTOM if filename == __file__ else ":app:")
@@ -112,3 +113,64 @@ def test_the_native_core_is_built_wherever_the_accelerator_is():
         import pytest
         pytest.skip("no C compiler: both extensions are absent, the pure-Python decision runs")
     assert importlib.util.find_spec("capimport._core") is not None
+
+
+# ---------------------------------------------------------------- RECORD reading at start-up
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from capimport import distributions  # noqa: E402
+
+
+def python_record_paths(data: bytes, prefix: str) -> list:
+    """The Python twin alone (the C path switched off for the call)."""
+    saved, distributions._speedups = distributions._speedups, None
+    try:
+        return distributions.record_paths(data, prefix)
+    finally:
+        distributions._speedups = saved
+
+
+def python_folders(files, inside: str) -> set:
+    saved, attribution._speedups = attribution._speedups, None
+    try:
+        return attribution._folders(files, inside)
+    finally:
+        attribution._speedups = saved
+
+
+_PIECES = st.sampled_from(["a", "pkg", "é", "x.py", ",", "\r", "\n", "\r\n", "/", "//", ".", "..", "./",
+                           '"', "sha256=AbC", "123", " ", "\x0b", "\x1c", "\u2028", "dist-info"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=40).map("".join))
+def test_record_paths_in_c_reads_as_the_python_twin(text):
+    data = text.encode("utf-8")
+    prefix = "/site/é/"
+    try:
+        want = python_record_paths(data, prefix)
+    except (UnicodeDecodeError, ValueError):
+        want = None
+    assert distributions.record_paths(data, prefix) == want
+
+
+def test_record_paths_of_a_real_record():
+    data = (b"pkg/__init__.py,sha256=abc,12\r\npkg/data/x.txt,,\n../../../bin/tool,sha256=d,3\n"
+            b'"pkg/a,b.py",sha256=e,4\npkg-1.0.dist-info/RECORD,,\n')
+    want = ["/sp/pkg/__init__.py", "/sp/pkg/data/x.txt", "/bin/tool", "/sp/pkg/a,b.py",
+            "/sp/pkg-1.0.dist-info/RECORD"]
+    assert python_record_paths(data, "/sp/") == want
+    assert distributions.record_paths(data, "/sp/") == want   # C hands the quoted line's RECORD back
+    plain = data.replace(b'"pkg/a,b.py",sha256=e,4\n', b"")
+    assert speedups.record_paths(plain, b"/sp/") == (
+        ["/sp/pkg/__init__.py", "/sp/pkg/data/x.txt", "/sp/../../../bin/tool", "/sp/pkg-1.0.dist-info/RECORD"], [2])
+    assert speedups.record_paths(b"\xff\n", b"/sp/") is None    # not UTF-8: Python's read says so
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["sp", "a", "b", "é", "x.py", ""]), min_size=1, max_size=5)
+                .map(lambda parts: "/" + "/".join(parts)), max_size=30))
+def test_folders_in_c_are_the_python_twins(files):
+    for inside in ("/sp/", "/", "/sp/a/"):
+        assert speedups.folders(files, inside, "/") == python_folders(files, inside)

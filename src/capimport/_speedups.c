@@ -1,4 +1,4 @@
-/* capimport._speedups: the stack walk's inner loop, in C.
+/* capimport._speedups: the stack walk's inner loop, and start-up's RECORD reading, in C.
  *
  * Reading frame.f_code from Python raises a nested `object.__getattr__` audit
  * event per frame (about 0.4 us each under a Python hook); PyFrame_GetCode and
@@ -16,6 +16,13 @@
  *          capimport itself, the runner's bottom frames): always listed.
  *   Any other origin is listed once per run of consecutive frames (the
  *   innermost frame of the run), which is all the walk keeps of it.
+ *
+ * record_paths(data, prefix), folders(files, inside, sep)
+ *
+ *   Every distribution's RECORD is read at each start, with the folders its
+ *   files are in (capimport/distributions.py, attribution.OriginMap.ownership):
+ *   thousands of lines on a large environment, which cost the interpreter
+ *   milliseconds. The Python twins are the reference and the fallback.
  *
  * seal_sqlite_connection(type, init, set_authorizer)
  *
@@ -162,7 +169,158 @@ seal_sqlite_connection(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* record_paths(data, prefix) -> (paths, fix) or None
+ *
+ * RECORD's first column, each joined to *prefix* (the distribution's folder and a separator):
+ * *data* is the file's bytes, split at '\n' with one trailing '\r' dropped, each line cut at its
+ * first comma (distributions.read_record_text is the same rule in Python). *fix* lists the
+ * indices of paths with "..", "./" or "//" in them, for Python to normalise. None when a line
+ * starts with a quote (csv quoting) or a path is not UTF-8: Python reads that RECORD itself. */
+static PyObject *
+record_paths(PyObject *module, PyObject *args)
+{
+    Py_buffer data, prefix;
+    if (!PyArg_ParseTuple(args, "y*y*:record_paths", &data, &prefix)) {
+        return NULL;
+    }
+    PyObject *paths = PyList_New(0), *fix = PyList_New(0), *out = NULL;
+    char *buf = NULL;
+    size_t cap = 0;
+    const char *p = data.buf, *end = p + data.len;
+    if (paths == NULL || fix == NULL) {
+        goto done;
+    }
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = nl ? nl : end;
+        const char *next = nl ? nl + 1 : end;
+        if (line_end > p && line_end[-1] == '\r') {
+            line_end--;
+        }
+        if (line_end > p && *p == '"') {
+            Py_CLEAR(paths);   /* csv quoting: not ours to read */
+            out = Py_None;
+            Py_INCREF(out);
+            goto done;
+        }
+        const char *comma = memchr(p, ',', (size_t)(line_end - p));
+        const char *path_end = comma ? comma : line_end;
+        size_t n = (size_t)(path_end - p);
+        if (n > 0) {
+            size_t need = (size_t)prefix.len + n;
+            if (need > cap) {
+                char *grown = PyMem_Realloc(buf, need);
+                if (grown == NULL) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                buf = grown;
+                cap = need;
+            }
+            memcpy(buf, prefix.buf, (size_t)prefix.len);
+            memcpy(buf + prefix.len, p, n);
+            PyObject *path = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)need, "strict");
+            if (path == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                    goto done;
+                }
+                PyErr_Clear();
+                out = Py_None;
+                Py_INCREF(out);
+                goto done;
+            }
+            int odd = 0;
+            for (size_t i = 0; i + 1 < n && !odd; i++) {
+                odd = (p[i] == '.' && (p[i + 1] == '.' || p[i + 1] == '/')) || (p[i] == '/' && p[i + 1] == '/');
+            }
+            int rc = PyList_Append(paths, path);
+            Py_DECREF(path);
+            if (rc < 0) {
+                goto done;
+            }
+            if (odd) {
+                PyObject *index = PyLong_FromSsize_t(PyList_GET_SIZE(paths) - 1);
+                rc = index ? PyList_Append(fix, index) : -1;
+                Py_XDECREF(index);
+                if (rc < 0) {
+                    goto done;
+                }
+            }
+        }
+        p = next;
+    }
+    out = PyTuple_Pack(2, paths, fix);
+done:
+    PyMem_Free(buf);
+    Py_XDECREF(paths);
+    Py_XDECREF(fix);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&prefix);
+    return out;
+}
+
+/* folders(files, inside, sep) -> set: every folder of *files* (absolute, normalised str paths)
+ * that starts with *inside* (the distribution's folder and a separator), climbing from each
+ * file's folder until one seen before (OriginMap.ownership's loop, without its interpreter cost). */
+static PyObject *
+folders(PyObject *module, PyObject *args)
+{
+    PyObject *files, *inside, *sep;
+    if (!PyArg_ParseTuple(args, "OUU:folders", &files, &inside, &sep)) {
+        return NULL;
+    }
+    if (PyUnicode_GET_LENGTH(sep) != 1) {
+        PyErr_SetString(PyExc_ValueError, "folders: sep must be one character");
+        return NULL;
+    }
+    Py_UCS4 sepc = PyUnicode_READ_CHAR(sep, 0);
+    PyObject *seq = PySequence_Fast(files, "folders: files must be a sequence");
+    PyObject *out = seq ? PySet_New(NULL) : NULL;
+    if (out == NULL) {
+        Py_XDECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *file = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyUnicode_Check(file)) {
+            PyErr_SetString(PyExc_TypeError, "folders: paths must be str");
+            goto fail;
+        }
+        Py_ssize_t cut = PyUnicode_FindChar(file, sepc, 0, PyUnicode_GET_LENGTH(file), -1);
+        while (cut > 0) {
+            PyObject *parent = PyUnicode_Substring(file, 0, cut);
+            if (parent == NULL) {
+                goto fail;
+            }
+            int seen = PySet_Contains(out, parent);
+            int within = seen == 0 ? (int)PyUnicode_Tailmatch(parent, inside, 0, PY_SSIZE_T_MAX, -1) : 0;
+            if (seen < 0 || within < 0 || (within == 1 && PySet_Add(out, parent) < 0)) {
+                Py_DECREF(parent);
+                goto fail;
+            }
+            Py_DECREF(parent);
+            if (seen == 1 || within == 0) {
+                break;
+            }
+            cut = PyUnicode_FindChar(file, sepc, 0, cut, -1);
+        }
+        if (cut == -2) {
+            goto fail;
+        }
+    }
+    Py_DECREF(seq);
+    return out;
+fail:
+    Py_DECREF(seq);
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"record_paths", record_paths, METH_VARARGS,
+     "record_paths(data, prefix) -> (paths, indices to normalise), or None for Python to read"},
+    {"folders", folders, METH_VARARGS, "folders(files, inside, sep) -> set of the folders under inside"},
     {"seal_sqlite_connection", seal_sqlite_connection, METH_VARARGS,
      "seal_sqlite_connection(type, init, set_authorizer): set both on an immutable sqlite3.Connection, once"},
     {"frames", (PyCFunction)(void (*)(void))frames, METH_FASTCALL,

@@ -89,8 +89,11 @@ class OriginMap:
         self.marked_names: set = set()
         self._by_file: Optional[dict[str, str]] = None
         self._roots: Optional[list[tuple[str, str]]] = None
-        self._site_dirs = tuple(sorted({os.path.realpath(getattr(d, "location")) + os.sep
-                                        for d in distributions.values()}, key=len, reverse=True))
+        # Most distributions share one folder: resolve each folder once.
+        self._real_locations = {location: os.path.realpath(location)
+                                for location in {getattr(d, "location") for d in distributions.values()}}
+        self._site_dirs = tuple(sorted({real + os.sep for real in self._real_locations.values()},
+                                       key=len, reverse=True))
         self._owned: dict[str, tuple[frozenset, tuple[str, ...]]] = {}
         self._source_roots: dict[str, tuple[str, ...]] = {}
         self._locations: dict[str, str] = {}
@@ -115,7 +118,7 @@ class OriginMap:
             # source_roots reads direct_url.json and .pth files: read once, here, never in the hook.
             source_roots = _narrow_roots(dist)
             self._source_roots[name] = source_roots
-            self._locations[name] = os.path.realpath(dist.location)  # type: ignore[attr-defined]
+            self._locations[name] = self._real_locations[dist.location]  # type: ignore[attr-defined]
             for root in source_roots:
                 roots.append((root.rstrip(os.sep) + os.sep, name))
         roots.sort(key=lambda item: len(item[0]), reverse=True)
@@ -217,13 +220,7 @@ class OriginMap:
             owned = set(files)
             location = self._locations.get(name) or dist.location  # type: ignore[attr-defined]
             inside = location + os.sep
-            folders: set = set()
-            for file in files:   # absolute and normalised: rpartition is dirname, at start-up speed
-                parent = file.rpartition(os.sep)[0]
-                while parent not in folders and parent.startswith(inside):
-                    folders.add(parent)
-                    parent = parent.rpartition(os.sep)[0]
-            owned |= folders
+            owned |= _folders(files, inside)
             roots = tuple(r.rstrip(os.sep) for r in self._source_roots.get(name, ()))
             entry = self._owned[name] = (frozenset(owned), roots)
         return entry
@@ -312,6 +309,19 @@ if os.environ.get("CAPIMPORT_PURE_PYTHON"):
 _SKIP = frozenset({STDLIB, DYNAMIC})
 #: Origins whose every frame the walk must see (the C loop lists each one).
 _EACH = frozenset({CAPIMPORT, IMPORT, LINECACHE, LOGGING, BOTTOM})
+
+
+def _folders(files, inside: str) -> set:
+    """Every folder of *files* (absolute, normalised) under *inside* (a folder and a separator)."""
+    if _speedups is not None:
+        return _speedups.folders(files, inside, os.sep)
+    folders: set = set()
+    for file in files:   # rpartition is dirname, at start-up speed
+        parent = file.rpartition(os.sep)[0]
+        while parent not in folders and parent.startswith(inside):
+            folders.add(parent)
+            parent = parent.rpartition(os.sep)[0]
+    return folders
 
 
 def _frames(frame, cache):

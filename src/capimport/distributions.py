@@ -18,6 +18,13 @@ from typing import Iterable, Optional
 
 from .names import canonical_name as canonicalize_name
 
+try:   # RECORD reading in C (optional: setup.py builds it where a compiler is)
+    from . import _speedups
+except ImportError:
+    _speedups = None
+if os.environ.get("CAPIMPORT_PURE_PYTHON"):
+    _speedups = None
+
 from ._values import Value
 
 #: Extensions of compiled modules a distribution may ship.
@@ -226,17 +233,37 @@ def _egg_requires(info_dir: str) -> list[str]:
 
 
 def _read_record(dist: Distribution) -> list[str]:
-    """RECORD's paths made absolute; a plain split for the common unquoted line, csv otherwise."""
-    record = os.path.join(dist.info_dir, "RECORD")
-    location = dist.location
-    files: list[str] = []
+    """RECORD's paths made absolute (:func:`record_paths`); installed-files.txt without one."""
     try:
-        with open(record, encoding="utf-8", newline="") as handle:
-            lines = handle.read().splitlines()
+        with open(os.path.join(dist.info_dir, "RECORD"), "rb") as handle:
+            data = handle.read()
     except OSError:
         return _legacy_files(dist)
-    prefix = location + os.sep
-    for line in lines:
+    return record_paths(data, dist.location + os.sep)
+
+
+def record_paths(data: bytes, prefix: str) -> list[str]:
+    """RECORD's first column, each joined to *prefix* and normalised where it climbs.
+
+    Lines are split at ``\n`` with one trailing ``\r`` dropped; a line is cut at its first
+    comma, or read with ``csv`` when it starts with a quote (a path with a comma or a quote in
+    it). Every distribution's RECORD is read at each start: the common case is C
+    (``_speedups.record_paths``, the same rule), this is the rest.
+    """
+    if _speedups is not None:
+        try:
+            found = _speedups.record_paths(data, prefix.encode("utf-8"))
+        except UnicodeEncodeError:   # a folder name that is not UTF-8: read below
+            found = None
+        if found is not None:
+            paths, fix = found
+            for index in fix:
+                paths[index] = os.path.normpath(paths[index])
+            return paths
+    files: list[str] = []
+    for line in data.decode("utf-8").split("\n"):
+        if line.endswith("\r"):
+            line = line[:-1]
         if line.startswith('"'):
             import csv   # rare: a path with a comma or a quote in it
 

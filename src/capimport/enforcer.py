@@ -74,6 +74,7 @@ class Enforcer:
         self.reporter = Reporter(mode, log_path=log, live_warnings=live_warnings, stream=stream)
         self._scopes: dict[str, dict] = {}
         self._dependents: dict[str, frozenset] = {}
+        self._parents_of: Optional[dict] = None   # the graph's child -> parents index (dependents)
         self.inherited: dict[int, tuple] = {}
         self._depth: dict[int, int] = {}
         self.hook = None
@@ -113,7 +114,10 @@ class Enforcer:
             if origin in (APP, UNKNOWN) or origin not in self.policy.distributions:
                 found = frozenset()
             else:
-                found = frozenset(self.policy.graph.dependents_closure(origin, optional=True))
+                graph = self.policy.graph
+                if self._parents_of is None:   # one index for every distribution's closure
+                    self._parents_of = graph.parents_index(optional=True)
+                found = frozenset(graph.dependents_closure(origin, optional=True, parents_of=self._parents_of))
             self._dependents[origin] = found
         return found
 

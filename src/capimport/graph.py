@@ -120,18 +120,30 @@ class DependencyGraph(Value):
                     found.add(f"{dist.display_name}[{extra.group(1)}]")
         return sorted(found)
 
-    def dependents_closure(self, name: str, optional: bool = False) -> set:
+    def parents_index(self, optional: bool = False) -> dict:
+        """child -> its parents (with *optional*, through the optional edges too), for
+        :meth:`dependents_closure` over many names (``parents`` scans every edge)."""
+        parents_of: dict = {}
+        for edges in self.edges.values():
+            for edge in edges:
+                parents_of.setdefault(edge.child, []).append(edge.parent)
+        if optional:
+            for parent, children in self.optional.items():
+                for child in children:
+                    parents_of.setdefault(child, []).append(parent)
+        return parents_of
+
+    def dependents_closure(self, name: str, optional: bool = False, parents_of: Optional[dict] = None) -> set:
         """Every node that (transitively) depends on *name*, ROOT included; with *optional*, also
         through requirements under extras nobody asked for (attribution's rule 2: code that builds
-        on a framework, whether or not the extra that declares it is active)."""
+        on a framework, whether or not the extra that declares it is active). *parents_of* is
+        :meth:`parents_index` for the same *optional*, when the caller keeps one."""
+        if parents_of is None:
+            parents_of = self.parents_index(optional)
         seen: set = set()
         queue = deque([name])
         while queue:
-            child = queue.popleft()
-            parents = [edge.parent for edge in self.parents(child)]
-            if optional:
-                parents += [parent for parent, children in self.optional.items() if child in children]
-            for parent in parents:
+            for parent in parents_of.get(queue.popleft(), ()):
                 if parent not in seen:
                     seen.add(parent)
                     queue.append(parent)
