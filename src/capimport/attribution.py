@@ -217,10 +217,9 @@ class OriginMap:
                 return frozenset(), ()
             self.prepare()
             files = dist.files                           # type: ignore[attr-defined]
-            owned = set(files)
             location = self._locations.get(name) or dist.location  # type: ignore[attr-defined]
-            inside = location + os.sep
-            owned |= _folders(files, inside)
+            owned = _folders(files, location + os.sep)
+            owned.update(files)
             roots = tuple(r.rstrip(os.sep) for r in self._source_roots.get(name, ()))
             entry = self._owned[name] = (frozenset(owned), roots)
         return entry
