@@ -60,6 +60,27 @@ forgery_target(int origin)
     return origin == O_STDLIB || origin == O_CAPIMPORT || PRIVILEGED(origin);
 }
 
+/* A file name Python code is run from (a module's source or bytecode; a script of bin/ has no
+ * suffix and is one too): naming another distribution's forges its identity wherever the name
+ * decides (privileged frames, pytest's rewriter). A file with a suffix of these is data (a
+ * template jinja2 compiles: a sphinx theme's layout.html), and code named after it is its
+ * maker's (judge_name); any other suffix counts as code (fail closed). -1 on error. */
+static int
+python_file_name(PyObject *name)
+{
+    static const char *const data_suffixes[] = {".html", ".htm", ".xml", ".txt", ".j2", ".jinja", ".jinja2",
+                                                ".tmpl", ".tpl", ".mako", ".md", ".rst", ".css", ".js",
+                                                ".json", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".sql",
+                                                ".svg", ".tex", ".csv", NULL};
+    for (int i = 0; data_suffixes[i] != NULL; i++) {
+        int r = ends_with_ascii(name, data_suffixes[i]);
+        if (r != 0) {
+            return r < 0 ? -1 : 0;
+        }
+    }
+    return 1;
+}
+
 static int
 starts_with_ascii(PyObject *s, const char *prefix)
 {
@@ -298,10 +319,10 @@ naming_party(PyFrameObject *frame)
 
 /* *who*, acting at *frame*, makes code that names *name* (exact str): compile() and code.replace
  * (*codes* NULL: the code is not made yet), or runs or binds the code objects *codes* (exec,
- * FunctionType, function.__code__). A name that reads as the application's or nobody's is no
- * forgery of anyone's, but the code is *who*'s: the code objects are marked as *who*'s when they
- * are run or bound (every way to run code passes there), and the application's own code in that
- * file stays the application's. */
+ * FunctionType, function.__code__). A name that reads as the application's or nobody's, or names
+ * another distribution's data file (python_file_name), is no forgery of anyone's, but the code is
+ * *who*'s: the code objects are marked as *who*'s when they are run or bound (every way to run
+ * code passes there), and the application's own code in that file stays the application's. */
 static int
 judge_name(PyObject *name, PyObject *codes, int who, PyFrameObject *frame, const char *api)
 {
@@ -312,7 +333,11 @@ judge_name(PyObject *name, PyObject *codes, int who, PyFrameObject *frame, const
     if (who == O_APP || claimed == who || claimed == O_DYNAMIC) {
         return 0;
     }
-    if (forgery_target(claimed) || (claimed != O_APP && claimed != O_UNKNOWN)) {
+    int forged = forgery_target(claimed) ? 1 : claimed == O_APP || claimed == O_UNKNOWN ? 0 : python_file_name(name);
+    if (forged < 0) {
+        return fail_with_current("internal error while deciding", str_rules);
+    }
+    if (forged) {
         PyObject *label = origin_label(claimed);
         int rc = need_ffi(frame, -1, NULL, api, label ? PyUnicode_FromFormat("%s naming %R, a file of %U", api, name, label)
                                             : NULL);

@@ -400,6 +400,57 @@ def run():
     assert "callback denied" in proc.stdout
 
 
+def test_code_named_after_another_distributions_data_file_is_its_makers(tmp_path):
+    """Route 6: jinja2 compiles a template with the template's path as the file name, and a sphinx
+    theme's ``layout.html`` is another distribution's file. That is no forgery: the code is the
+    compiler's, marked as it runs, so the theme's grants are not borrowed and the compiler's apply.
+    Naming another distribution's Python file still needs ffi. Native core and fallback, and every
+    data suffix (the core's list and tamper.DATA_FILE_SUFFIXES are one list)."""
+    from capimport.guards.tamper import DATA_FILE_SUFFIXES
+
+    out = tmp_path / "out"
+    out.mkdir()
+    theme_files = {f"theme/layout{suffix}": "x\n" for suffix in DATA_FILE_SUFFIXES}
+    theme_files.update({"theme/__init__.py": "", "theme/helpers.py": ""})
+    code = f'''
+import os, theme
+OUT = {str(out)!r}
+HERE = os.path.dirname(theme.__file__)
+def render(name, target):
+    source = f"open(os.path.join(OUT, {{target!r}}), 'w').close()"
+    exec(compile(source, os.path.join(HERE, name), "exec"), {{"os": os, "OUT": OUT}})
+def run():
+    for suffix in {DATA_FILE_SUFFIXES!r}:
+        attempt("data" + suffix, render, "layout" + suffix, "data" + suffix)
+    attempt("python", render, "helpers.py", "python")
+    report()
+'''
+    for engine_grant, written in (('["fs"]', True), ("[]", False)):
+        config = ('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
+                  f'engine = {engine_grant}\ntheme = ["fs", "ffi"]\n')
+        scenario = Scenario(tmp_path / engine_grant.strip('[]"') if engine_grant != "[]" else tmp_path / "none",
+                            config=config, app="import engine\nengine.run()\n",
+                            dists={"theme": {"files": theme_files},
+                                   "engine": {"files": {"engine/__init__.py": ATTEMPT + code}}})
+        plain = results(scenario.plain())
+        assert all(ok(v) for v in plain.values()), plain
+        for entry in os.listdir(out):
+            os.remove(out / entry)
+        for extra_env in ({}, {"CAPIMPORT_PURE_PYTHON": "1"}):
+            guarded = results(scenario.guarded(extra_env=extra_env))
+            # naming the theme's module forges it (the theme holds ffi: no one borrows that)
+            assert denied(guarded["python"]) and "another's" in guarded["python"], (extra_env, guarded)
+            for suffix in DATA_FILE_SUFFIXES:
+                got = guarded["data" + suffix]
+                if written:   # the engine's own grant: its template code writes
+                    assert ok(got), (suffix, extra_env, got)
+                else:         # the theme's fs is not borrowed: the engine's code lacks it
+                    assert denied(got) and "'engine'" in got, (suffix, extra_env, got)
+            assert sorted(os.listdir(out)) == (sorted("data" + s for s in DATA_FILE_SUFFIXES) if written else [])
+            for entry in os.listdir(out):
+                os.remove(out / entry)
+
+
 def test_ffi_is_denied_before_the_first_symbol(tmp_path):
     """Route 8: ctypes without ffi never resolves a symbol; subinterpreters need ffi too."""
     marks = tmp_path / "marks"

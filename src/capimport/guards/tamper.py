@@ -66,6 +66,15 @@ MEMORY_FILE_PATTERN = r"^/proc/(self|thread-self|\d+)(/task/\d+)?/(mem|map_files
 MEMORY_FILE = re.compile(MEMORY_FILE_PATTERN)
 
 _FORGERY_TARGETS = frozenset({STDLIB, CAPIMPORT, IMPORT, LINECACHE, LOGGING})
+
+#: Another distribution's files with these suffixes are data, not code: compiling code named
+#: after one (jinja2 compiling a sphinx theme's ``layout.html``) makes the compiler's code, not a
+#: forgery of the file's owner. Any other suffix (``.py``, ``.pyc``, a script of ``bin/`` with
+#: none) counts as code, whose name decides elsewhere (fail closed). ``python_file_name`` in
+#: ``_core_tamper.h`` is the same list.
+DATA_FILE_SUFFIXES = (".html", ".htm", ".xml", ".txt", ".j2", ".jinja", ".jinja2", ".tmpl", ".tpl", ".mako",
+                      ".md", ".rst", ".css", ".js", ".json", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".sql",
+                      ".svg", ".tex", ".csv")
 _SPECIAL = frozenset({APP, UNKNOWN, STDLIB, CAPIMPORT, DYNAMIC, IMPORT, LINECACHE, LOGGING, BOTTOM})
 _FunctionType = type(lambda: None)
 
@@ -153,10 +162,11 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         claimed = origins.origin(filename)
         if claimed == who or claimed == DYNAMIC:
             return
-        if claimed in _FORGERY_TARGETS or claimed not in (APP, UNKNOWN):
+        if claimed in _FORGERY_TARGETS or (claimed not in (APP, UNKNOWN) and not filename.endswith(DATA_FILE_SUFFIXES)):
             decide([(FFI, _NONE, api)], frame, f"{api} naming {filename!r}, a file of {_label(claimed)}")
             return
-        # A name that reads as the application's (or nobody's) forges no one's, but the code is
+        # A name that reads as the application's (or nobody's), or another distribution's data
+        # file (jinja2 compiling a sphinx theme's template), forges no one's, but the code is
         # the distribution's: marked as it is run or bound (every way to run code passes there),
         # so that the application's own code in that file stays the application's.
         for code in codes:
