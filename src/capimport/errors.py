@@ -58,6 +58,9 @@ class ConfigError(CapimportError):
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 
+_EACCES = 13   # errno.EACCES on every POSIX system (no import of errno at start-up)
+
+
 class CapabilityError(PermissionError):
     """Raised by enforcement when code acts without the capability it needs.
 
@@ -69,6 +72,10 @@ class CapabilityError(PermissionError):
                  capability: Optional[str] = None, api: Optional[str] = None,
                  target: object = None):
         super().__init__(message)
+        # As the operating system's refusal reads (code that rewords ``err.strerror`` and
+        # re-raises, pygments' style-file error, or checks ``errno.EACCES``, keeps working).
+        self.errno = _EACCES
+        self.strerror = message
         self.distribution = distribution
         self.capability = capability
         self.api = api

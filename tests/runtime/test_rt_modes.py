@@ -103,14 +103,17 @@ def test_a_scoped_entry_in_the_configuration_is_told_how_to_grant_it_unscoped(pr
 def test_capability_error_is_a_permission_error_with_fields(project, tmp_path):
     _config(project, "enforce")
     project.script("app.py", """
-        import capimport, leaky
+        import capimport, errno, leaky
         try:
             leaky.connect()
         except PermissionError as exc:
             assert isinstance(exc, capimport.CapabilityError)
             print(exc.distribution, exc.capability, exc.api)
+            # as the OS's refusal reads: pygments rewords err.strerror and re-raises
+            assert exc.errno == errno.EACCES and exc.strerror == str(exc), (exc.errno, exc.strerror)
         """)
-    assert project.run("app.py").stdout.strip() == "leaky net socket.socket"
+    proc = project.run("app.py")
+    assert proc.stdout.strip() == "leaky net socket.socket", proc.stderr
 
 
 def test_warn_reports_each_distinct_violation_once_and_lets_it_through(project, tmp_path):
@@ -303,3 +306,40 @@ def test_denial_in_a_thread_callback_reports_the_same(project, tmp_path):
     proc = project.run("app.py", str(tmp_path / "w"))
     assert "CapabilityError: capimport: 'leaky' 0.3 lacks 'fs' for open(" in proc.stderr
     assert not (tmp_path / "w").exists()
+
+
+def test_a_path_of_a_str_subclass_works_as_the_str(project, tmp_path):
+    # matplotlib's FontPath(str): the guards take the text with str's own methods, and an
+    # override of the subclass runs nowhere (it would be the distribution's code in capimport's)
+    project.dist("fonts", "1.0", code="""
+        import os
+        class FontPath(str):
+            def __str__(self):
+                raise AssertionError("an override ran")
+            __fspath__ = __str__
+        def probe(path):
+            p = FontPath(path)
+            return [os.path.exists(p), os.path.isfile(p), os.stat(p).st_size, os.access(p, os.R_OK),
+                    len(open(p).read())]
+        """)
+    project.config('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nfonts = ["fs-readonly"]\n')
+    target = tmp_path / "font.txt"
+    target.write_text("glyphs")
+    project.script("app.py", ATTEMPT + "import sys, fonts\nattempt('probe', fonts.probe, sys.argv[1])\n")
+    got = results(project.run("app.py", str(target)).stdout)["probe"]
+    assert got.get("value") == "[True, True, 6, True, 6]", got
+
+
+def test_a_hidden_name_is_charged_to_the_grant_that_is_short(project, tmp_path):
+    # structlog (env-readonly scoped to two names) calls rich, which it imports without declaring
+    # it and which reads TERM: the message names structlog, whose scope is short, not rich
+    project.dist("inner", "1.0", code="import os\ndef term():\n    return os.environ.get('TERM')\n")
+    project.dist("outer", "1.0", code="import inner\ndef render():\n    return inner.term()\n")
+    project.config('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
+                   'inner = ["env-readonly"]\nouter = {env-readonly = ["NO_COLOR"]}\n')
+    project.script("app.py", "import outer\nprint('TERM', outer.render())\n")
+    proc = project.run("app.py", env={"TERM": "xterm"})
+    assert "TERM None" in proc.stdout, proc.stderr
+    line = next(line for line in proc.stderr.splitlines() if "lacks 'env-readonly'" in line)
+    assert line.startswith("capimport: 'outer' 1.0 lacks 'env-readonly' for TERM in "), line
+    assert "widen its scope in pyproject.toml [tool.capimport.packages] outer" in line, line

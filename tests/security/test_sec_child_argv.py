@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
 
-from capimport.guards.children import is_python, rewrite
+from capimport.guards.children import first_runnable, rewrite, runs_here
 
 PY = sys.executable
 OPTS = ["--config", "/p/pyproject.toml", "--mode", "enforce"]
@@ -41,6 +42,31 @@ def test_unknown_interpreter_options_fail_closed():
         rewrite([PY, "-Zc", "x"], PY, OPTS)
 
 
-def test_python_is_recognised_by_name_or_by_file():
-    assert is_python("/usr/bin/python3.11") and is_python("python") and is_python(PY)
-    assert not is_python("/bin/sh") and not is_python("/usr/bin/pythonista-tool")
+def test_only_this_environments_python_is_rewritten(tmp_path, monkeypatch):
+    """A child is rewritten when it is this interpreter's file started in this environment. The
+    base interpreter of a venv, another venv made from it (virtualenv asks each interpreter about
+    itself) or an unrelated program cannot import capimport: they start as they are."""
+    assert runs_here(PY) and runs_here(PY.encode()) and runs_here(PY, PY)
+    assert not runs_here("/bin/sh") and not runs_here("/nonexistent/python3")
+    other = tmp_path / "venv"
+    (other / "bin").mkdir(parents=True)
+    (other / "pyvenv.cfg").write_text(f"home = {os.path.dirname(os.path.realpath(PY))}\n")
+    (other / "bin" / "python").symlink_to(os.path.realpath(PY))
+    assert not runs_here(str(other / "bin" / "python"))          # same file, another environment
+    assert rewrite([str(other / "bin" / "python"), "-c", "x"], str(other / "bin" / "python"), OPTS) == \
+        [str(other / "bin" / "python"), "-c", "x"]
+    base = os.path.realpath(PY)
+    assert runs_here(base) == (sys.prefix == sys.base_prefix)    # a venv's base interpreter is not it
+    # CPython finds its environment from argv[0]: naming this one there is enough (fail closed)
+    assert runs_here(str(other / "bin" / "python"), PY)
+    with open(PY, "rb") as handle:                                # os.execve on a descriptor
+        assert runs_here(handle.fileno())
+    monkeypatch.setenv("PATH", os.path.dirname(PY))              # posix_spawnp's bare name, on PATH
+    assert runs_here(os.path.basename(PY)) and not runs_here("sh")
+
+
+def test_the_candidate_subprocess_will_run_is_the_first_executable_one(tmp_path):
+    missing = str(tmp_path / "nowhere" / "python3")
+    assert first_runnable([missing, PY]) == PY
+    assert first_runnable([missing.encode(), PY.encode()]) == PY.encode()
+    assert first_runnable([missing]) == missing

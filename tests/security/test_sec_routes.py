@@ -729,6 +729,39 @@ def test_child_interpreters_still_work_when_granted(tmp_path):
     assert sorted(os.listdir(marks)) == sorted(CHILD_ROUTES)
 
 
+def test_a_python_of_another_environment_starts_as_it_is(tmp_path):
+    """Route 5, no false denial: only this environment's Python is started under capimport. A venv
+    being made, the base interpreter or the system's python3 cannot import capimport (virtualenv
+    asks each interpreter about itself, with a child); rewritten, it failed to start. This
+    environment's interpreter, with the same environment, is still rewritten (and still enforced)."""
+    other = tmp_path / "othervenv"
+    (other / "bin").mkdir(parents=True)
+    (other / "pyvenv.cfg").write_text(f"home = {os.path.dirname(os.path.realpath(sys.executable))}\n")
+    (other / "bin" / "python").symlink_to(os.path.realpath(sys.executable))
+    marker = tmp_path / "written"
+    code = f'''
+import os, subprocess, sys
+BARE = {{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}}   # capimport is not importable
+def run():
+    attempt("other", lambda: subprocess.run([{str(other / "bin" / "python")!r}, "-c",
+            "import sys; print(sys.prefix)"], env=BARE, capture_output=True, text=True).stdout.strip())
+    attempt("same", lambda: subprocess.run([sys.executable, "-c",
+            "import evil; evil.touch({str(marker)!r})"], capture_output=True, text=True).returncode)
+    report()
+def touch(path):
+    open(path, "w").close()
+'''
+    config = '[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\nevil = ["process"]\n'
+    scenario = _scenario(tmp_path, code, config=config)
+    plain = results(scenario.plain())
+    assert plain["other"] == f"ok:{other}" and plain["same"] == "ok:0", plain
+    marker.unlink()
+    for extra_env in ({}, {"CAPIMPORT_PURE_PYTHON": "1"}):
+        guarded = results(scenario.guarded(extra_env=extra_env))
+        assert guarded["other"] == f"ok:{other}", (extra_env, guarded)
+        assert guarded["same"] == "ok:1" and not marker.exists(), (extra_env, guarded)   # evil lacks fs there
+
+
 def test_process_memory_through_proc_needs_ffi(tmp_path):
     """Own route: /proc/self/mem rewrites the interpreter (and capimport) in place: ffi, even for fs holders."""
     code = '''

@@ -29,6 +29,7 @@ global that package code could rebind) and offers:
 from __future__ import annotations
 
 import builtins
+import os
 import sys
 import threading
 from typing import Optional
@@ -275,6 +276,18 @@ def exact_path(value) -> bool:
     """A path argument the original can use without calling back into Python."""
     t = type(value)
     return t is str or t is bytes or t is int
+
+
+def exact_fspath(value):
+    """``os.fspath(value)`` as an exact str or bytes: a subclass (matplotlib's ``FontPath(str)``)
+    is copied with str's and bytes' own methods, so none of its overrides runs, and the guards
+    and the original get the same text."""
+    value = os.fspath(value)
+    if type(value) is not str and isinstance(value, str):
+        return str.__str__(value)
+    if type(value) is not bytes and isinstance(value, bytes):
+        return bytes.__getitem__(value, slice(None))
+    return value
 
 
 def register(vaults, key, original, checker, post=None) -> None:

@@ -18,8 +18,19 @@ line this module cannot parse is refused: fail closed.
 started through a shell (``os.system``, ``shell=True``) is the shell, not
 Python: holding ``process`` for a shell is holding it for every program.
 
-A child is recognised as Python when its executable is this interpreter (same
-file, or same device and inode), or is named ``python``/``pythonX.Y``.
+A child is rewritten when it is *this environment's* Python: its executable
+is this interpreter's file (same device and inode) and, found from the path
+it is started by, the environment it will run in is this one (a venv's
+``pyvenv.cfg`` beside or above the executable, else the prefix the file is
+in). That is where capimport and the policy's distributions are. Any other
+Python (named ``python``/``pythonX.Y``, a pyenv shim, this file in another
+environment) is rewritten when it can import capimport, asked once per
+interpreter, environment path and isolation flags (:func:`can_import_capimport`);
+one that cannot (the base interpreter of this venv, the system's
+``python3``, a venv being made: virtualenv asks each interpreter about
+itself) starts as it is, since rewritten it would not start at all. Holding
+``process`` for such an interpreter is holding it for every act, as for a
+shell.
 Subinterpreters (``_xxsubinterpreters.create``) need ``ffi``: Python-level
 hooks do not follow into them (:mod:`capimport.guards.tamper`).
 """
@@ -29,10 +40,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+from _thread import get_ident
 
-from ..hook import _fd_path
+from ..hook import _fd_path, which
 
-_PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?)?[a-z]?$")
 #: Interpreter options that take a separate argument.
 _WITH_ARG = {"-X", "-W", "--check-hash-based-pycs"}
 
@@ -45,24 +56,124 @@ def _same_file(a, b) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def is_python(executable) -> bool:
-    """True for this interpreter's file or a ``python``/``pythonX.Y`` name (an int is an open
-    file descriptor, as ``os.execve`` takes it: judged by the file it is open on)."""
+def _environment_of(path: str) -> str:
+    """The environment an interpreter started as *path* runs in, as CPython finds it: a venv's
+    folder (``pyvenv.cfg`` beside the executable or one folder up), else its file's prefix."""
+    path = os.path.abspath(path)
+    folder = os.path.dirname(path)
+    for candidate in (folder, os.path.dirname(folder)):
+        if os.path.isfile(os.path.join(candidate, "pyvenv.cfg")):
+            return os.path.realpath(candidate)
+    return os.path.dirname(os.path.dirname(os.path.realpath(path)))
+
+
+_HERE: list = []
+
+
+def runs_here(executable, argv0=None) -> bool:
+    """True when *executable* (a path, bytes, or an open descriptor as ``os.execve`` takes one)
+    is this interpreter's file and starts in this environment (see the module's docstring).
+
+    CPython finds its environment from ``argv[0]`` when that holds a ``/``: either path naming
+    this environment is enough. A descriptor is judged by its file alone (fail closed: a child
+    rewritten that cannot import capimport does not start).
+    """
     if type(executable) is int:
-        return _fd_is_python(executable)
+        return bool(sys.executable) and _same_file(executable, sys.executable)
+    path = os.fsdecode(executable) if isinstance(executable, bytes) else str(executable)
+    if path and "/" not in path:   # posix_spawnp's bare name: found on PATH, as it will be
+        path = which(path) or path
+    if not path or not sys.executable or not _same_file(path, sys.executable):
+        return False
+    if not _HERE:
+        _HERE.append(_environment_of(sys.executable))
+    names = [path]
+    if argv0 is not None:
+        argv0 = os.fsdecode(argv0) if isinstance(argv0, bytes) else str(argv0)
+        names += [argv0] if "/" in argv0 else []
+    for name in names:
+        try:
+            if _environment_of(name) == _HERE[0]:
+                return True
+        except (OSError, ValueError):
+            return True   # cannot tell: rewritten (fail closed)
+    return False
+
+
+_PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?)?[a-z]?$")
+
+
+def is_python(executable) -> bool:
+    """A ``python``/``pythonX.Y`` name, or this interpreter's file (a descriptor: by its file)."""
+    if type(executable) is int:
+        target = _fd_path(executable)
+        return bool(target and _PYTHON_NAME.match(os.path.basename(target))) or _same_file(executable, sys.executable)
+    name = os.fsdecode(executable) if isinstance(executable, bytes) else str(executable)
+    return bool(_PYTHON_NAME.match(os.path.basename(name))) or (bool(sys.executable) and _same_file(name, sys.executable))
+
+
+#: (interpreter, PYTHONPATH, isolation flags) -> whether it imports capimport.
+_IMPORTS: dict = {}
+#: Threads asking an interpreter whether it imports capimport (can_import_capimport).
+_PROBING: set = set()
+#: The interpreter options that change what a child can import.
+_ISOLATING = ("-I", "-E", "-s", "-S")
+
+
+def can_import_capimport(executable, env, flags: tuple) -> bool:
+    """Whether a Python child started as *executable* with *env* (None: this process's) and the
+    isolation *flags* of its command line imports capimport: asked of the interpreter itself
+    (once per key), as capimport's own work. Cannot tell: True (rewritten: fail closed)."""
+    import subprocess
+
     if isinstance(executable, bytes):
         executable = os.fsdecode(executable)
-    executable = str(executable)
-    if os.path.basename(executable) and _PYTHON_NAME.match(os.path.basename(executable)):
-        return True
-    return bool(sys.executable) and _same_file(executable, sys.executable)
+    environment = dict(os.environ) if env is None else _env_dict(env)
+    key = (str(executable), environment.get("PYTHONPATH"), environment.get("PYTHONHOME"), flags)
+    found = _IMPORTS.get(key)
+    if found is None:
+        _PROBING.add(get_ident())   # the question's own child is asked as it is (rewrite)
+        try:
+            # Pipes, not /dev/null: the act is decided for whoever starts the child (the core
+            # walks capimport's own Python like any other), and a pipe is everyone's.
+            done = subprocess.run([str(executable), *flags, "-c", "import capimport"], env=environment,
+                                  stdin=subprocess.PIPE, capture_output=True, timeout=60)
+            found = done.returncode == 0
+        except (OSError, ValueError, subprocess.SubprocessError):
+            found = True
+        finally:
+            _PROBING.discard(get_ident())
+        _IMPORTS[key] = found
+    return found
 
 
-def _fd_is_python(fd: int) -> bool:
-    target = _fd_path(fd)
-    if target and _PYTHON_NAME.match(os.path.basename(target)):
-        return True
-    return bool(sys.executable) and _same_file(fd, sys.executable)   # os.stat takes a descriptor too
+def _env_dict(env) -> dict:
+    if isinstance(env, dict):
+        return {os.fsdecode(k) if isinstance(k, bytes) else str(k): os.fsdecode(v) if isinstance(v, bytes) else str(v)
+                for k, v in env.items()}
+    out = {}
+    for item in env:
+        key, _, value = (os.fsdecode(item) if isinstance(item, bytes) else str(item)).partition("=")
+        out[key] = value
+    return out
+
+
+def first_runnable(candidates) -> object:
+    """The candidate ``fork_exec`` will run: the first executable file among them (subprocess
+    hands it every ``PATH`` folder joined to a bare name), else the first."""
+    for candidate in candidates:
+        try:
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
+        except (TypeError, ValueError):
+            continue
+    return candidates[0]
+
+
+def _isolating(head: list) -> tuple:
+    """The isolation flags (``_ISOLATING``) among an interpreter command line's single-letter ones."""
+    letters = set("".join(a[1:] for a in head[1:] if a.startswith("-") and not a.startswith(("-X", "-W", "--"))))
+    return tuple(flag for flag in _ISOLATING if flag[1] in letters)
 
 
 def child_options(enforcer) -> list:
@@ -82,13 +193,16 @@ def child_options(enforcer) -> list:
 _SIMPLE_FLAGS = set("bBdEhiIOqsSuvxPR")
 
 
-def rewrite(argv, executable, options: list):
-    """*argv* of a Python child rewritten to start under capimport (unchanged when not Python).
+def rewrite(argv, executable, options: list, env=None):
+    """*argv* of a Python child rewritten to start under capimport (unchanged when it is not
+    Python, or a Python of another environment that cannot import capimport). *env* is the
+    child's environment (None: this process's).
 
     Raises PermissionError for a Python command line it cannot rewrite (fail closed).
     """
-    if not argv or not is_python(executable):
+    if not argv or get_ident() in _PROBING or not is_python(executable):
         return argv
+    here = runs_here(executable, argv[0])
     as_bytes = isinstance(argv[0], bytes)
     items = [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in argv]
     head = [items[0]]
@@ -121,6 +235,8 @@ def rewrite(argv, executable, options: list):
             continue
         items[i] = "-" + letters[cut:]   # "-c", "-m", "-cCODE" or "-mMODULE"
         break
+    if not here and not can_import_capimport(executable, env, _isolating(head)):
+        return argv
     rest = items[i:]
     # A child asking for capimport itself still gets the parent's options first: a nested
     # "-m capimport --mode record" then fails to weaken the running policy (enable refuses).

@@ -181,7 +181,9 @@ def install(guard) -> dict:
                 report_hidden(links, name, frame)
 
     def report_hidden(links, name, frame):
-        link = guard.lacks_entirely(links, ENV_READONLY) or links[0]
+        # The first accountable link that may not read *name* (one holding a narrower scope
+        # counts: "widen its scope" must name the grant that is short).
+        link = next((item for item in links if not guard.holds([item], ENV_READONLY, name)), links[0])
         key = (link.origin, name)
         if key in hidden_seen:
             return

@@ -43,7 +43,7 @@ from typing import Optional
 
 from ..capabilities import FFI, FS, FS_READONLY, PROCESS
 from ..hook import Lazy, path_target, program_target
-from ._base import builtin_shaped, exact_path, put_in_type_dict, register
+from ._base import builtin_shaped, exact_fspath, exact_path, put_in_type_dict, register
 
 _getframe = sys._getframe
 
@@ -71,12 +71,12 @@ def _path_converter(index: int, names=("path", "filename")):
         if len(args) > index:
             value = args[index]
             if value is not None and not exact_path(value):
-                args = args[:index] + (os.fspath(value),) + args[index + 1:]
+                args = args[:index] + (exact_fspath(value),) + args[index + 1:]
         else:
             for name in names:
                 value = kwargs.get(name)
                 if value is not None and not exact_path(value):
-                    kwargs = dict(kwargs, **{name: os.fspath(value)})
+                    kwargs = dict(kwargs, **{name: exact_fspath(value)})
         return args, kwargs
     return convert
 
@@ -209,8 +209,8 @@ def _fork_exec_rewrite(options):
 
     def rewrite(args, kwargs):
         argv, executables = args[0], args[1]
-        program = executables[0] if executables else (argv[0] if argv else "")
-        rewritten = children.rewrite(list(argv), program, options)
+        program = children.first_runnable(executables) if executables else (argv[0] if argv else "")
+        rewritten = children.rewrite(list(argv), program, options, args[5])
         if rewritten is not None and rewritten != list(argv):
             args = (rewritten,) + tuple(args[1:])
         return args, kwargs
@@ -222,9 +222,9 @@ def _convert_exec(args, kwargs):
     """Path-likes in the program and argv of ``execv``/``execve``/``posix_spawn[p]`` become str or bytes."""
     args = list(args)
     if args and type(args[0]) not in (str, bytes, int):
-        args[0] = os.fspath(args[0])
+        args[0] = exact_fspath(args[0])
     if len(args) > 1 and type(args[1]) in (list, tuple):
-        args[1] = [a if type(a) in (str, bytes) else os.fspath(a) for a in args[1]]
+        args[1] = [a if type(a) in (str, bytes) else exact_fspath(a) for a in args[1]]
     return tuple(args), kwargs
 
 
@@ -266,7 +266,8 @@ def _exec_rewrite(api: str, options):
     def rewrite(args, kwargs):
         kwargs = kwargs or {}
         program, argv = _exec_arguments(api, args, kwargs)
-        rewritten = children.rewrite(list(argv), program, options)
+        env = args[2] if api != "execv" and len(args) > 2 else None
+        rewritten = children.rewrite(list(argv), program, options, env)
         if rewritten is not None and rewritten != list(argv):
             args = (program, rewritten) + tuple(args[2:])
         return args, kwargs

@@ -39,7 +39,7 @@ import sys
 from ..capabilities import FS
 from ..errors import CapabilityError
 from ..hook import SQLITE_ALWAYS_URI, Lazy, path_target, sqlite_targets
-from ._base import put_in_type_dict, register
+from ._base import exact_fspath, put_in_type_dict, register
 
 SQLITE_OK = 0
 SQLITE_DENY = 1
@@ -105,9 +105,9 @@ def _init_checker(frame, args, kwargs):
 def _plain_database(args, kwargs):
     """The database path-like converted once, outside the vault (``__fspath__`` is caller code)."""
     if args and type(args[0]) not in (str, bytes):
-        args = (os.fspath(args[0]),) + tuple(args[1:])
+        args = (exact_fspath(args[0]),) + tuple(args[1:])
     elif "database" in kwargs and type(kwargs["database"]) not in (str, bytes):
-        kwargs = dict(kwargs, database=os.fspath(kwargs["database"]))
+        kwargs = dict(kwargs, database=exact_fspath(kwargs["database"]))
     return args, kwargs
 
 
