@@ -50,6 +50,19 @@ def test_native_and_pth_findings(site):
     assert ("startup-code", "nat-hook.pth") in kinds
 
 
+def test_a_compiled_module_that_loads_cffis_backend_is_ffi(site):
+    # cryptography's and PyNaCl's compiled modules import _cffi_backend from their init, which
+    # needs ffi at run time; a compiled module without it is a finding only
+    dist = _dist(site, "cf", {"cf/__init__.py": "", "cf/_sodium.abi3.so": "\x7fELF\x00_cffi_backend\x00init\x00",
+                              "cf/_plain.abi3.so": "\x7fELF\x00PyInit__plain\x00", "cf/_empty.abi3.so": ""})
+    result = scan.scan_distribution(dist)
+    assert [(e.capability, e.file, e.api) for e in result.evidence] == [
+        ("ffi", "cf/_sodium.abi3.so", "loads cffi's backend (_cffi_backend) when imported")]
+    assert result.inferred.names == ("ffi",)
+    assert {f.file for f in result.findings if f.kind == "native"} == {
+        "cf/_sodium.abi3.so", "cf/_plain.abi3.so", "cf/_empty.abi3.so"}
+
+
 def test_evidence_carries_location_api_and_function(site):
     dist = _dist(site, "ev", {"ev/__init__.py": "import shutil\nclass A:\n    def wipe(self, d):\n"
                                                 "        shutil.rmtree(d)\n"})

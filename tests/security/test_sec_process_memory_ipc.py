@@ -36,7 +36,9 @@ from multiprocessing import shared_memory
 secret = shared_memory.SharedMemory({name!r}, create=True, size=4096)
 secret.buf[:6] = b"s3cret"
 doomed = shared_memory.SharedMemory({doomed!r}, create=True, size=4096)
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+child = subprocess.Popen([sys.executable, "-c", "print('ready', flush=True); import time; time.sleep(30)"],
+                         stdout=subprocess.PIPE)
+child.stdout.readline()   # started: a limit of 3 files set before its start-up would stop it (127)
 import evil
 evil.run(child.pid)
 time.sleep(0.2)
@@ -48,6 +50,7 @@ print("CHILD", child.poll(), limit)
 print("SECRET", bytes(secret.buf[:6]))
 child.kill()
 child.wait()
+child.stdout.close()
 secret.close()
 secret.unlink()
 doomed.close()

@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 from typing import Optional, Sequence
 
-from ..capabilities import CAPABILITIES
+from ..capabilities import CAPABILITIES, FFI
 from .analyser import _attr, analyse_source
 from .contexts import _negate
 from .evidence import evidence_of
-from .model import FileSummary, Finding, ScanResult
+from .model import Evidence, FileSummary, Finding, ScanResult
 
 
 def dist_files(dist) -> tuple[list, list, list]:
@@ -166,6 +166,8 @@ def link(dist, summaries: Sequence[tuple], native: Sequence[str] = (), pth: Sequ
     for path in native:
         findings.add(Finding(_rel(path, location), 0, 0, "native",
                              "compiled extension module: its code cannot be scanned or guarded"))
+        if _loads_cffi_backend(path):
+            evidence.add(Evidence(FFI, _rel(path, location), 0, 0, "loads cffi's backend (_cffi_backend) when imported"))
     for path in pth:
         try:
             with open(path, encoding="utf-8", errors="replace") as handle:
@@ -180,6 +182,18 @@ def link(dist, summaries: Sequence[tuple], native: Sequence[str] = (), pth: Sequ
     external_imports = tuple(sorted(m for m in imports if m and m not in internal))
     return ScanResult(dist.name, dist.version, location, sorted_evidence, tuple(sorted(findings)), files,
                       external_imports)
+
+
+def _loads_cffi_backend(path: str) -> bool:
+    """A module cffi compiled (cryptography's, PyNaCl's ``_sodium``) imports ``_cffi_backend`` from
+    its init, which needs ``ffi`` at run time: the name is in the file, read without loading it."""
+    import mmap
+
+    try:
+        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(b"_cffi_backend") >= 0
+    except (OSError, ValueError):   # unreadable, or empty (mmap of nothing)
+        return False
 
 
 def scan_distribution(dist) -> ScanResult:
