@@ -18,7 +18,7 @@ import os
 from typing import Iterable, Optional
 
 from ..table import apis as table
-from .contexts import (_FLIPPED, _ORDER_OPS, _and, _import_platform, _is_main_guard, _leaves, _marks,
+from .contexts import (_FLIPPED, _ORDER_OPS, _and, _import_platform, _is_main_guard, _is_type_checking, _leaves, _marks,
                        _mentions_version, _negate, _platform_term, _version_term)
 from .model import MISSING, OWN, STAR, UNKNOWN, FileSummary, Flags, Ref, _names_self, _plain_str
 
@@ -86,6 +86,7 @@ class _Analyser:
         self.candidates: list = []
         self.findings: list = []
         self.imports: set = set()
+        self.typing_only = False           # inside ``if TYPE_CHECKING:``: imports there never run
         self.callees: set = set()
         # id of a string literal given as a call's argument -> that call (see _environ_literal)
         self.literal_args: dict = {}
@@ -130,6 +131,12 @@ class _Analyser:
     def _if(self, node: ast.If, scope: _Scope) -> None:
         self.visit(node.test, scope)
         outer = self.ctx
+        if _is_type_checking(node.test):
+            saved, self.typing_only = self.typing_only, True
+            self._block(node.body, scope)
+            self.typing_only = saved
+            self._block(node.orelse, scope)
+            return
         if _is_main_guard(node.test):
             self.ctx = ((outer or ((), ""))[0], "__main__")
             self._block(node.body, scope)
@@ -401,7 +408,8 @@ class _Analyser:
 
     def _import(self, node: ast.Import, scope: _Scope) -> None:
         for alias in node.names:
-            self.imports.add(alias.name.split(".", 1)[0])
+            if not self.typing_only:
+                self.imports.add(alias.name.split(".", 1)[0])
             if alias.asname:
                 scope.bind(alias.asname, ("mod", alias.name))
             else:
@@ -414,7 +422,8 @@ class _Analyser:
             for alias in node.names:
                 scope.bind(alias.asname or alias.name, _OPAQUE)
             return
-        self.imports.add(module.split(".", 1)[0])
+        if not self.typing_only:
+            self.imports.add(module.split(".", 1)[0])
         for alias in node.names:
             if alias.name == "*":
                 scope.stars.append(module)

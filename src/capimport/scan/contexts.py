@@ -124,6 +124,12 @@ def _is_main_guard(test: ast.AST) -> bool:
         isinstance(b, ast.Constant) and b.value == "__main__" for b in sides)
 
 
+def _is_type_checking(test: ast.AST) -> bool:
+    """``TYPE_CHECKING`` or ``typing.TYPE_CHECKING``: a block that never runs."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def _platform_term(subject: str, values: tuple, prefix: bool) -> Optional[str]:
     """The condition ``subject == one of values`` (``startswith`` when *prefix*) as a term."""
     names = set()
