@@ -464,6 +464,10 @@ class Enforcer:
             caller = self._display_caller(link.frame)
         if caller is not None and caller.filename:
             called_from = f"{self.origins.relative(caller.filename, caller.origin)}:{caller.line()}"
+        via = ""
+        actor = next((item for item in chain[:index] if item.origin != origin and item.filename), None)
+        if actor is not None:   # the act was another's: name it, or the message points at a plain call
+            via = f"{self._named(actor.origin)} at {self.origins.relative(actor.filename, actor.origin)}:{actor.line()}"
         if origin == APP:
             display = "the application"
         elif origin == UNKNOWN:
@@ -477,7 +481,12 @@ class Enforcer:
         return Violation(origin=origin, version=version, capability=capability, api=call, api_name=api,
                          scope=scope, location=location, called_from=called_from,
                          hint=self.hint(origin, capability, scope, scoped), display=display,
-                         scoped=scoped, allowed=allowed)
+                         scoped=scoped, allowed=allowed, via=via)
+
+    def _named(self, origin: str) -> str:
+        """An origin as messages name it: 'rich', the application, code no distribution owns."""
+        return "the application" if origin == APP else (
+            "code no distribution owns" if origin == UNKNOWN else f"'{origin}'")
 
     def _display_caller(self, frame) -> Optional[Link]:
         """For messages only: the application frame beyond the walk's end (an import statement)."""

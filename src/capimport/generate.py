@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
 
@@ -89,7 +88,6 @@ def needs(policy, scan_results: Mapping, observations: Mapping[str, list]) -> di
         grant = grant | observed_grant(observations.get(name, ()))
         own[name] = grant
     tops = {name: set(dist.top_level) for name, dist in policy.distributions.items()}
-    owners = _owners(policy)
     total: dict[str, Grant] = {}
 
     def closure(name: str, stack: tuple) -> Grant:
@@ -102,41 +100,11 @@ def needs(policy, scan_results: Mapping, observations: Mapping[str, list]) -> di
             for edge in policy.graph.children(name):
                 if tops.get(edge.child, set()) & imported:
                     grant = grant | closure(edge.child, stack + (name,))
-            for other in _undeclared_imports(policy, name, imported, owners):
-                grant = grant | closure(other, stack + (name,))
         if not stack:
             total[name] = grant
         return grant
 
     return {name: closure(name, ()) for name in policy.distributions}
-
-
-def _owners(policy) -> dict:
-    """Top-level import name -> the installed distributions of the graph that provide it.
-
-    A name of the standard library is left out: a backport or a sloppy wheel that installs
-    ``typing`` or ``enum`` does not make every importer of the stdlib module its user.
-    """
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
-    owners: dict = {}
-    for name, dist in policy.distributions.items():
-        for top in dist.top_level:
-            if top not in stdlib:
-                owners.setdefault(top, []).append(name)
-    return owners
-
-
-def _undeclared_imports(policy, name: str, imported: set, owners: dict) -> list:
-    """Distributions *name* imports without requiring them (``try: import rich``).
-
-    Its calls into them make it accountable for their acts as much as a declared
-    requirement would (structlog rendering a traceback with rich reads ``TERM`` from
-    structlog's frames), so what they need is what it needs. Imports under
-    ``if TYPE_CHECKING:`` never run and are not counted by the scanner.
-    """
-    declared = {edge.child for edge in policy.graph.children(name)}
-    found = {other for top in imported for other in owners.get(top, ()) if other != name}
-    return sorted(found - declared)
 
 
 def _bundled(policy) -> dict:
@@ -317,15 +285,6 @@ def _comment(capability: str, dist_name: str, result, observations: list, policy
         declared = policy.declarations.get(edge.child)
         if declared is not None and capability in declared.grant:
             return f"{COMMENT_VIA} {edge.child} (its manifest grants {capability})"
-    imported = set(result.imports) if result is not None else set()
-    for other in _undeclared_imports(policy, dist_name, imported, _owners(policy)):
-        child = scan_results.get(other)
-        if child is not None and child.evidence_for(capability):
-            e = sorted(child.evidence_for(capability), key=lambda e: (e.hint, e.file, e.line))[0]
-            return f"{COMMENT_VIA} {other}, imported without being required: {e.file}:{e.line} {e.api}"
-        declared = policy.declarations.get(other)
-        if declared is not None and capability in declared.grant:
-            return f"{COMMENT_VIA} {other}, imported without being required (its manifest grants {capability})"
     return "needed by a dependency it calls"
 
 

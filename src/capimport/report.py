@@ -33,7 +33,7 @@ class Violation(Value):
     """
 
     __slots__ = ("origin", "version", "capability", "api", "api_name", "scope", "location", "called_from",
-                 "hint", "display", "scoped", "allowed")
+                 "hint", "display", "scoped", "allowed", "via")
     origin: str                 # distribution name, APP or UNKNOWN
     version: str
     capability: str
@@ -46,10 +46,11 @@ class Violation(Value):
     display: str                # "'evil-pkg' 0.3"
     scoped: bool                # the origin holds the capability, but not for this target
     allowed: bool               # for record lines: whether enforce mode would allow it
+    via: str                    # where another origin did the act, when *origin* is a caller of it
 
     def __init__(self, origin: str, version: str, capability: str, api: str, api_name: str, scope: str,
                  location: str, called_from: str = "", hint: str = "", display: str = "",
-                 scoped: bool = False, allowed: bool = False) -> None:
+                 scoped: bool = False, allowed: bool = False, via: str = "") -> None:
         self.origin = origin
         self.version = version
         self.capability = capability
@@ -62,10 +63,11 @@ class Violation(Value):
         self.display = display
         self.scoped = scoped
         self.allowed = allowed
+        self.via = via
 
     def _key(self) -> tuple:
         return (self.origin, self.version, self.capability, self.api, self.api_name, self.scope, self.location,
-                self.called_from, self.hint, self.display, self.scoped, self.allowed)
+                self.called_from, self.hint, self.display, self.scoped, self.allowed, self.via)
 
     def message(self, mode: str = "enforce") -> str:
         if self.scoped:   # it holds the capability, for other targets: name the one it lacks
@@ -74,6 +76,8 @@ class Violation(Value):
         else:
             lacks = f"lacks '{self.capability}' for {self.api}"
         text = f"capimport: {self.display} {lacks} at {self.location}"
+        if self.via:
+            text += f", which called {self.via}"
         if self.called_from:
             text += f" (called from {self.called_from})"
         if mode == "warn":
@@ -88,7 +92,7 @@ class Violation(Value):
                           ("unknown" if self.origin == UNKNOWN else "distribution"),
                 "version": self.version or None, "capability": self.capability,
                 "scope": self.scope, "api": self.api_name, "call": self.api,
-                "location": self.location, "called_from": self.called_from or None,
+                "location": self.location, "via": self.via or None, "called_from": self.called_from or None,
                 "allowed": self.allowed}
 
 

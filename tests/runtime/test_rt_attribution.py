@@ -51,7 +51,8 @@ def test_evil_through_granted_library_is_denied(project, listener):
     result = results(proc.stdout)["x"]
     assert result["denied"], result
     assert result["error"].startswith("capimport: 'evil' 1.0 lacks 'net' for socket.")
-    assert "at evil/__init__.py:3 (called from app.py:" in result["error"]
+    assert "at evil/__init__.py:3, which called 'fakerequests' at fakerequests/__init__.py:4 (called from app.py:" \
+        in result["error"], result
     assert listener.accepted == 0
 
 
