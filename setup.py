@@ -12,5 +12,6 @@ setup(ext_modules=[
     Extension("capimport._core", ["src/capimport/_core.c"], optional=True,
               depends=["src/capimport/_core_paths.h", "src/capimport/_core_match.h", "src/capimport/_core_gate.h", "src/capimport/_core_chains.h",
                        "src/capimport/_core_environ.h", "src/capimport/_core_tamper.h",
-                       "src/capimport/_core_bytecode.h", "src/capimport/_core_callbacks.h"]),
+                       "src/capimport/_core_bytecode.h", "src/capimport/_core_callbacks.h",
+                       "src/capimport/_core_sqlite.h"]),
 ])

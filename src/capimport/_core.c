@@ -3415,6 +3415,7 @@ core_accountable(PyObject *module, PyObject *args)
 }
 
 #include "_core_callbacks.h"
+#include "_core_sqlite.h"
 
 /* push(token) / pop(token): *token* appended at the bottom of this thread's walks until popped. */
 static PyObject *
@@ -3523,6 +3524,8 @@ static PyMethodDef methods[] = {
     {"cache_compile", (PyCFunction)(void (*)(void))core_cache_compile, METH_VARARGS | METH_KEYWORDS,
      "cache_compile(...): builtins.compile for the import system, keeping what a cache check needs"},
     {"note_guarded", core_note_guarded, METH_O, "note_guarded(name): a guarded C module; loading it again needs ffi"},
+    {"sqlite_authorizer", core_sqlite_authorizer, METH_O,
+     "sqlite_authorizer(user): SQLite's authorizer, the core's decision first, then user (or None)"},
     {"_leaf", core_leaf, METH_VARARGS, "_leaf(name, *args): run one leaf function (tests)"},
     {NULL, NULL, 0, NULL},
 };
@@ -3537,7 +3540,7 @@ PyMODINIT_FUNC
 PyInit__core(void)
 {
     if (PyType_Ready(&Gate_Type) < 0 || PyType_Ready(&Chain_Type) < 0 || PyType_Ready(&Accountable_Type) < 0
-            || PyType_Ready(&EnvView_Type) < 0) {
+            || PyType_Ready(&EnvView_Type) < 0 || PyType_Ready(&Authorizer_Type) < 0) {
         return NULL;
     }
     return PyModule_Create(&module_def);

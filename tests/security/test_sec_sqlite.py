@@ -7,7 +7,7 @@ import os
 import sqlite3
 import sys
 
-from sechelp import ATTEMPT, Scenario, denied, results
+from sechelp import ATTEMPT, Scenario, denied, ok, results
 
 ATTACKS = '''
 import os, sqlite3
@@ -249,3 +249,92 @@ def run():
     assert results(scenario.plain()) == {"enable": "ok:None", "load": "ok:None"}
     guarded = results(scenario.guarded())
     assert all(denied(value) and "'ffi'" in value for value in guarded.values()), guarded
+
+
+def test_the_folder_pragmas_need_fs_on_the_folder(tmp_path):
+    """``PRAGMA temp_store_directory`` / ``data_store_directory`` name a folder SQLite creates
+    files in: ``fs`` on that folder, whatever the name's case; reading them needs nothing."""
+    marks = tmp_path / "marks"
+    (marks / "ok").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    code = f'''
+import sqlite3
+OK, OUTSIDE = {str(marks / "ok")!r}, {str(outside)!r}
+def run():
+    connection = sqlite3.connect(":memory:")
+    def pragma(name, value):
+        connection.execute("PRAGMA %s = '%s'" % (name, value))
+        return connection.execute("PRAGMA temp_store_directory").fetchall()
+    attempt("temp_outside", pragma, "temp_store_directory", OUTSIDE)
+    attempt("temp_upper", pragma, "TEMP_STORE_DIRECTORY", OUTSIDE)
+    attempt("data_outside", pragma, "data_store_directory", OUTSIDE)
+    attempt("temp_inside", pragma, "temp_store_directory", OK)
+    attempt("read", lambda: connection.execute("PRAGMA temp_store_directory").fetchall())
+    report()
+'''
+    config = ('[tool.capimport]\nmode = "enforce"\n[tool.capimport.packages]\n'
+              f'evil = {{ fs-readonly = true, fs = ["{marks}"] }}\n')
+    scenario = Scenario(tmp_path, config=config, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    plain = results(scenario.plain())
+    assert plain["temp_outside"] == f"ok:[({str(outside)!r},)]" and ok(plain["data_outside"]), plain
+    for decision in ({}, {"CAPIMPORT_PURE_PYTHON": "1"}):
+        proc = scenario.guarded(extra_env=decision)
+        guarded = results(proc)
+        for attack in ("temp_outside", "temp_upper", "data_outside"):
+            assert guarded[attack] == "denied:DatabaseError:not authorized", (decision, attack, guarded)
+        assert guarded["temp_inside"] == guarded["read"] == f"ok:[({str(marks / 'ok')!r},)]", (decision, guarded)
+        assert f"lacks 'fs' for {outside} in PRAGMA temp_store_directory = " in proc.stderr, proc.stderr[-2000:]
+
+
+def test_rebinding_the_enforcer_leaves_the_authorizer_deciding(tmp_path):
+    """With the native core the authorizer is the core's C object: a distribution that walks from
+    the sealed ``Connection.__init__``'s globals to the enforcer and rebinds its ``decide``
+    changes nothing. (The pure-Python fallback's decision is Python: route 7 stays open there,
+    ``docs/threat-model.md``.)"""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    code = f'''
+import os, sqlite3, types
+MARKS = {str(marks)!r}
+def enforcers():
+    seen, stack, found = set(), [sqlite3.Connection.__init__], []
+    while stack and len(seen) < 50000:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if type(item).__name__ == "Enforcer":
+            found.append(item)
+        elif isinstance(item, types.FunctionType):
+            stack.extend(cell.cell_contents for cell in item.__closure__ or ())
+            stack.append(item.__globals__)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, types.ModuleType):
+            stack.append(vars(item))
+        elif isinstance(item, types.MethodType):
+            stack.extend((item.__self__, item.__func__))
+        elif hasattr(item, "__dict__") and not isinstance(item, type):
+            stack.append(vars(item))
+    return found
+def run():
+    def rebind():
+        for enforcer in enforcers():
+            enforcer.decide = enforcer._decide_in_core = lambda *args, **kwargs: None
+        return "rebound"
+    attempt("rebind", rebind)
+    connection = sqlite3.connect(":memory:")
+    attempt("attach", lambda: connection.execute("ATTACH '%s' AS a" % os.path.join(MARKS, "a.db")) and "ran")
+    report()
+'''
+    scenario = Scenario(tmp_path, config=CONFIG, app="import evil\nevil.run()\n",
+                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
+    plain = results(scenario.plain())
+    assert plain == {"rebind": "ok:rebound", "attach": "ok:ran"} and os.listdir(marks) == ["a.db"], plain
+    _clear(marks)
+    proc = scenario.guarded()
+    guarded = results(proc)
+    assert guarded == {"rebind": "ok:rebound", "attach": "denied:DatabaseError:not authorized"}, proc.stderr[-2000:]
+    assert os.listdir(marks) == [] and "lacks 'fs' for ATTACH or VACUUM INTO" in proc.stderr, proc.stderr[-2000:]

@@ -17,6 +17,8 @@ capimport's authorizer:
   runs *after* capimport's, which stays; ``set_authorizer(None)`` removes
   only the program's.
 
+With the native core the authorizer is ``_core.sqlite_authorizer`` (C, deciding
+in the core: ``capimport/_core_sqlite.h``); without it, the Python one below.
 The authorizer decides ``fs`` (``fs-readonly`` for a ``mode=ro`` URI) on the
 attached file, for the code that runs the statement (``fs`` on ``/`` when the
 name is an expression: which file it will be is not known yet); the folder PRAGMAs
@@ -141,7 +143,9 @@ def guard_module(guard, module, put_plain) -> None:
     if original_init is None or original_set is None or getattr(original_set, "_capimport_guard", False):
         return
     SQLITE_ALWAYS_URI[0] = guard.internal(_reads_uris, module)
-    authorizer_for = _authorizers(guard)
+    # With the core, the authorizer is its C object: no Python decides, so nothing a distribution
+    # reaches from these functions' globals (the enforcer) turns the check off.
+    authorizer_for = guard.core.sqlite_authorizer if guard.core is not None else _authorizers(guard)
     tag = f"#{id(connection_type)}"
     init_key, set_key = "sqlite3.Connection.__init__" + tag, "sqlite3.Connection.set_authorizer" + tag
 
