@@ -1234,6 +1234,28 @@ add_arg_check(checks_t *c, int cap, int kind, PyObject *args, int a, PyObject *b
 
 /* mmap.mmap(fd, ..., access) and fcntl.ioctl(fd, request, ...): the descriptor's file, read or
  * written as the open it rides on (capimport/table/events.py, "mmap" and "ioctl"). */
+/* The files a database name (str or bytes) opens, as SQLite reads it: fs, or fs-readonly for a
+ * mode=ro URI, on each (none for an in-memory database). For the sqlite3.connect event and the
+ * authorizer's ATTACH (_core_sqlite.h). */
+static int
+add_sqlite_checks(checks_t *c, PyObject *db, PyObject *api)
+{
+    PyObject *name = exact_text(db);
+    PyObject *targets = name ? cpaths_sqlite_targets(name, sqlite_reads_uris()) : NULL;
+    Py_XDECREF(name);
+    if (targets == NULL) {
+        return -1;
+    }
+    int rc = 0;
+    for (Py_ssize_t t = 0; t < PyList_GET_SIZE(targets) && rc == 0; t++) {
+        PyObject *item = PyList_GET_ITEM(targets, t);
+        int cap = PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(item, 0), "fs") == 0 ? CAP_FS : CAP_FS_RO;
+        rc = add_check(c, cap, T_PATH, PyTuple_GET_ITEM(item, 1), NULL, api) ? 0 : -1;
+    }
+    Py_DECREF(targets);
+    return rc;
+}
+
 static check_t *
 add_descriptor_check(checks_t *c, event_t *e, PyObject *args, int kind, int a, int b)
 {
@@ -1390,20 +1412,11 @@ build_checks(event_t *e, PyObject *args, checks_t *c)
                 Py_DECREF(db);
                 break;
             }
-            PyObject *name = exact_text(db);
+            int added = add_sqlite_checks(c, db, e->api);
             Py_DECREF(db);
-            PyObject *targets = name ? cpaths_sqlite_targets(name, sqlite_reads_uris()) : NULL;
-            Py_XDECREF(name);
-            if (targets == NULL) {
+            if (added < 0) {
                 return -1;
             }
-            for (Py_ssize_t t = 0; t < PyList_GET_SIZE(targets) && k != NULL; t++) {
-                PyObject *item = PyList_GET_ITEM(targets, t);
-                int cap = PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(item, 0), "fs") == 0
-                          ? CAP_FS : CAP_FS_RO;
-                k = add_check(c, cap, T_PATH, PyTuple_GET_ITEM(item, 1), NULL, e->api);
-            }
-            Py_DECREF(targets);
             break;
         }
         }

@@ -77,16 +77,7 @@ sqlite_checks(checks_t *c, long action, PyObject *arg1, PyObject *arg2, PyObject
     else if (action == SQLITE_ATTACH_CODE) {
         api = PyUnicode_FromString("sqlite ATTACH");
         *what = PyUnicode_FromFormat("ATTACH or VACUUM INTO %R", arg1);
-        PyObject *name = api && *what ? exact_text(arg1) : NULL;
-        PyObject *targets = name ? cpaths_sqlite_targets(name, sqlite_reads_uris()) : NULL;
-        Py_XDECREF(name);
-        rc = targets ? 0 : -1;
-        for (Py_ssize_t t = 0; targets && t < PyList_GET_SIZE(targets) && rc == 0; t++) {
-            PyObject *item = PyList_GET_ITEM(targets, t);
-            int cap = PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(item, 0), "fs") == 0 ? CAP_FS : CAP_FS_RO;
-            rc = add_check(c, cap, T_PATH, PyTuple_GET_ITEM(item, 1), NULL, api) ? 0 : -1;
-        }
-        Py_XDECREF(targets);
+        rc = api && *what ? add_sqlite_checks(c, arg1, api) : -1;
     }
     else {   /* a folder PRAGMA with a value */
         api = PyUnicode_FromFormat("PRAGMA %U", arg1);
