@@ -3427,6 +3427,45 @@ core_accountable(PyObject *module, PyObject *args)
     return out;
 }
 
+/* parties(names): a token of the origins *names* (tuple of str), for a task another process sent
+ * with its submitter's parties (capimport.enforcer.run_as). A name the policy does not know is
+ * code nobody owns. Safe to hand out: push() only appends parties that must also hold a
+ * capability, and accountable() joins its caller's own chain to any token. */
+static PyObject *
+core_parties(PyObject *module, PyObject *names)
+{
+    if (!PyTuple_Check(names)) {
+        PyErr_SetString(PyExc_TypeError, "capimport._core.parties: expected a tuple of names");
+        return NULL;
+    }
+    if (!ready) {
+        PyErr_SetString(PyExc_RuntimeError, "capimport._core.parties: the core is not installed");
+        return NULL;
+    }
+    chain_t ch = {0};
+    PyObject *empty = PyUnicode_FromString("");
+    int rc = empty == NULL ? -1 : 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PyTuple_GET_SIZE(names); i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        int origin = O_UNKNOWN;
+        for (Py_ssize_t o = O_FIRST_DIST; PyUnicode_Check(name) && o < PyTuple_GET_SIZE(origin_names); o++) {
+            if (PyUnicode_Compare(name, PyTuple_GET_ITEM(origin_names, o)) == 0) {
+                origin = (int)o;
+                break;
+            }
+        }
+        if (origin == O_UNKNOWN && PyUnicode_Check(name)
+                && PyUnicode_Compare(name, PyTuple_GET_ITEM(origin_names, O_APP)) == 0) {
+            origin = O_APP;
+        }
+        rc = chain_append(&ch, origin, empty, NULL, 0);
+    }
+    Py_XDECREF(empty);
+    PyObject *out = rc < 0 ? NULL : token_from_chain(&ch);
+    chain_clear(&ch);
+    return out;
+}
+
 #include "_core_callbacks.h"
 #include "_core_sqlite.h"
 
@@ -3537,6 +3576,7 @@ static PyMethodDef methods[] = {
     {"cache_compile", (PyCFunction)(void (*)(void))core_cache_compile, METH_VARARGS | METH_KEYWORDS,
      "cache_compile(...): builtins.compile for the import system, keeping what a cache check needs"},
     {"note_guarded", core_note_guarded, METH_O, "note_guarded(name): a guarded C module; loading it again needs ffi"},
+    {"parties", core_parties, METH_O, "parties(names): a Chain of these origins, to push (a task from another process)"},
     {"sqlite_authorizer", core_sqlite_authorizer, METH_O,
      "sqlite_authorizer(user): SQLite's authorizer, the core's decision first, then user (or None)"},
     {"_leaf", core_leaf, METH_VARARGS, "_leaf(name, *args): run one leaf function (tests)"},

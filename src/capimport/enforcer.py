@@ -803,6 +803,38 @@ class inherit:
         return False
 
 
+def run_as(parties: tuple, fn, /, *args, **kwargs):
+    """Run a task another process sent as its submitter's *parties* (origin names) would.
+
+    A process pool pickles each task (the callable and its arguments) to a worker whose stack
+    is the standard library's (or, forked, the stack of whoever started the pool), so a builtin
+    a distribution submits (``os.system``) would run there as the application. capimport sends
+    the submitter's parties along, as a call of this module-level function, which pickles by
+    name. The task runs as an accountable callable: the parties stand in for the frames that
+    run it, and the chain of whoever calls this function joins them, so a forged list only adds
+    parties that must hold a capability, never removes one.
+    """
+    enforcer = _active
+    if enforcer is None:
+        return fn(*args, **kwargs)
+    names = tuple(name if type(name) is str else UNKNOWN for name in parties)
+    if enforcer.native:   # the core joins this call's own chain to the token (core_accountable)
+        task = enforcer._core.accountable(fn, enforcer._core.parties(names))
+    else:
+        from .guards.boundary import Accountable
+        known = enforcer.policy.distributions
+        links = tuple(Link(name if name == APP or name in known else UNKNOWN, "", None, 0) for name in names)
+        task = Accountable(fn, links + tuple(enforcer.capture(sys._getframe(1)) or ()), enforcer.inherited)
+    return task(*args, **kwargs)
+
+
+def party_names(chain) -> tuple:
+    """The origin names of a chain from :meth:`Enforcer.capture` (a core token or links)."""
+    if hasattr(chain, "links"):
+        return tuple(link[0] for link in chain.links())
+    return tuple(link.origin for link in chain)
+
+
 # ----------------------------------------------------------------------------- deferred code
 
 

@@ -186,30 +186,6 @@ def run():
     assert marker.exists()
 
 
-def test_gap_a_builtin_sent_to_the_applications_process_pool_runs_as_the_application(tmp_path):
-    """Open (route 4): a task sent to a ``ProcessPoolExecutor`` the application started runs in a
-    worker whose stack is the standard library's, so a builtin a distribution submits runs there as
-    the application. Wrapping it would make it unpicklable, which also breaks every mypyc-compiled
-    distribution that uses a process pool (black: its functions are builtins); the worker would need
-    to receive the submitter's chain with the task (a review finding, kept open)."""
-    marker = tmp_path / "submit"
-    code = f'''
-import os
-def run(pool):
-    attempt("submit", lambda: pool.submit(os.system, "touch {marker}").result())
-    report()
-'''
-    app = (
-        "import concurrent.futures, multiprocessing, evil\n"
-        "with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('fork')) as pool:\n"
-        "    pool.submit(abs, -1).result()\n"
-        "    evil.run(pool)\n")
-    scenario = Scenario(tmp_path, config=CONFIG, app=app,
-                        dists={"evil": {"files": {"evil/__init__.py": ATTEMPT + code}}})
-    scenario.guarded()
-    assert marker.exists()
-
-
 def test_gap_a_distribution_runs_any_module_file_it_can_name_through_the_import_system(tmp_path):
     """Open, by design (route 2/6): the import system loads modules from ``sys.path`` for anyone
     (``DESIGN.md``: frameworks import the application's modules by name), so a distribution holding

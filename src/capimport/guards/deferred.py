@@ -202,13 +202,43 @@ def _install_native(guard) -> list:
             # not as whoever runs the loop's thread (always: the application's callback too)
             method(cls, "__init__", "asyncio.Handle", 1, names=("callback",), always=True)
 
-    for name, patch in (("concurrent.futures.thread", patch_futures), ("asyncio.events", patch_asyncio_events)):
+    for name, patch in (("concurrent.futures.thread", patch_futures), ("asyncio.events", patch_asyncio_events),
+                        ("concurrent.futures.process", _process_pool_patch(guard, done))):
         if name in sys.modules:
             patch(sys.modules[name])
         else:
             POST_IMPORT.setdefault(name, patch)
     done.append(f"module attributes ({patch_modules(guard)} modules)")
     return done
+
+
+def _process_pool_patch(guard, done: list):
+    """A process pool's task runs in a worker whose stack is the standard library's: its work item
+    carries the submitter's parties, and the worker runs it through :func:`~capimport.enforcer.run_as`
+    (picklable by name, so a builtin or a mypyc-compiled function still pickles as itself).
+
+    ``_WorkItem`` is what ``submit`` (and so ``map``) makes; its ``__init__`` reaches the original
+    only through the vault."""
+    from ..enforcer import party_names, run_as
+
+    def check_work_item(frame, args, kwargs):
+        # (self, future, fn, args, kwargs)
+        if len(args) == 5 and not kwargs:
+            chain = _capture(guard, frame)
+            if chain:
+                item, future, fn, call_args, call_kwargs = args
+                args = (item, future, run_as, (party_names(chain), fn) + tuple(call_args), call_kwargs)
+        return args, kwargs
+
+    def patch(module):
+        cls = getattr(module, "_WorkItem", None)
+        if cls is None or getattr(cls.__init__, "_capimport_guard", False):
+            return
+        cls.__init__ = _through_vault(guard, f"{module.__name__}._WorkItem.__init__#{id(cls)}", cls.__init__,
+                                      check_work_item, "__init__")
+        done.append("ProcessPoolExecutor tasks")
+
+    return patch
 
 
 class _ExitHookOwner:
@@ -358,10 +388,12 @@ def _install_fallback(guard) -> list:
     else:
         POST_IMPORT.setdefault("concurrent.futures.thread", patch_futures)
     done.append(f"module attributes ({patch_modules(guard)} modules)")
-    if "asyncio.events" in sys.modules:
-        patch_asyncio_events(sys.modules["asyncio.events"])
-    else:
-        POST_IMPORT.setdefault("asyncio.events", patch_asyncio_events)
+    for name, patch in (("asyncio.events", patch_asyncio_events),
+                        ("concurrent.futures.process", _process_pool_patch(guard, done))):
+        if name in sys.modules:
+            patch(sys.modules[name])
+        else:
+            POST_IMPORT.setdefault(name, patch)
     return done
 
 
