@@ -101,6 +101,15 @@ def _through_vault(guard, key, original, checker, public_name, wraps=None):
     return public
 
 
+def _vault_method(guard, cls, name: str, key: str, checker, done: list, label: str) -> None:
+    """``cls.name`` replaced by a function that reaches the original only via the vault and
+    *checker* (once: a second call finds it guarded)."""
+    if cls is None or getattr(getattr(cls, name), "_capimport_guard", False):
+        return
+    setattr(cls, name, _through_vault(guard, f"{key}#{id(cls)}", getattr(cls, name), checker, name))
+    done.append(label)
+
+
 def _wrapping(guard, positions=(), names=(), frameless=False):
     """A checker that wraps the callables at *positions* / keyword *names* with the registrant's
     chain (*frameless*: only those with no Python frame of their own, as :func:`_needs_wrap` says)."""
@@ -231,12 +240,8 @@ def _process_pool_patch(guard, done: list):
         return args, kwargs
 
     def patch(module):
-        cls = getattr(module, "_WorkItem", None)
-        if cls is None or getattr(cls.__init__, "_capimport_guard", False):
-            return
-        cls.__init__ = _through_vault(guard, f"{module.__name__}._WorkItem.__init__#{id(cls)}", cls.__init__,
-                                      check_work_item, "__init__")
-        done.append("ProcessPoolExecutor tasks")
+        _vault_method(guard, getattr(module, "_WorkItem", None), "__init__", f"{module.__name__}._WorkItem.__init__",
+                      check_work_item, done, "ProcessPoolExecutor tasks")
 
     return patch
 
@@ -367,21 +372,13 @@ def _install_fallback(guard) -> list:
         return args, kwargs
 
     def patch_futures(module):
-        cls = getattr(module, "ThreadPoolExecutor", None)
-        if cls is None or getattr(cls.submit, "_capimport_guard", False):
-            return
-        cls.submit = _through_vault(guard, f"{module.__name__}.ThreadPoolExecutor.submit#{id(cls)}", cls.submit,
-                                    check_submit, "submit")
-        done.append("ThreadPoolExecutor.submit")
+        _vault_method(guard, getattr(module, "ThreadPoolExecutor", None), "submit",
+                      f"{module.__name__}.ThreadPoolExecutor.submit", check_submit, done, "ThreadPoolExecutor.submit")
 
     def patch_asyncio_events(module):
-        Handle = getattr(module, "Handle", None)
-        if Handle is None or getattr(Handle.__init__, "_capimport_guard", False):
-            return
         # Handle(callback, args, loop, context): the callback runs as whoever scheduled it.
-        Handle.__init__ = _through_vault(guard, f"asyncio.Handle.__init__#{id(Handle)}", Handle.__init__,
-                                         _wrapping(guard, (1,)), "__init__")
-        done.append("asyncio.Handle")
+        _vault_method(guard, getattr(module, "Handle", None), "__init__", "asyncio.Handle.__init__",
+                      _wrapping(guard, (1,)), done, "asyncio.Handle")
 
     if "concurrent.futures.thread" in sys.modules:
         patch_futures(sys.modules["concurrent.futures.thread"])
