@@ -167,7 +167,6 @@ def _install_native(guard) -> list:
     in C memory. No Python of capimport's decides whether to wrap, so none can be rebound."""
     import importlib
 
-    from ..importguard import POST_IMPORT
     from .native import replace_everywhere
 
     core = guard.core
@@ -211,14 +210,21 @@ def _install_native(guard) -> list:
             # not as whoever runs the loop's thread (always: the application's callback too)
             method(cls, "__init__", "asyncio.Handle", 1, names=("callback",), always=True)
 
-    for name, patch in (("concurrent.futures.thread", patch_futures), ("asyncio.events", patch_asyncio_events),
-                        ("concurrent.futures.process", _process_pool_patch(guard, done))):
+    _when_imported({"concurrent.futures.thread": patch_futures, "asyncio.events": patch_asyncio_events,
+                    "concurrent.futures.process": _process_pool_patch(guard, done)})
+    done.append(f"module attributes ({patch_modules(guard)} modules)")
+    return done
+
+
+def _when_imported(patches: dict) -> None:
+    """Run each module's patch now if it is loaded, else when it is first imported."""
+    from ..importguard import POST_IMPORT
+
+    for name, patch in patches.items():
         if name in sys.modules:
             patch(sys.modules[name])
         else:
             POST_IMPORT.setdefault(name, patch)
-    done.append(f"module attributes ({patch_modules(guard)} modules)")
-    return done
 
 
 def _process_pool_patch(guard, done: list):
@@ -363,7 +369,6 @@ def _install_fallback(guard) -> list:
         done.append(api)
 
     # concurrent.futures and asyncio, now or when first imported -------------------------
-    from ..importguard import POST_IMPORT
 
     def check_submit(frame, args, kwargs):
         # (self, fn, *args): the task runs with exactly its submitter's chain, not the worker's.
@@ -380,17 +385,10 @@ def _install_fallback(guard) -> list:
         _vault_method(guard, getattr(module, "Handle", None), "__init__", "asyncio.Handle.__init__",
                       _wrapping(guard, (1,)), done, "asyncio.Handle")
 
-    if "concurrent.futures.thread" in sys.modules:
-        patch_futures(sys.modules["concurrent.futures.thread"])
-    else:
-        POST_IMPORT.setdefault("concurrent.futures.thread", patch_futures)
+    _when_imported({"concurrent.futures.thread": patch_futures})
     done.append(f"module attributes ({patch_modules(guard)} modules)")
-    for name, patch in (("asyncio.events", patch_asyncio_events),
-                        ("concurrent.futures.process", _process_pool_patch(guard, done))):
-        if name in sys.modules:
-            patch(sys.modules[name])
-        else:
-            POST_IMPORT.setdefault(name, patch)
+    _when_imported({"asyncio.events": patch_asyncio_events,
+                    "concurrent.futures.process": _process_pool_patch(guard, done)})
     return done
 
 
