@@ -173,7 +173,7 @@ seal_sqlite_connection(PyObject *module, PyObject *args)
  *
  * RECORD's first column, each joined to *prefix* (the distribution's folder and a separator):
  * *data* is the file's bytes, split at '\n' with one trailing '\r' dropped, each line cut at its
- * first comma (distributions.read_record_text is the same rule in Python). *fix* lists the
+ * first comma (distributions.record_paths is the same rule in Python). *fix* lists the
  * indices of paths with "..", "./" or "//" in them, for Python to normalise. None when a line
  * starts with a quote (csv quoting) or a path is not UTF-8: Python reads that RECORD itself. */
 static PyObject *

@@ -56,6 +56,11 @@ def _same_file(a, b) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
+def _text(value) -> str:
+    """A command line's item, an environment entry or a path as str (bytes decoded as the OS does)."""
+    return os.fsdecode(value) if isinstance(value, bytes) else str(value)
+
+
 def _environment_of(path: str) -> str:
     """The environment an interpreter started as *path* runs in, as CPython finds it: a venv's
     folder (``pyvenv.cfg`` beside the executable or one folder up), else its file's prefix."""
@@ -80,7 +85,7 @@ def runs_here(executable, argv0=None) -> bool:
     """
     if type(executable) is int:
         return bool(sys.executable) and _same_file(executable, sys.executable)
-    path = os.fsdecode(executable) if isinstance(executable, bytes) else str(executable)
+    path = _text(executable)
     if path and "/" not in path:   # posix_spawnp's bare name: found on PATH, as it will be
         path = which(path) or path
     if not path or not sys.executable or not _same_file(path, sys.executable):
@@ -89,7 +94,7 @@ def runs_here(executable, argv0=None) -> bool:
         _HERE.append(_environment_of(sys.executable))
     names = [path]
     if argv0 is not None:
-        argv0 = os.fsdecode(argv0) if isinstance(argv0, bytes) else str(argv0)
+        argv0 = _text(argv0)
         names += [argv0] if "/" in argv0 else []
     for name in names:
         try:
@@ -108,7 +113,7 @@ def is_python(executable) -> bool:
     if type(executable) is int:
         target = _fd_path(executable)
         return bool(target and _PYTHON_NAME.match(os.path.basename(target))) or _same_file(executable, sys.executable)
-    name = os.fsdecode(executable) if isinstance(executable, bytes) else str(executable)
+    name = _text(executable)
     return bool(_PYTHON_NAME.match(os.path.basename(name))) or (bool(sys.executable) and _same_file(name, sys.executable))
 
 
@@ -126,17 +131,16 @@ def can_import_capimport(executable, env, flags: tuple) -> bool:
     (once per key), as capimport's own work. Cannot tell: True (rewritten: fail closed)."""
     import subprocess
 
-    if isinstance(executable, bytes):
-        executable = os.fsdecode(executable)
+    executable = _text(executable)
     environment = dict(os.environ) if env is None else _env_dict(env)
-    key = (str(executable), environment.get("PYTHONPATH"), environment.get("PYTHONHOME"), flags)
+    key = (executable, environment.get("PYTHONPATH"), environment.get("PYTHONHOME"), flags)
     found = _IMPORTS.get(key)
     if found is None:
         _PROBING.add(get_ident())   # the question's own child is asked as it is (rewrite)
         try:
             # Pipes, not /dev/null: the act is decided for whoever starts the child (the core
             # walks capimport's own Python like any other), and a pipe is everyone's.
-            done = subprocess.run([str(executable), *flags, "-c", "import capimport"], env=environment,
+            done = subprocess.run([executable, *flags, "-c", "import capimport"], env=environment,
                                   stdin=subprocess.PIPE, capture_output=True, timeout=60)
             found = done.returncode == 0
         except (OSError, ValueError, subprocess.SubprocessError):
@@ -149,11 +153,10 @@ def can_import_capimport(executable, env, flags: tuple) -> bool:
 
 def _env_dict(env) -> dict:
     if isinstance(env, dict):
-        return {os.fsdecode(k) if isinstance(k, bytes) else str(k): os.fsdecode(v) if isinstance(v, bytes) else str(v)
-                for k, v in env.items()}
+        return {_text(k): _text(v) for k, v in env.items()}
     out = {}
     for item in env:
-        key, _, value = (os.fsdecode(item) if isinstance(item, bytes) else str(item)).partition("=")
+        key, _, value = _text(item).partition("=")
         out[key] = value
     return out
 
@@ -204,7 +207,7 @@ def rewrite(argv, executable, options: list, env=None):
         return argv
     here = runs_here(executable, argv[0])
     as_bytes = isinstance(argv[0], bytes)
-    items = [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in argv]
+    items = [_text(a) for a in argv]
     head = [items[0]]
     i = 1
     while i < len(items):

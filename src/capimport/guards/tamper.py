@@ -169,9 +169,7 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
         # file (jinja2 compiling a sphinx theme's template), forges no one's, but the code is
         # the distribution's: marked as it is run or bound (every way to run code passes there),
         # so that the application's own code in that file stays the application's.
-        for code in codes:
-            if code.co_filename == filename:
-                origins.mark(code, who)
+        _mark_named(origins, codes, filename, who)
 
     ast_py = os.path.join(os.path.dirname(os.__file__), "ast.py")
 
@@ -258,9 +256,7 @@ def build(guard, vaults: tuple, guarded_modules: dict, meta_finder, real_import)
                                 f"import of {path!r} whose code names {name!r}, a file of {_label(claimed)}",
                                 chain=[Link(owner, where or path, None)])
             elif owner == UNKNOWN or owner not in _SPECIAL:
-                for made in codes:   # reads as the application's: the owner's code
-                    if made.co_filename == name:
-                        origins.mark(made, owner)
+                _mark_named(origins, codes, name, owner)   # reads as the application's: the owner's code
 
     def check_names(code, frame, api):
         """Every file name in *code* and the code nested in it (marshal builds any of them, and
@@ -462,6 +458,12 @@ def _names(codes: list) -> list:
             names.append(name)
     return names
 
+
+def _mark_named(origins, codes: list, filename: str, origin: str) -> None:
+    """Each of *codes* named *filename* is *origin*'s, whatever the name reads as."""
+    for code in codes:
+        if code.co_filename == filename:
+            origins.mark(code, origin)
 
 
 #: capimport's own folder: the fallback's guarded ``_imp`` makers run the original inside
